@@ -1,0 +1,297 @@
+//! Configuration: built-in defaults → optional TOML file → `SANSHI_*`
+//! environment variables (`SANSHI_DATABASE__URL`, `SANSHI_SERVER__PORT`, …),
+//! validated at start with an error that names the bad key and why.
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use std::path::Path;
+
+/// A configuration problem, e.g. `database.url: unsupported scheme "mysql"`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {reason}")]
+pub struct ConfigError {
+    pub key: String,
+    pub reason: String,
+}
+
+impl ConfigError {
+    pub fn new(key: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Checks a loaded configuration beyond what its types say.
+pub trait Validate {
+    fn validate(&self) -> Result<(), ConfigError>;
+}
+
+/// Loads `T` from `defaults` (TOML text), then `file` if given, then the
+/// environment (`prefix` is normally `SANSHI`), and validates it.
+pub fn load<T: DeserializeOwned + Validate>(
+    defaults: &str,
+    file: Option<&Path>,
+    env_prefix: &str,
+) -> Result<T, ConfigError> {
+    load_from(defaults, file, env_source(env_prefix, None))
+}
+
+fn env_source(
+    prefix: &str,
+    vars: Option<std::collections::HashMap<String, String>>,
+) -> config::Environment {
+    config::Environment::with_prefix(prefix)
+        .prefix_separator("_")
+        .separator("__")
+        .try_parsing(true)
+        .source(vars)
+}
+
+fn load_from<T: DeserializeOwned + Validate>(
+    defaults: &str,
+    file: Option<&Path>,
+    env: config::Environment,
+) -> Result<T, ConfigError> {
+    let mut builder = config::Config::builder()
+        .add_source(config::File::from_str(defaults, config::FileFormat::Toml));
+    if let Some(path) = file {
+        if !path.exists() {
+            return Err(ConfigError::new("--config", format!("file {} does not exist", path.display())));
+        }
+        builder = builder.add_source(config::File::from(path).format(config::FileFormat::Toml));
+    }
+    let loaded = builder.add_source(env).build().map_err(from_config_error)?;
+    let value: T = loaded.try_deserialize().map_err(from_config_error)?;
+    value.validate()?;
+    Ok(value)
+}
+
+fn from_config_error(error: config::ConfigError) -> ConfigError {
+    match error {
+        config::ConfigError::Type { key, unexpected, expected, .. } => ConfigError::new(
+            key.unwrap_or_else(|| "<root>".into()),
+            format!("invalid type: {unexpected}, expected {expected}"),
+        ),
+        config::ConfigError::NotFound(key) => ConfigError::new(key, "missing"),
+        config::ConfigError::At { error, key: Some(key), .. } => {
+            let inner = from_config_error(*error);
+            let key = if inner.key == "<root>" { key } else { inner.key };
+            ConfigError::new(key, inner.reason)
+        }
+        other => {
+            // serde messages name the field as "missing field `x`" or
+            // "unknown variant"; keep them, with the best key we have.
+            let text = other.to_string();
+            let key = text
+                .split('`')
+                .nth(1)
+                .map(str::to_string)
+                .unwrap_or_else(|| "<config>".into());
+            ConfigError::new(key, text)
+        }
+    }
+}
+
+/// gRPC listener settings every service shares.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    pub host: String,
+    /// 0 picks a free port (tests).
+    pub port: u16,
+    /// Upper bound on any one RPC; the client's own deadline applies when shorter.
+    pub request_timeout_ms: u64,
+    /// In-flight RPCs across all connections; beyond it calls are shed with RESOURCE_EXHAUSTED.
+    pub concurrency_limit: usize,
+    pub max_message_bytes: usize,
+    /// How long in-flight calls may take to drain after SIGTERM.
+    pub shutdown_grace_ms: u64,
+}
+
+impl ServerConfig {
+    pub fn validate(&self, section: &str) -> Result<(), ConfigError> {
+        if self.host.parse::<std::net::IpAddr>().is_err() {
+            return Err(ConfigError::new(format!("{section}.host"), "not an IP address"));
+        }
+        if self.request_timeout_ms == 0 {
+            return Err(ConfigError::new(format!("{section}.request_timeout_ms"), "must be positive"));
+        }
+        if self.concurrency_limit == 0 {
+            return Err(ConfigError::new(format!("{section}.concurrency_limit"), "must be positive"));
+        }
+        if self.max_message_bytes < 1024 {
+            return Err(ConfigError::new(format!("{section}.max_message_bytes"), "must be at least 1024"));
+        }
+        Ok(())
+    }
+
+    pub fn addr(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::new(self.host.parse().expect("validated host"), self.port)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://path/to/file.db` or `postgres://user@host:port/db`.
+    pub url: String,
+    pub max_connections: u32,
+}
+
+impl DatabaseConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        crate::db::DbKind::of_url(&self.url)
+            .map(|_| ())
+            .map_err(|reason| ConfigError::new("database.url", reason))?;
+        if self.max_connections == 0 {
+            return Err(ConfigError::new("database.max_connections", "must be positive"));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryConfig {
+    pub log_format: LogFormat,
+    /// An `EnvFilter` directive such as `info,sqlx=warn`; `RUST_LOG` overrides it.
+    pub log_level: String,
+    /// OTLP/gRPC collector, e.g. `http://otel-collector:4317`. Falls back to
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`; traces are not exported when neither is set.
+    #[serde(default)]
+    pub otlp_endpoint: Option<String>,
+}
+
+impl TelemetryConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(endpoint) = &self.otlp_endpoint
+            && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+        {
+            return Err(ConfigError::new(
+                "telemetry.otlp_endpoint",
+                "must start with http:// or https://",
+            ));
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log_level)
+            .map_err(|e| ConfigError::new("telemetry.log_level", e.to_string()))?;
+        Ok(())
+    }
+
+    pub fn effective_otlp_endpoint(&self) -> Option<String> {
+        self.otlp_endpoint
+            .clone()
+            .or_else(|| std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok())
+            .filter(|e| !e.is_empty())
+    }
+}
+
+/// How a service verifies tokens and obtains its own.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    pub issuer: String,
+    pub audience: String,
+    /// gRPC endpoint of the identity service, for JWKS and service tokens.
+    pub identity_url: String,
+    /// This service's client credentials (its account in identity).
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+impl AuthConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.issuer.is_empty() {
+            return Err(ConfigError::new("auth.issuer", "must not be empty"));
+        }
+        if self.audience.is_empty() {
+            return Err(ConfigError::new("auth.audience", "must not be empty"));
+        }
+        if !(self.identity_url.starts_with("http://") || self.identity_url.starts_with("https://")) {
+            return Err(ConfigError::new("auth.identity_url", "must start with http:// or https://"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[derive(Debug, Deserialize)]
+    struct Sample {
+        server: ServerConfig,
+        database: DatabaseConfig,
+    }
+
+    impl Validate for Sample {
+        fn validate(&self) -> Result<(), ConfigError> {
+            self.server.validate("server")?;
+            self.database.validate()
+        }
+    }
+
+    const DEFAULTS: &str = r#"
+        [server]
+        host = "127.0.0.1"
+        port = 50051
+        request_timeout_ms = 30000
+        concurrency_limit = 256
+        max_message_bytes = 4194304
+        shutdown_grace_ms = 10000
+        [database]
+        url = "sqlite://data/identity.db"
+        max_connections = 4
+    "#;
+
+    fn env(vars: &[(&str, &str)]) -> config::Environment {
+        let map: HashMap<String, String> =
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        env_source("SANSHI", Some(map))
+    }
+
+    #[test]
+    fn layers_defaults_file_and_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "[server]\nport = 6000\n").unwrap();
+        let c: Sample = load_from(DEFAULTS, Some(&file), env(&[("SANSHI_DATABASE__MAX_CONNECTIONS", "9")])).unwrap();
+        assert_eq!(c.server.port, 6000);
+        assert_eq!(c.server.host, "127.0.0.1");
+        assert_eq!(c.database.max_connections, 9);
+    }
+
+    #[test]
+    fn errors_name_the_bad_key() {
+        let err = load_from::<Sample>(DEFAULTS, None, env(&[("SANSHI_DATABASE__URL", "mysql://x/y")])).unwrap_err();
+        assert_eq!(err.key, "database.url");
+        assert!(err.reason.contains("unsupported scheme"), "{err}");
+
+        let err = load_from::<Sample>(DEFAULTS, None, env(&[("SANSHI_SERVER__PORT", "eighty")])).unwrap_err();
+        assert_eq!(err.key, "server.port", "{err}");
+
+        let err = load_from::<Sample>(DEFAULTS, None, env(&[("SANSHI_SERVER__HOST", "localhost:1")])).unwrap_err();
+        assert_eq!(err.to_string(), "server.host: not an IP address");
+
+        let err = load_from::<Sample>(DEFAULTS, Some(Path::new("/nonexistent/c.toml")), env(&[])).unwrap_err();
+        assert_eq!(err.key, "--config");
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "[server]\nprot = 6000\n").unwrap();
+        let err = load_from::<Sample>(DEFAULTS, Some(&file), env(&[])).unwrap_err();
+        assert!(err.to_string().contains("prot"), "{err}");
+    }
+}

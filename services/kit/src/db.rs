@@ -1,0 +1,210 @@
+//! Database connections (PostgreSQL or SQLite through sea-orm), migrations,
+//! and the test helper that gives every test a database of its own.
+
+use crate::config::DatabaseConfig;
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
+use sea_orm_migration::MigratorTrait;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbKind {
+    Postgres,
+    Sqlite,
+}
+
+impl DbKind {
+    pub fn of_url(url: &str) -> Result<Self, String> {
+        match url.split_once("://").map(|(scheme, _)| scheme) {
+            Some("postgres" | "postgresql") => Ok(Self::Postgres),
+            Some("sqlite") => Ok(Self::Sqlite),
+            Some(other) => Err(format!("unsupported scheme \"{other}\" (use postgres:// or sqlite://)")),
+            None => Err("not a URL (use postgres://… or sqlite://…)".into()),
+        }
+    }
+}
+
+/// Opens a pool. SQLite files (and their folder) are created when missing and
+/// run in WAL mode with a busy timeout, so readers do not block the writer.
+pub async fn connect(config: &DatabaseConfig) -> anyhow::Result<DatabaseConnection> {
+    let kind = DbKind::of_url(&config.url).map_err(anyhow::Error::msg)?;
+    let mut url = config.url.clone();
+    let mut options = ConnectOptions::new(url.clone());
+    options
+        .max_connections(config.max_connections)
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false);
+    if kind == DbKind::Sqlite {
+        let path = url.trim_start_matches("sqlite://").split('?').next().unwrap_or_default().to_string();
+        if !path.is_empty()
+            && path != ":memory:"
+            && let Some(parent) = std::path::Path::new(&path).parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent)?;
+        }
+        if !url.contains('?') {
+            url.push_str("?mode=rwc");
+        }
+        options = ConnectOptions::new(url);
+        options
+            // SQLite has one writer; a single connection keeps write
+            // transactions from failing with SQLITE_BUSY under concurrency.
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .sqlx_logging(false)
+            .map_sqlx_sqlite_opts(|o| {
+                o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                    .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(10))
+                    .foreign_keys(true)
+            });
+    }
+    Ok(Database::connect(options).await?)
+}
+
+pub fn kind(db: &impl ConnectionTrait) -> DbKind {
+    match db.get_database_backend() {
+        DbBackend::Postgres => DbKind::Postgres,
+        _ => DbKind::Sqlite,
+    }
+}
+
+/// Applies every pending migration of `M`.
+pub async fn migrate<M: MigratorTrait>(db: &DatabaseConnection) -> anyhow::Result<()> {
+    M::up(db, None).await?;
+    Ok(())
+}
+
+/// Runs a plain statement; for the few statements sea-query cannot express.
+pub async fn execute(db: &impl ConnectionTrait, sql: &str) -> Result<(), sea_orm::DbErr> {
+    db.execute_raw(Statement::from_string(db.get_database_backend(), sql.to_string()))
+        .await
+        .map(|_| ())
+}
+
+pub mod testing {
+    //! `TestDb` gives a test a database of its own: a new SQLite file in a
+    //! temporary folder, or a new PostgreSQL database named `t_<uuid>` that is
+    //! dropped when the `TestDb` is. [`crate::db_tests!`] runs one test body on both.
+
+    use super::*;
+
+    pub const POSTGRES_URL_VAR: &str = "SANSHI_TEST_POSTGRES_URL";
+    const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+    pub struct TestDb {
+        pub kind: DbKind,
+        pub config: DatabaseConfig,
+        pub conn: DatabaseConnection,
+        cleanup: Cleanup,
+    }
+
+    enum Cleanup {
+        Dir(#[allow(dead_code)] tempfile::TempDir),
+        PgDatabase { admin_url: String, name: String },
+    }
+
+    impl TestDb {
+        pub async fn sqlite() -> Self {
+            let dir = tempfile::tempdir().expect("temporary folder");
+            let url = format!("sqlite://{}/test.db", dir.path().display());
+            let config = DatabaseConfig { url, max_connections: 4 };
+            let conn = connect(&config).await.expect("open sqlite test database");
+            Self { kind: DbKind::Sqlite, config, conn, cleanup: Cleanup::Dir(dir) }
+        }
+
+        /// A fresh PostgreSQL database, or `None` when PostgreSQL cannot be
+        /// reached on a developer machine (announced on stderr). Under `CI=true`
+        /// an unreachable PostgreSQL fails the test.
+        pub async fn postgres() -> Option<Self> {
+            let admin_url = std::env::var(POSTGRES_URL_VAR).unwrap_or_else(|_| DEFAULT_POSTGRES_URL.into());
+            let admin = match Database::connect(ConnectOptions::new(admin_url.clone()).sqlx_logging(false).to_owned()).await {
+                Ok(admin) => admin,
+                Err(error) => {
+                    if std::env::var("CI").is_ok_and(|v| v == "true") {
+                        panic!("PostgreSQL is required under CI=true but {admin_url} is unreachable: {error}");
+                    }
+                    eprintln!("SKIPPED (PostgreSQL unreachable at {admin_url}: {error}); set {POSTGRES_URL_VAR}");
+                    return None;
+                }
+            };
+            let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+            execute(&admin, &format!("CREATE DATABASE {name}")).await.expect("create test database");
+            admin.close().await.ok();
+            let (base, _) = admin_url.rsplit_once('/').expect("postgres url has a database path");
+            let config = DatabaseConfig { url: format!("{base}/{name}"), max_connections: 4 };
+            let conn = connect(&config).await.expect("connect to test database");
+            Some(Self { kind: DbKind::Postgres, config, conn, cleanup: Cleanup::PgDatabase { admin_url, name } })
+        }
+
+        pub async fn of_kind(kind: DbKind) -> Option<Self> {
+            match kind {
+                DbKind::Sqlite => Some(Self::sqlite().await),
+                DbKind::Postgres => Self::postgres().await,
+            }
+        }
+    }
+
+    impl Drop for TestDb {
+        fn drop(&mut self) {
+            if let Cleanup::PgDatabase { admin_url, name } = &self.cleanup {
+                let (admin_url, name) = (admin_url.clone(), name.clone());
+                // Drop may run inside or outside a runtime; a thread of its own works in both.
+                let _ = std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+                    rt.block_on(async {
+                        let admin = Database::connect(ConnectOptions::new(admin_url).sqlx_logging(false).to_owned()).await.ok()?;
+                        execute(&admin, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.ok()?;
+                        admin.close().await.ok()
+                    })
+                })
+                .join();
+            }
+        }
+    }
+}
+
+/// Runs each named `async fn(TestDb)` twice: `sqlite::name` and `postgres::name`.
+///
+/// ```ignore
+/// async fn stores_and_reads(db: kit::db::testing::TestDb) { … }
+/// kit::db_tests!(stores_and_reads);
+/// ```
+#[macro_export]
+macro_rules! db_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::db::testing::TestDb::sqlite().await).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(db) = $crate::db::testing::TestDb::postgres().await {
+                        super::$name(db).await
+                    }
+                }
+            )*
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_schemes() {
+        assert_eq!(DbKind::of_url("postgres://u@h/db"), Ok(DbKind::Postgres));
+        assert_eq!(DbKind::of_url("sqlite://data/x.db"), Ok(DbKind::Sqlite));
+        assert!(DbKind::of_url("mysql://h/db").unwrap_err().contains("unsupported scheme"));
+        assert!(DbKind::of_url("data/x.db").is_err());
+    }
+}

@@ -1,0 +1,190 @@
+//! Region codes and region scopes.
+//!
+//! Codes follow the national statistical division codes: 2 digits province,
+//! 4 city, 6 district, 9 street, 12 community. A code's prefixes are its
+//! ancestors, so "A contains B" is "B starts with A". [`Scope::covers`] is the
+//! one place the platform decides whether a region lies inside a scope.
+
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RegionLevel {
+    Province,
+    City,
+    District,
+    Street,
+    Community,
+}
+
+impl RegionLevel {
+    pub fn code_len(self) -> usize {
+        match self {
+            Self::Province => 2,
+            Self::City => 4,
+            Self::District => 6,
+            Self::Street => 9,
+            Self::Community => 12,
+        }
+    }
+
+    fn from_code_len(len: usize) -> Option<Self> {
+        Some(match len {
+            2 => Self::Province,
+            4 => Self::City,
+            6 => Self::District,
+            9 => Self::Street,
+            12 => Self::Community,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Province => "province",
+            Self::City => "city",
+            Self::District => "district",
+            Self::Street => "street",
+            Self::Community => "community",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "province" => Self::Province,
+            "city" => Self::City,
+            "district" => Self::District,
+            "street" => Self::Street,
+            "community" => Self::Community,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("区划代码应为 2、4、6、9 或 12 位数字")]
+pub struct InvalidRegionCode;
+
+/// A validated division code.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RegionCode(String);
+
+impl RegionCode {
+    pub fn parse(code: &str) -> Result<Self, InvalidRegionCode> {
+        let code = code.trim();
+        if !code.bytes().all(|b| b.is_ascii_digit()) || RegionLevel::from_code_len(code.len()).is_none() {
+            return Err(InvalidRegionCode);
+        }
+        Ok(Self(code.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn level(&self) -> RegionLevel {
+        RegionLevel::from_code_len(self.0.len()).expect("validated on construction")
+    }
+
+    pub fn parent(&self) -> Option<RegionCode> {
+        let parent_len = match self.level() {
+            RegionLevel::Province => return None,
+            RegionLevel::City => 2,
+            RegionLevel::District => 4,
+            RegionLevel::Street => 6,
+            RegionLevel::Community => 9,
+        };
+        Some(Self(self.0[..parent_len].to_string()))
+    }
+
+    /// Ancestors from the province down, excluding the code itself.
+    pub fn ancestors(&self) -> Vec<RegionCode> {
+        let mut chain = Vec::new();
+        let mut next = self.parent();
+        while let Some(code) = next {
+            next = code.parent();
+            chain.push(code);
+        }
+        chain.reverse();
+        chain
+    }
+
+    /// True when `other` is this region or lies below it.
+    pub fn contains(&self, other: &RegionCode) -> bool {
+        other.0.starts_with(&self.0)
+    }
+}
+
+impl fmt::Display for RegionCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What part of the country a role applies to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// Every region: the platform's own services.
+    All,
+    Region(RegionCode),
+}
+
+impl Scope {
+    /// Whether `region` lies inside this scope. Every scope check in the
+    /// platform goes through here.
+    pub fn covers(&self, region: &RegionCode) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Region(scope) => scope.contains(region),
+        }
+    }
+
+    /// Whether all of `other` lies inside this scope.
+    pub fn covers_scope(&self, other: &Scope) -> bool {
+        match (self, other) {
+            (Scope::All, _) => true,
+            (Scope::Region(_), Scope::All) => false,
+            (Scope::Region(_), Scope::Region(code)) => self.covers(code),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(s: &str) -> RegionCode {
+        RegionCode::parse(s).unwrap()
+    }
+
+    #[test]
+    fn parses_only_division_shaped_codes() {
+        for good in ["50", "5001", "500103", "500103001", "500103001001"] {
+            assert!(RegionCode::parse(good).is_ok(), "{good}");
+        }
+        for bad in ["", "5", "500", "50010", "5001030011", "50a103", "5001030010011"] {
+            assert!(RegionCode::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ancestors_are_prefixes() {
+        let c = code("500103001001");
+        assert_eq!(c.level(), RegionLevel::Community);
+        let chain: Vec<_> = c.ancestors().iter().map(|a| a.to_string()).collect();
+        assert_eq!(chain, ["50", "5001", "500103", "500103001"]);
+        assert_eq!(code("50").parent(), None);
+    }
+
+    #[test]
+    fn scope_covers_by_prefix() {
+        let yuzhong = Scope::Region(code("500103"));
+        assert!(yuzhong.covers(&code("500103")));
+        assert!(yuzhong.covers(&code("500103001001")));
+        assert!(!yuzhong.covers(&code("500104")));
+        assert!(!yuzhong.covers(&code("500104001")));
+        assert!(!yuzhong.covers(&code("5001")));
+        assert!(Scope::All.covers(&code("500104")));
+        assert!(!yuzhong.covers_scope(&Scope::All));
+        assert!(Scope::Region(code("50")).covers_scope(&yuzhong));
+    }
+}
