@@ -1,1 +1,133 @@
+//! The identity service: accounts, roles scoped to regions, the region tree,
+//! tokens (Ed25519 JWT + JWKS) and the hash-chained audit log.
+//!
+//! [`serve`] runs it until `shutdown` resolves; [`start`] returns once it is
+//! listening (tests use it with port 0).
 
+pub mod api;
+pub mod config;
+pub mod domain;
+pub mod migrations;
+pub mod passwords;
+pub mod store;
+
+use crate::api::{Identity, TokenSettings};
+use crate::domain::lockout::LockoutPolicy;
+use crate::store::accounts::NewAccount;
+use anyhow::Context as _;
+pub use config::Config;
+use kit::auth::{KeySource, Role, Verifier};
+use kit::pii::PiiCipher;
+use kit::server::{Running, Services};
+use sanshi_proto::identity::v1::{
+    account_service_server::AccountServiceServer, audit_service_server::AuditServiceServer,
+    auth_service_server::AuthServiceServer, region_service_server::RegionServiceServer,
+};
+use std::sync::Arc;
+
+pub const NAME: &str = "identity";
+
+/// Applies identity's migrations (`sanshi migrate identity`).
+pub async fn migrate(config: &Config) -> anyhow::Result<()> {
+    let db = kit::db::connect(&config.database).await?;
+    kit::db::migrate::<migrations::Migrator>(&db).await
+}
+
+pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    start(config, shutdown).await?.wait().await
+}
+
+/// Starts serving: health reports NOT_SERVING (and other RPCs UNAVAILABLE)
+/// until migrations, the signing key and bootstrap accounts are in place.
+pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<Running> {
+    let db = kit::db::connect(&config.database).await.context("connect identity database")?;
+    let cipher = PiiCipher::from_base64(&config.pii.encryption_key, &config.pii.hash_key)?;
+    let identity = Arc::new(Identity {
+        db: db.clone(),
+        cipher,
+        tokens: TokenSettings {
+            issuer: config.tokens.issuer.clone(),
+            audience: config.tokens.audience.clone(),
+            access_ttl: chrono::Duration::seconds(config.tokens.access_ttl_secs),
+            refresh_ttl: chrono::Duration::seconds(config.tokens.refresh_ttl_secs),
+            service_ttl: chrono::Duration::seconds(config.tokens.service_ttl_secs),
+        },
+        lockout: LockoutPolicy {
+            max_failures: config.lockout.max_failures,
+            window: chrono::Duration::seconds(config.lockout.window_secs),
+        },
+    });
+
+    // Identity verifies its own tokens from its own key table.
+    let key_source: KeySource = {
+        let identity = identity.clone();
+        Arc::new(move || {
+            let identity = identity.clone();
+            Box::pin(async move { identity.jwks().await.map_err(|e| anyhow::anyhow!("{e}")) })
+        })
+    };
+    let verifier = Arc::new(Verifier::new(&config.tokens.issuer, &config.tokens.audience, key_source));
+
+    let max = config.server.max_message_bytes;
+    let services = Services::new()
+        .add(RegionServiceServer::new(api::regions::Regions { db: db.clone() }).max_decoding_message_size(max))
+        .add(AccountServiceServer::new(api::accounts::Accounts { identity: identity.clone() }).max_decoding_message_size(max))
+        .add(AuthServiceServer::new(api::auth::Auth { identity: identity.clone() }).max_decoding_message_size(max))
+        .add(AuditServiceServer::new(api::audit::Audit { identity: identity.clone() }).max_decoding_message_size(max));
+    let running = kit::server::start(NAME, &config.server, verifier, services, shutdown).await?;
+
+    kit::db::migrate::<migrations::Migrator>(&db).await.context("migrate identity database")?;
+    identity.ensure_signing_key().await?;
+    bootstrap(&identity, &config.bootstrap).await?;
+    running.set_ready().await;
+    Ok(running)
+}
+
+/// Creates the configured accounts that do not exist yet.
+async fn bootstrap(identity: &Identity, bootstrap: &config::Bootstrap) -> anyhow::Result<()> {
+    for account in &bootstrap.accounts {
+        let role = Role::parse(&account.role).context("bootstrap role validated at load")?;
+        ensure_account(identity, &account.username, &account.password, &account.display_name, &account.region_code, "person", vec![
+            (role, account.region_code.clone()),
+        ])
+        .await?;
+    }
+    for service in &bootstrap.services {
+        // Service accounts belong to the root of the region tree they serve.
+        ensure_account(identity, &service.client_id, &service.client_secret, &service.client_id, "50", "service", vec![]).await?;
+    }
+    Ok(())
+}
+
+async fn ensure_account(
+    identity: &Identity,
+    username: &str,
+    password: &str,
+    display_name: &str,
+    region_code: &str,
+    kind: &'static str,
+    roles: Vec<(Role, String)>,
+) -> anyhow::Result<()> {
+    if store::accounts::find_by_username(&identity.db, username).await?.is_some() {
+        return Ok(());
+    }
+    let password_hash = passwords::hash(password.to_string()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let new = NewAccount {
+        id: uuid::Uuid::now_v7().to_string(),
+        username: username.into(),
+        display_name: display_name.into(),
+        phone_sealed: None,
+        phone_hash: None,
+        region_code: region_code.into(),
+        kind,
+        password_hash,
+        roles,
+    };
+    let id = new.id.clone();
+    store::accounts::insert(&identity.db, new).await.map_err(|e| anyhow::anyhow!("bootstrap account {username}: {e}"))?;
+    identity
+        .audit_standalone(domain::audit::AuditEvent::new("", "bootstrap_account", &id, domain::audit::Outcome::Success).with_detail(username))
+        .await;
+    tracing::info!(username, kind, "bootstrap account created");
+    Ok(())
+}

@@ -343,9 +343,11 @@ pub struct Verifier {
     audience: String,
     source: KeySource,
     cache: RwLock<KeyCache>,
-    refresh_lock: Mutex<Option<Instant>>,
+    /// When recent refreshes happened; bounds how often unknown key ids
+    /// (a new key after rotation, or garbage) can make us refetch.
+    refresh_log: Mutex<std::collections::VecDeque<Instant>>,
     max_age: Duration,
-    min_refresh_interval: Duration,
+    max_refreshes_per_second: usize,
 }
 
 impl Verifier {
@@ -355,9 +357,9 @@ impl Verifier {
             audience: audience.into(),
             source,
             cache: RwLock::new(KeyCache { keys: HashMap::new(), fetched_at: None }),
-            refresh_lock: Mutex::new(None),
+            refresh_log: Mutex::new(std::collections::VecDeque::new()),
             max_age: Duration::from_secs(300),
-            min_refresh_interval: Duration::from_millis(500),
+            max_refreshes_per_second: 10,
         }
     }
 
@@ -415,14 +417,17 @@ impl Verifier {
         self.cache.read().await.keys.get(kid).cloned()
     }
 
-    /// Refetches the keys, at most once per `min_refresh_interval`; on failure
-    /// the keys already known stay in use.
+    /// Refetches the keys, at most `max_refreshes_per_second` times a
+    /// second; on failure the keys already known stay in use.
     pub async fn refresh(&self) {
-        let mut last = self.refresh_lock.lock().await;
-        if last.is_some_and(|t| t.elapsed() < self.min_refresh_interval) {
+        let mut log = self.refresh_log.lock().await;
+        while log.front().is_some_and(|t| t.elapsed() > Duration::from_secs(1)) {
+            log.pop_front();
+        }
+        if log.len() >= self.max_refreshes_per_second {
             return;
         }
-        *last = Some(Instant::now());
+        log.push_back(Instant::now());
         match (self.source)().await {
             Ok(jwks) => {
                 let keys = jwks
@@ -679,7 +684,7 @@ mod tests {
             let keys = source_keys.lock().unwrap().clone();
             Box::pin(async move { Ok(keys) })
         });
-        let v = Verifier { min_refresh_interval: Duration::ZERO, ..Verifier::new(ISSUER, AUDIENCE, source) };
+        let v = Verifier::new(ISSUER, AUDIENCE, source);
         v.verify(&first.sign(&service_claims("svc"))).await.unwrap();
         assert_eq!(v.verify(&second.sign(&service_claims("svc"))).await.unwrap_err(), AuthError::UnknownKey);
         published.lock().unwrap().push(second.public_jwk());

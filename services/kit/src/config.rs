@@ -38,6 +38,19 @@ pub fn load<T: DeserializeOwned + Validate>(
     load_from(defaults, file, env_source(env_prefix, None))
 }
 
+/// Loads `T` from `defaults` with `overrides` (TOML text) on top, ignoring
+/// the environment: for tests and for `sanshi dev`, which configure in code.
+pub fn from_toml<T: DeserializeOwned + Validate>(defaults: &str, overrides: &str) -> Result<T, ConfigError> {
+    let loaded = config::Config::builder()
+        .add_source(config::File::from_str(defaults, config::FileFormat::Toml))
+        .add_source(config::File::from_str(overrides, config::FileFormat::Toml))
+        .build()
+        .map_err(from_config_error)?;
+    let value: T = loaded.try_deserialize().map_err(from_config_error)?;
+    value.validate()?;
+    Ok(value)
+}
+
 fn env_source(
     prefix: &str,
     vars: Option<std::collections::HashMap<String, String>>,

@@ -168,7 +168,7 @@ pub mod testing {
 
 /// Runs each named `async fn(TestDb)` twice: `sqlite::name` and `postgres::name`.
 ///
-/// ```ignore
+/// ```text
 /// async fn stores_and_reads(db: kit::db::testing::TestDb) { … }
 /// kit::db_tests!(stores_and_reads);
 /// ```

@@ -17,6 +17,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod grpc;
+pub mod idempotency;
 pub mod pii;
 pub mod region;
 pub mod server;

@@ -1,0 +1,319 @@
+//! AccountService: admins manage accounts inside their region scope, with
+//! roles below their own; everyone reads and edits their own profile.
+
+use super::{Identity, decode_page_token, encode_page_token, page_size};
+use crate::domain::account::{
+    check_grant, check_manage, check_read, validate_display_name, validate_grant, validate_password, validate_username,
+};
+use crate::domain::audit::{AuditEvent, Outcome};
+use crate::passwords;
+use crate::store;
+use crate::store::accounts::{AccountChanges, AccountRecord, NewAccount};
+use kit::auth::{Principal, Role, principal};
+use kit::error::Violations;
+use kit::pii::PhoneNumber;
+use kit::region::{RegionCode, Scope};
+use kit::{ServiceError, ServiceResult};
+use prost::Message;
+use sanshi_proto::identity::v1 as pb;
+use sanshi_proto::identity::v1::account_service_server::AccountService;
+use sea_orm::{ConnectionTrait, TransactionTrait};
+use std::sync::Arc;
+use tonic::{Request, Response, Status};
+
+pub struct Accounts {
+    pub identity: Arc<Identity>,
+}
+
+const READERS: [Role; 4] = [Role::CityAdmin, Role::DistrictAdmin, Role::StreetAdmin, Role::Auditor];
+
+fn parse_grant(field: &str, grant: Option<&pb::RoleGrant>, v: &mut Violations) -> Option<(Role, RegionCode)> {
+    let Some(grant) = grant else {
+        v.add(field, "缺少角色");
+        return None;
+    };
+    let role = Role::from_proto(grant.role);
+    if role.is_none() {
+        v.add(format!("{field}.role"), "角色无效");
+    }
+    let region = v.check(&format!("{field}.region_code"), RegionCode::parse(&grant.region_code));
+    let (role, region) = (role?, region?);
+    if let Err(e) = validate_grant(role, &region) {
+        v.add(format!("{field}.region_code"), e);
+        return None;
+    }
+    Some((role, region))
+}
+
+impl Identity {
+    async fn require_region_exists(&self, db: &impl ConnectionTrait, field: &str, code: &RegionCode) -> ServiceResult<()> {
+        match store::regions::get(db, code.as_str()).await? {
+            Some(_) => Ok(()),
+            None => Err(ServiceError::invalid(field, format!("区划 {code} 不存在"))),
+        }
+    }
+
+    async fn load_account(&self, id: &str) -> ServiceResult<AccountRecord> {
+        store::accounts::find(&self.db, id).await?.ok_or_else(|| ServiceError::not_found("账号", id))
+    }
+
+    pub async fn create_account(&self, caller: &Principal, req: pb::CreateAccountRequest) -> ServiceResult<pb::Account> {
+        let mut v = Violations::new();
+        let Some(account) = req.account else {
+            return Err(ServiceError::invalid("account", "缺少账号信息"));
+        };
+        v.check("account.username", validate_username(&account.username));
+        v.check("account.display_name", validate_display_name(&account.display_name));
+        let phone = if account.phone.is_empty() { None } else { v.check("account.phone", PhoneNumber::parse(&account.phone)) };
+        let region = v.check("account.region_code", RegionCode::parse(&account.region_code));
+        v.check("initial_password", validate_password(&req.initial_password));
+        v.check("request_id", kit::idempotency::validate_key(&req.request_id));
+        let roles: Vec<_> = account
+            .roles
+            .iter()
+            .enumerate()
+            .filter_map(|(i, g)| parse_grant(&format!("account.roles[{i}]"), Some(g), &mut v))
+            .collect();
+        v.into_result()?;
+        let region = region.expect("checked by violations");
+
+        // Permission: the caller covers the account and outranks every role it gets.
+        let role_list: Vec<Role> = roles.iter().map(|(r, _)| *r).collect();
+        check_manage(caller, &region, &role_list)?;
+        for (role, role_region) in &roles {
+            check_grant(caller, *role, role_region)?;
+        }
+        self.require_region_exists(&self.db, "account.region_code", &region).await?;
+        for (i, (_, role_region)) in roles.iter().enumerate() {
+            self.require_region_exists(&self.db, &format!("account.roles[{i}].region_code"), role_region).await?;
+        }
+
+        let idempotency_scope = format!("CreateAccount:{}", caller.account_id);
+        if !req.request_id.is_empty()
+            && let Some(stored) = kit::idempotency::lookup(&self.db, &idempotency_scope, &req.request_id).await?
+        {
+            return pb::Account::decode(stored.as_slice()).map_err(ServiceError::internal);
+        }
+
+        let password_hash = passwords::hash(req.initial_password).await?;
+        let id = uuid::Uuid::now_v7().to_string();
+        let txn = self.db.begin().await?;
+        let new = NewAccount {
+            id: id.clone(),
+            username: account.username.clone(),
+            display_name: account.display_name.trim().to_string(),
+            phone_sealed: phone.as_ref().map(|p| self.cipher.seal(p.as_str().as_bytes())),
+            phone_hash: phone.as_ref().map(|p| self.cipher.lookup_hash("phone", p.as_str())),
+            region_code: region.to_string(),
+            kind: "person",
+            password_hash,
+            roles: roles.iter().map(|(r, c)| (*r, c.to_string())).collect(),
+        };
+        let record = store::accounts::insert(&txn, new).await?;
+        let grants = record.roles.iter().map(|(r, c)| format!("{}@{c}", r.as_str())).collect::<Vec<_>>().join(",");
+        store::audit::append(
+            &txn,
+            AuditEvent::new(&caller.account_id, "create_account", &id, Outcome::Success)
+                .with_detail(format!("username={} region={region} roles=[{grants}]", record.account.username)),
+        )
+        .await?;
+        let response = self.account_to_proto(&record, &caller.account_id);
+        if !req.request_id.is_empty() {
+            kit::idempotency::remember(&txn, &idempotency_scope, &req.request_id, &response.encode_to_vec()).await?;
+        }
+        txn.commit().await?;
+        tracing::info!(account_id = id, actor = caller.account_id, "account created");
+        Ok(response)
+    }
+
+    pub async fn get_account(&self, caller: &Principal, id: &str) -> ServiceResult<pb::Account> {
+        let id = if id == "me" || id.is_empty() { caller.account_id.as_str() } else { id };
+        let record = self.load_account(id).await?;
+        let region = RegionCode::parse(&record.account.region_code).map_err(ServiceError::internal)?;
+        check_read(caller, id, &region)?;
+        Ok(self.account_to_proto(&record, &caller.account_id))
+    }
+
+    async fn list_accounts(&self, caller: &Principal, req: pb::ListAccountsRequest) -> ServiceResult<pb::ListAccountsResponse> {
+        let limit = page_size(req.page_size, 50, 500)?;
+        let after = decode_page_token(&req.page_token)?;
+        let scopes = caller.scopes(&READERS);
+        if scopes.is_empty() {
+            return Err(ServiceError::permission_denied());
+        }
+        let prefixes: Vec<String> = if req.region_code.is_empty() {
+            scopes
+                .iter()
+                .map(|s| match s {
+                    Scope::All => String::new(),
+                    Scope::Region(code) => code.to_string(),
+                })
+                .collect()
+        } else {
+            let region = RegionCode::parse(&req.region_code).map_err(|e| ServiceError::invalid("region_code", e.to_string()))?;
+            caller.require(&READERS, &region)?;
+            vec![region.to_string()]
+        };
+        let mut records = store::accounts::list(&self.db, &prefixes, after.as_deref(), limit + 1).await?;
+        let next_page_token = if records.len() as u64 > limit {
+            records.truncate(limit as usize);
+            records.last().map(|r| encode_page_token(&r.account.username)).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(pb::ListAccountsResponse {
+            accounts: records.iter().map(|r| self.account_to_proto(r, &caller.account_id)).collect(),
+            next_page_token,
+        })
+    }
+
+    async fn update_account(&self, caller: &Principal, req: pb::UpdateAccountRequest) -> ServiceResult<pb::Account> {
+        let account = req.account.ok_or_else(|| ServiceError::invalid("account", "缺少账号信息"))?;
+        let paths = req.update_mask.map(|m| m.paths).unwrap_or_default();
+        if paths.is_empty() {
+            return Err(ServiceError::invalid("update_mask", "请指明要修改的字段"));
+        }
+        let mut v = Violations::new();
+        let mut changes = AccountChanges::default();
+        let mut admin_only = false;
+        for path in &paths {
+            match path.as_str() {
+                "display_name" => {
+                    changes.display_name = v
+                        .check("account.display_name", validate_display_name(&account.display_name))
+                        .map(|_| account.display_name.trim().to_string())
+                }
+                "phone" => {
+                    changes.phone = v.check("account.phone", PhoneNumber::parse(&account.phone)).map(|p| {
+                        (self.cipher.seal(p.as_str().as_bytes()), self.cipher.lookup_hash("phone", p.as_str()))
+                    })
+                }
+                "status" => {
+                    admin_only = true;
+                    changes.status = match pb::AccountStatus::try_from(account.status) {
+                        Ok(pb::AccountStatus::Active) => Some("active"),
+                        Ok(pb::AccountStatus::Disabled) => Some("disabled"),
+                        _ => {
+                            v.add("account.status", "状态无效");
+                            None
+                        }
+                    }
+                }
+                other => v.add("update_mask", format!("字段 {other} 不可修改")),
+            }
+        }
+        v.into_result()?;
+        let record = self.load_account(&account.id).await?;
+        let region = RegionCode::parse(&record.account.region_code).map_err(ServiceError::internal)?;
+        let own = caller.account_id == record.account.id;
+        if admin_only || !own {
+            check_manage(caller, &region, &record.role_list())?;
+        }
+        let disabling = changes.status == Some("disabled");
+        let txn = self.db.begin().await?;
+        let updated = store::accounts::update(&txn, record.account.clone(), changes).await?;
+        if disabling {
+            store::tokens::revoke_account(&txn, &updated.id).await?;
+        }
+        store::audit::append(
+            &txn,
+            AuditEvent::new(&caller.account_id, "update_account", &updated.id, Outcome::Success).with_detail(paths.join(",")),
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(self.account_to_proto(&AccountRecord { account: updated, roles: record.roles }, &caller.account_id))
+    }
+
+    async fn change_role(&self, caller: &Principal, account_id: &str, grant: Option<pb::RoleGrant>, add: bool) -> ServiceResult<pb::Account> {
+        let mut v = Violations::new();
+        let parsed = parse_grant("grant", grant.as_ref(), &mut v);
+        v.into_result()?;
+        let (role, region) = parsed.expect("checked by violations");
+        let record = self.load_account(account_id).await?;
+        if record.account.kind != "person" {
+            return Err(ServiceError::FailedPrecondition("服务账号的角色不能修改".into()));
+        }
+        let account_region = RegionCode::parse(&record.account.region_code).map_err(ServiceError::internal)?;
+        check_manage(caller, &account_region, &record.role_list())?;
+        check_grant(caller, role, &region)?;
+        self.require_region_exists(&self.db, "grant.region_code", &region).await?;
+        let action = if add { "grant_role" } else { "revoke_role" };
+        let txn = self.db.begin().await?;
+        let changed = if add {
+            store::accounts::grant(&txn, account_id, role, region.as_str()).await?
+        } else {
+            store::accounts::revoke(&txn, account_id, role, region.as_str()).await?
+        };
+        if changed {
+            store::audit::append(
+                &txn,
+                AuditEvent::new(&caller.account_id, action, account_id, Outcome::Success)
+                    .with_detail(format!("{}@{region}", role.as_str())),
+            )
+            .await?;
+        }
+        txn.commit().await?;
+        let record = self.load_account(account_id).await?;
+        Ok(self.account_to_proto(&record, &caller.account_id))
+    }
+}
+
+impl Accounts {
+    /// Runs `f` for the caller and audits a refusal.
+    async fn run<T>(
+        &self,
+        caller: &Principal,
+        action: &str,
+        target: &str,
+        f: impl Future<Output = ServiceResult<T>>,
+    ) -> Result<Response<T>, Status> {
+        let result = f.await;
+        Ok(Response::new(self.identity.audit_failure(&caller.account_id, action, target, result).await?))
+    }
+}
+
+#[tonic::async_trait]
+impl AccountService for Accounts {
+    async fn create_account(&self, request: Request<pb::CreateAccountRequest>) -> Result<Response<pb::Account>, Status> {
+        let caller = principal(&request)?.clone();
+        let target = request.get_ref().account.as_ref().map(|a| a.username.clone()).unwrap_or_default();
+        self.run(&caller, "create_account", &target, self.identity.create_account(&caller, request.into_inner())).await
+    }
+
+    async fn get_account(&self, request: Request<pb::GetAccountRequest>) -> Result<Response<pb::Account>, Status> {
+        let caller = principal(&request)?.clone();
+        let id = request.into_inner().id;
+        self.run(&caller, "get_account", &id, self.identity.get_account(&caller, &id)).await
+    }
+
+    async fn list_accounts(
+        &self,
+        request: Request<pb::ListAccountsRequest>,
+    ) -> Result<Response<pb::ListAccountsResponse>, Status> {
+        let caller = principal(&request)?.clone();
+        let req = request.into_inner();
+        let target = req.region_code.clone();
+        self.run(&caller, "list_accounts", &target, self.identity.list_accounts(&caller, req)).await
+    }
+
+    async fn update_account(&self, request: Request<pb::UpdateAccountRequest>) -> Result<Response<pb::Account>, Status> {
+        let caller = principal(&request)?.clone();
+        let req = request.into_inner();
+        let target = req.account.as_ref().map(|a| a.id.clone()).unwrap_or_default();
+        self.run(&caller, "update_account", &target, self.identity.update_account(&caller, req)).await
+    }
+
+    async fn grant_role(&self, request: Request<pb::GrantRoleRequest>) -> Result<Response<pb::Account>, Status> {
+        let caller = principal(&request)?.clone();
+        let req = request.into_inner();
+        self.run(&caller, "grant_role", &req.account_id.clone(), self.identity.change_role(&caller, &req.account_id, req.grant, true))
+            .await
+    }
+
+    async fn revoke_role(&self, request: Request<pb::RevokeRoleRequest>) -> Result<Response<pb::Account>, Status> {
+        let caller = principal(&request)?.clone();
+        let req = request.into_inner();
+        self.run(&caller, "revoke_role", &req.account_id.clone(), self.identity.change_role(&caller, &req.account_id, req.grant, false))
+            .await
+    }
+}

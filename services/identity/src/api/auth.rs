@@ -1,0 +1,318 @@
+//! AuthService: login, rotating refresh tokens with reuse detection, logout,
+//! password change, client credentials for services, JWKS and key rotation.
+
+use super::Identity;
+use crate::domain::account::validate_password;
+use crate::domain::audit::{AuditEvent, Outcome};
+use crate::domain::lockout::locked_until;
+use crate::passwords;
+use crate::store;
+use crate::store::entities::account;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use chrono::Utc;
+use kit::auth::{Claims, PrincipalKind, Role, RoleClaim, SigningKey, principal};
+use kit::{ServiceError, ServiceResult};
+use rand::RngCore;
+use sanshi_proto::identity::v1 as pb;
+use sanshi_proto::identity::v1::auth_service_server::AuthService;
+use sea_orm::{ConnectionTrait, TransactionTrait};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use tonic::{Request, Response, Status};
+
+pub struct Auth {
+    pub identity: Arc<Identity>,
+}
+
+const WRONG_CREDENTIALS: &str = "用户名或密码错误";
+
+fn token_hash(token: &str) -> String {
+    kit::pii::hex(&Sha256::digest(token.as_bytes()))
+}
+
+fn new_refresh_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    B64URL.encode(bytes)
+}
+
+impl Identity {
+    async fn signing_key(&self, db: &impl ConnectionTrait) -> ServiceResult<SigningKey> {
+        store::keys::current(db, &self.cipher)
+            .await
+            .map_err(ServiceError::internal)?
+            .ok_or_else(|| ServiceError::internal(anyhow::anyhow!("no signing key")))
+    }
+
+    /// Signs an access token carrying the account's current roles.
+    pub async fn access_token(&self, db: &impl ConnectionTrait, account: &account::Model) -> ServiceResult<(String, i64)> {
+        let service = account.kind == "service";
+        let roles = if service {
+            vec![RoleClaim { role: Role::Service, region: None }]
+        } else {
+            store::accounts::roles_of(db, &account.id)
+                .await?
+                .into_iter()
+                .map(|(role, region)| RoleClaim { role, region: Some(region) })
+                .collect()
+        };
+        let ttl = if service { self.tokens.service_ttl } else { self.tokens.access_ttl };
+        let now = Utc::now();
+        let claims = Claims {
+            iss: self.tokens.issuer.clone(),
+            aud: self.tokens.audience.clone(),
+            sub: account.id.clone(),
+            exp: (now + ttl).timestamp(),
+            iat: now.timestamp(),
+            jti: uuid::Uuid::new_v4().to_string(),
+            name: account.username.clone(),
+            kind: if service { PrincipalKind::Service } else { PrincipalKind::Person },
+            roles,
+        };
+        Ok((self.signing_key(db).await?.sign(&claims), ttl.num_seconds()))
+    }
+
+    /// A new access token and a refresh token in `family_id`.
+    async fn token_pair(&self, db: &impl ConnectionTrait, account: &account::Model, family_id: String) -> ServiceResult<pb::TokenPair> {
+        let (access_token, expires_in) = self.access_token(db, account).await?;
+        let refresh_token = new_refresh_token();
+        store::tokens::insert_refresh(db, token_hash(&refresh_token), family_id, account.id.clone(), Utc::now() + self.tokens.refresh_ttl)
+            .await?;
+        Ok(pb::TokenPair { access_token, refresh_token, token_type: "Bearer".into(), expires_in })
+    }
+
+    /// Fails with RESOURCE_EXHAUSTED while `username` is locked out.
+    async fn check_lockout(&self, username: &str) -> ServiceResult<()> {
+        let now = Utc::now();
+        let failures = store::tokens::failures_since(&self.db, username, now - self.lockout.window).await?;
+        if let Some(until) = locked_until(self.lockout, &failures, now) {
+            let minutes = ((until - now).num_seconds() + 59) / 60;
+            tracing::warn!(username, failures = failures.len(), "login locked out");
+            self.audit_standalone(
+                AuditEvent::new("", "login", username, Outcome::Denied).with_detail(format!("locked out for {minutes} min")),
+            )
+            .await;
+            return Err(ServiceError::ResourceExhausted(format!("登录失败次数过多，请 {minutes} 分钟后再试")));
+        }
+        Ok(())
+    }
+
+    /// Checks a username and password; counts a failure toward lockout.
+    async fn check_credentials(&self, username: &str, password: &str, kind: &str, action: &str) -> ServiceResult<account::Model> {
+        self.check_lockout(username).await?;
+        let account = store::accounts::find_by_username(&self.db, username).await?.filter(|a| a.kind == kind);
+        let ok = passwords::verify(password.to_string(), account.as_ref().map(|a| a.password_hash.clone())).await;
+        match account {
+            Some(account) if ok => {
+                if account.status != "active" {
+                    self.audit_standalone(AuditEvent::new(&account.id, action, username, Outcome::Denied).with_detail("account disabled"))
+                        .await;
+                    return Err(ServiceError::Unauthenticated("账号已停用".into()));
+                }
+                Ok(account)
+            }
+            _ => {
+                store::tokens::record_failure(&self.db, username).await?;
+                tracing::info!(username, action, "wrong credentials");
+                self.audit_standalone(AuditEvent::new("", action, username, Outcome::Failure).with_detail("wrong credentials"))
+                    .await;
+                Err(ServiceError::Unauthenticated(WRONG_CREDENTIALS.into()))
+            }
+        }
+    }
+
+    async fn login(&self, req: pb::LoginRequest) -> ServiceResult<pb::TokenPair> {
+        let mut v = kit::error::Violations::new();
+        if req.username.is_empty() {
+            v.add("username", "请输入用户名");
+        }
+        if req.password.is_empty() {
+            v.add("password", "请输入密码");
+        }
+        v.into_result()?;
+        let account = self.check_credentials(&req.username, &req.password, "person", "login").await?;
+        let txn = self.db.begin().await?;
+        store::tokens::clear_failures(&txn, &account.username).await?;
+        let pair = self.token_pair(&txn, &account, uuid::Uuid::new_v4().to_string()).await?;
+        store::audit::append(&txn, AuditEvent::new(&account.id, "login", &account.username, Outcome::Success)).await?;
+        txn.commit().await?;
+        tracing::info!(account_id = account.id, "login");
+        Ok(pair)
+    }
+
+    async fn refresh(&self, req: pb::RefreshTokenRequest) -> ServiceResult<pb::TokenPair> {
+        if req.refresh_token.is_empty() {
+            return Err(ServiceError::invalid("refresh_token", "缺少 refresh_token"));
+        }
+        let invalid = || ServiceError::Unauthenticated("登录已失效，请重新登录".into());
+        let hash = token_hash(&req.refresh_token);
+        let token = store::tokens::find_refresh(&self.db, &hash).await?.ok_or_else(invalid)?;
+        let txn = self.db.begin().await?;
+        if token.used_at.is_some() || token.revoked_at.is_some() || !store::tokens::spend_refresh(&txn, &hash).await? {
+            // A spent token presented again means it was copied: end every
+            // session descended from the same login.
+            let revoked = store::tokens::revoke_family(&txn, &token.family_id).await?;
+            store::audit::append(
+                &txn,
+                AuditEvent::new(&token.account_id, "refresh_token_reuse", &token.family_id, Outcome::Denied)
+                    .with_detail(format!("revoked {revoked} tokens of the family")),
+            )
+            .await?;
+            txn.commit().await?;
+            tracing::warn!(account_id = token.account_id, family_id = token.family_id, "refresh token reuse detected");
+            return Err(invalid());
+        }
+        if token.expires_at < Utc::now() {
+            return Err(invalid());
+        }
+        let account = store::accounts::find(&txn, &token.account_id).await?.ok_or_else(invalid)?.account;
+        if account.status != "active" {
+            return Err(ServiceError::Unauthenticated("账号已停用".into()));
+        }
+        let pair = self.token_pair(&txn, &account, token.family_id.clone()).await?;
+        txn.commit().await?;
+        Ok(pair)
+    }
+
+    async fn logout(&self, req: pb::LogoutRequest) -> ServiceResult<()> {
+        if req.refresh_token.is_empty() {
+            return Err(ServiceError::invalid("refresh_token", "缺少 refresh_token"));
+        }
+        // Logging out twice, or with an unknown token, is not an error.
+        if let Some(token) = store::tokens::find_refresh(&self.db, &token_hash(&req.refresh_token)).await? {
+            let txn = self.db.begin().await?;
+            store::tokens::revoke_family(&txn, &token.family_id).await?;
+            store::audit::append(&txn, AuditEvent::new(&token.account_id, "logout", &token.account_id, Outcome::Success)).await?;
+            txn.commit().await?;
+        }
+        Ok(())
+    }
+
+    async fn change_password(&self, account_id: &str, req: pb::ChangePasswordRequest) -> ServiceResult<()> {
+        let mut v = kit::error::Violations::new();
+        v.check("new_password", validate_password(&req.new_password));
+        if req.current_password == req.new_password {
+            v.add("new_password", "新密码不能与当前密码相同");
+        }
+        v.into_result()?;
+        let record = store::accounts::find(&self.db, account_id).await?.ok_or_else(ServiceError::unauthenticated)?;
+        let username = record.account.username.clone();
+        self.check_lockout(&username).await?;
+        if !passwords::verify(req.current_password, Some(record.account.password_hash.clone())).await {
+            store::tokens::record_failure(&self.db, &username).await?;
+            self.audit_standalone(AuditEvent::new(account_id, "change_password", account_id, Outcome::Failure)).await;
+            return Err(ServiceError::invalid("current_password", "当前密码不正确"));
+        }
+        let new_hash = passwords::hash(req.new_password).await?;
+        let txn = self.db.begin().await?;
+        let changes = store::accounts::AccountChanges { password_hash: Some(new_hash), ..Default::default() };
+        store::accounts::update(&txn, record.account, changes).await?;
+        // Other sessions keep no refresh token that outlives the old password.
+        store::tokens::revoke_account(&txn, account_id).await?;
+        store::audit::append(&txn, AuditEvent::new(account_id, "change_password", account_id, Outcome::Success)).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    async fn service_token(&self, req: pb::IssueServiceTokenRequest) -> ServiceResult<pb::IssueServiceTokenResponse> {
+        let mut v = kit::error::Violations::new();
+        if req.client_id.is_empty() {
+            v.add("client_id", "缺少 client_id");
+        }
+        if req.client_secret.is_empty() {
+            v.add("client_secret", "缺少 client_secret");
+        }
+        v.into_result()?;
+        let account = self.check_credentials(&req.client_id, &req.client_secret, "service", "service_token").await?;
+        let (access_token, expires_in) = self.access_token(&self.db, &account).await?;
+        Ok(pb::IssueServiceTokenResponse { access_token, expires_in })
+    }
+
+    pub async fn jwks(&self) -> ServiceResult<Vec<kit::auth::PublicJwk>> {
+        // A retired key stays published while tokens it signed can still be valid.
+        let horizon = Utc::now() - self.tokens.access_ttl.max(self.tokens.service_ttl) - chrono::Duration::seconds(60);
+        Ok(store::keys::published(&self.db, horizon).await?)
+    }
+
+    /// Makes sure a signing key exists (first start).
+    pub async fn ensure_signing_key(&self) -> anyhow::Result<()> {
+        if store::keys::current(&self.db, &self.cipher).await?.is_none() {
+            let key = SigningKey::generate();
+            store::keys::insert(&self.db, &self.cipher, &key).await?;
+            tracing::info!(kid = key.kid, "signing key created");
+        }
+        Ok(())
+    }
+
+    async fn rotate_key(&self, actor: &str) -> ServiceResult<String> {
+        let key = SigningKey::generate();
+        let txn = self.db.begin().await?;
+        store::keys::retire_current(&txn).await?;
+        store::keys::insert(&txn, &self.cipher, &key).await?;
+        store::audit::append(&txn, AuditEvent::new(actor, "rotate_signing_key", &key.kid, Outcome::Success)).await?;
+        txn.commit().await?;
+        tracing::info!(kid = key.kid, "signing key rotated");
+        Ok(key.kid)
+    }
+}
+
+#[tonic::async_trait]
+impl AuthService for Auth {
+    async fn login(&self, request: Request<pb::LoginRequest>) -> Result<Response<pb::LoginResponse>, Status> {
+        let tokens = self.identity.login(request.into_inner()).await?;
+        Ok(Response::new(pb::LoginResponse { tokens: Some(tokens) }))
+    }
+
+    async fn refresh_token(
+        &self,
+        request: Request<pb::RefreshTokenRequest>,
+    ) -> Result<Response<pb::RefreshTokenResponse>, Status> {
+        let tokens = self.identity.refresh(request.into_inner()).await?;
+        Ok(Response::new(pb::RefreshTokenResponse { tokens: Some(tokens) }))
+    }
+
+    async fn logout(&self, request: Request<pb::LogoutRequest>) -> Result<Response<pb::LogoutResponse>, Status> {
+        self.identity.logout(request.into_inner()).await?;
+        Ok(Response::new(pb::LogoutResponse {}))
+    }
+
+    async fn change_password(
+        &self,
+        request: Request<pb::ChangePasswordRequest>,
+    ) -> Result<Response<pb::ChangePasswordResponse>, Status> {
+        let caller = principal(&request)?;
+        if caller.kind != PrincipalKind::Person {
+            return Err(ServiceError::PermissionDenied("服务账号不能修改密码".into()).into());
+        }
+        let account_id = caller.account_id.clone();
+        self.identity.change_password(&account_id, request.into_inner()).await?;
+        Ok(Response::new(pb::ChangePasswordResponse {}))
+    }
+
+    async fn issue_service_token(
+        &self,
+        request: Request<pb::IssueServiceTokenRequest>,
+    ) -> Result<Response<pb::IssueServiceTokenResponse>, Status> {
+        Ok(Response::new(self.identity.service_token(request.into_inner()).await?))
+    }
+
+    async fn get_jwks(&self, _request: Request<pb::GetJwksRequest>) -> Result<Response<pb::GetJwksResponse>, Status> {
+        let keys = self.identity.jwks().await?.iter().map(|k| k.to_proto()).collect();
+        Ok(Response::new(pb::GetJwksResponse { keys }))
+    }
+
+    async fn rotate_signing_key(
+        &self,
+        request: Request<pb::RotateSigningKeyRequest>,
+    ) -> Result<Response<pb::RotateSigningKeyResponse>, Status> {
+        let caller = principal(&request)?;
+        let actor = caller.account_id.clone();
+        let allowed = caller.require_any(&[Role::CityAdmin]);
+        let kid = match self.identity.audit_failure(&actor, "rotate_signing_key", "signing_keys", allowed).await {
+            Ok(()) => self.identity.rotate_key(&actor).await?,
+            Err(e) => return Err(e.into()),
+        };
+        Ok(Response::new(pb::RotateSigningKeyResponse { kid }))
+    }
+}

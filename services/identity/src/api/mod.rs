@@ -1,0 +1,129 @@
+//! gRPC mapping: each service's handlers validate requests, check
+//! permissions with `domain`, run `store` queries in a transaction, audit,
+//! and map results to protobuf.
+
+pub mod accounts;
+pub mod audit;
+pub mod auth;
+pub mod regions;
+
+use crate::domain::audit::{AuditEvent, Outcome};
+use crate::domain::lockout::LockoutPolicy;
+use crate::store;
+use crate::store::accounts::AccountRecord;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use kit::pii::{PhoneNumber, PiiCipher};
+use kit::{ServiceError, ServiceResult};
+use sanshi_proto::identity::v1 as pb;
+use sea_orm::DatabaseConnection;
+
+/// Token lifetimes and names, from config.
+#[derive(Debug, Clone)]
+pub struct TokenSettings {
+    pub issuer: String,
+    pub audience: String,
+    pub access_ttl: chrono::Duration,
+    pub refresh_ttl: chrono::Duration,
+    pub service_ttl: chrono::Duration,
+}
+
+/// What every handler shares.
+pub struct Identity {
+    pub db: DatabaseConnection,
+    pub cipher: PiiCipher,
+    pub tokens: TokenSettings,
+    pub lockout: LockoutPolicy,
+}
+
+impl Identity {
+    /// Records an event in its own transaction: for failures and denials,
+    /// whose own transaction (if any) was rolled back. Successful changes
+    /// append inside their transaction instead.
+    pub async fn audit_standalone(&self, event: AuditEvent) {
+        if let Err(error) = store::audit::append(&self.db, event.clone()).await {
+            tracing::error!(error = %error, action = event.action, "audit append failed");
+        }
+    }
+
+    /// Audits a failed or denied RPC outcome, then hands the result back.
+    pub async fn audit_failure<T>(&self, actor: &str, action: &str, target: &str, result: ServiceResult<T>) -> ServiceResult<T> {
+        if let Err(error) = &result {
+            let outcome = match error {
+                ServiceError::PermissionDenied(_) => Some(Outcome::Denied),
+                ServiceError::InvalidArgument(_) | ServiceError::NotFound { .. } | ServiceError::Unauthenticated(_) => None,
+                _ => Some(Outcome::Failure),
+            };
+            if let Some(outcome) = outcome {
+                if outcome == Outcome::Denied {
+                    tracing::warn!(actor, action, target, "permission denied");
+                }
+                self.audit_standalone(AuditEvent::new(actor, action, target, outcome).with_detail(error.to_string())).await;
+            }
+        }
+        result
+    }
+
+    /// The account as the caller may see it: phone in full only for its holder.
+    pub fn account_to_proto(&self, record: &AccountRecord, caller_id: &str) -> pb::Account {
+        let a = &record.account;
+        let phone = a
+            .phone_sealed
+            .as_ref()
+            .and_then(|sealed| self.cipher.open_string(sealed).ok())
+            .map(|plain| match PhoneNumber::parse(&plain) {
+                Ok(phone) if caller_id == a.id => phone.as_str().to_string(),
+                Ok(phone) => phone.masked(),
+                Err(_) => String::new(),
+            })
+            .unwrap_or_default();
+        pb::Account {
+            id: a.id.clone(),
+            username: a.username.clone(),
+            display_name: a.display_name.clone(),
+            phone,
+            status: match a.status.as_str() {
+                "active" => pb::AccountStatus::Active,
+                _ => pb::AccountStatus::Disabled,
+            } as i32,
+            region_code: a.region_code.clone(),
+            roles: record
+                .roles
+                .iter()
+                .map(|(role, region)| pb::RoleGrant { role: role.to_proto(), region_code: region.clone() })
+                .collect(),
+            create_time: Some(timestamp(a.created_at)),
+            update_time: Some(timestamp(a.updated_at)),
+        }
+    }
+}
+
+pub fn timestamp(t: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp { seconds: t.timestamp(), nanos: t.timestamp_subsec_nanos() as i32 }
+}
+
+/// Page size within `1..=max`, `default` when unset; negative is invalid.
+pub fn page_size(requested: i32, default: u64, max: u64) -> ServiceResult<u64> {
+    match requested {
+        n if n < 0 => Err(ServiceError::invalid("page_size", "page_size 不能为负数")),
+        0 => Ok(default),
+        n => Ok((n as u64).min(max)),
+    }
+}
+
+/// Page tokens are opaque to clients: base64url of the last key returned.
+pub fn encode_page_token(last_key: &str) -> String {
+    B64URL.encode(last_key)
+}
+
+pub fn decode_page_token(token: &str) -> ServiceResult<Option<String>> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    B64URL
+        .decode(token)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .map(Some)
+        .ok_or_else(|| ServiceError::invalid("page_token", "page_token 无效"))
+}

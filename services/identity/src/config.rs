@@ -1,0 +1,177 @@
+//! Identity's configuration. Defaults below; override with a TOML file
+//! (`--config`) or `SANSHI_*` variables, e.g. `SANSHI_DATABASE__URL`.
+
+use kit::config::{ConfigError, DatabaseConfig, ServerConfig, TelemetryConfig, Validate};
+use serde::Deserialize;
+
+pub const DEFAULTS: &str = r#"
+[server]
+host = "0.0.0.0"
+port = 50051
+request_timeout_ms = 30000
+concurrency_limit = 512
+max_message_bytes = 4194304
+shutdown_grace_ms = 10000
+
+[database]
+url = "sqlite://data/identity.db"
+max_connections = 8
+
+[telemetry]
+log_format = "json"
+log_level = "info"
+
+[tokens]
+issuer = "sanshi-identity"
+audience = "sanshi"
+access_ttl_secs = 900
+refresh_ttl_secs = 1209600
+service_ttl_secs = 900
+
+[pii]
+encryption_key = ""
+hash_key = ""
+
+[lockout]
+max_failures = 5
+window_secs = 900
+"#;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub telemetry: TelemetryConfig,
+    pub tokens: TokenConfig,
+    pub pii: PiiConfig,
+    pub lockout: LockoutConfig,
+    #[serde(default)]
+    pub bootstrap: Bootstrap,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    pub issuer: String,
+    pub audience: String,
+    /// Access tokens live at most 15 minutes.
+    pub access_ttl_secs: i64,
+    pub refresh_ttl_secs: i64,
+    pub service_ttl_secs: i64,
+}
+
+/// Keys for personal data at rest: base64 of 32 random bytes each
+/// (`openssl rand -base64 32`). Required; there is no default.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PiiConfig {
+    pub encryption_key: String,
+    pub hash_key: String,
+}
+
+impl std::fmt::Debug for PiiConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PiiConfig(..)")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockoutConfig {
+    pub max_failures: usize,
+    pub window_secs: i64,
+}
+
+/// Accounts that must exist, created at start when missing: the first city
+/// admin of a new installation, the platform's service clients, and in
+/// `sanshi dev` the demo accounts. Existing accounts are left untouched.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bootstrap {
+    #[serde(default)]
+    pub accounts: Vec<BootstrapAccount>,
+    #[serde(default)]
+    pub services: Vec<BootstrapService>,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BootstrapAccount {
+    pub username: String,
+    pub password: String,
+    pub display_name: String,
+    pub region_code: String,
+    pub role: String,
+}
+
+impl std::fmt::Debug for BootstrapAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "BootstrapAccount({} as {} in {})", self.username, self.role, self.region_code)
+    }
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BootstrapService {
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+impl std::fmt::Debug for BootstrapService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "BootstrapService({})", self.client_id)
+    }
+}
+
+impl Config {
+    pub fn load(file: Option<&std::path::Path>) -> Result<Self, ConfigError> {
+        kit::config::load(DEFAULTS, file, "SANSHI")
+    }
+}
+
+impl Validate for Config {
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.server.validate("server")?;
+        self.database.validate()?;
+        self.telemetry.validate()?;
+        if !(60..=900).contains(&self.tokens.access_ttl_secs) {
+            return Err(ConfigError::new("tokens.access_ttl_secs", "must be between 60 and 900 seconds"));
+        }
+        if self.tokens.refresh_ttl_secs <= self.tokens.access_ttl_secs {
+            return Err(ConfigError::new("tokens.refresh_ttl_secs", "must exceed tokens.access_ttl_secs"));
+        }
+        if !(60..=3600).contains(&self.tokens.service_ttl_secs) {
+            return Err(ConfigError::new("tokens.service_ttl_secs", "must be between 60 and 3600 seconds"));
+        }
+        for (key, value) in [("pii.encryption_key", &self.pii.encryption_key), ("pii.hash_key", &self.pii.hash_key)] {
+            kit::pii::decode_key(value)
+                .map_err(|_| ConfigError::new(key, "must be base64 of 32 bytes (openssl rand -base64 32)"))?;
+        }
+        if self.pii.encryption_key == self.pii.hash_key {
+            return Err(ConfigError::new("pii.hash_key", "must differ from pii.encryption_key"));
+        }
+        if self.lockout.max_failures == 0 || self.lockout.window_secs <= 0 {
+            return Err(ConfigError::new("lockout", "max_failures and window_secs must be positive"));
+        }
+        for (i, account) in self.bootstrap.accounts.iter().enumerate() {
+            let key = |field: &str| format!("bootstrap.accounts[{i}].{field}");
+            crate::domain::account::validate_username(&account.username).map_err(|e| ConfigError::new(key("username"), e))?;
+            crate::domain::account::validate_password(&account.password).map_err(|e| ConfigError::new(key("password"), e))?;
+            let role = kit::auth::Role::parse(&account.role)
+                .filter(|r| *r != kit::auth::Role::Service)
+                .ok_or_else(|| ConfigError::new(key("role"), "unknown role"))?;
+            let region = kit::region::RegionCode::parse(&account.region_code)
+                .map_err(|e| ConfigError::new(key("region_code"), e.to_string()))?;
+            crate::domain::account::validate_grant(role, &region).map_err(|e| ConfigError::new(key("role"), e))?;
+        }
+        for (i, service) in self.bootstrap.services.iter().enumerate() {
+            crate::domain::account::validate_username(&service.client_id)
+                .map_err(|e| ConfigError::new(format!("bootstrap.services[{i}].client_id"), e))?;
+            if service.client_secret.len() < 16 {
+                return Err(ConfigError::new(format!("bootstrap.services[{i}].client_secret"), "must be at least 16 characters"));
+            }
+        }
+        Ok(())
+    }
+}

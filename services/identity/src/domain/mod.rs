@@ -1,0 +1,6 @@
+//! Identity's rules, free of I/O.
+
+pub mod account;
+pub mod audit;
+pub mod lockout;
+pub mod region;

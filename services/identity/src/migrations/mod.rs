@@ -1,0 +1,17 @@
+//! Identity's schema. kit's own tables (outbox, idempotency keys) come first.
+
+use sea_orm_migration::prelude::*;
+
+mod m20261122_000101_identity_tables;
+mod m20261122_000102_regions;
+
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        let mut all = kit::idempotency::migrations();
+        all.push(Box::new(m20261122_000101_identity_tables::Migration));
+        all.push(Box::new(m20261122_000102_regions::Migration));
+        all
+    }
+}

@@ -1,0 +1,179 @@
+use super::entities::{account, role_grant};
+use super::unique_violation;
+use chrono::Utc;
+use kit::auth::Role;
+use kit::{ServiceError, ServiceResult};
+use sea_orm::sea_query::Condition;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+};
+
+/// An account with its role grants.
+#[derive(Debug, Clone)]
+pub struct AccountRecord {
+    pub account: account::Model,
+    pub roles: Vec<(Role, String)>,
+}
+
+impl AccountRecord {
+    pub fn role_list(&self) -> Vec<Role> {
+        self.roles.iter().map(|(r, _)| *r).collect()
+    }
+}
+
+pub struct NewAccount {
+    pub id: String,
+    pub username: String,
+    pub display_name: String,
+    pub phone_sealed: Option<Vec<u8>>,
+    pub phone_hash: Option<String>,
+    pub region_code: String,
+    pub kind: &'static str,
+    pub password_hash: String,
+    pub roles: Vec<(Role, String)>,
+}
+
+pub async fn insert(db: &impl ConnectionTrait, new: NewAccount) -> ServiceResult<AccountRecord> {
+    if find_by_username(db, &new.username).await?.is_some() {
+        return Err(ServiceError::AlreadyExists("用户名已存在".into()));
+    }
+    if let Some(hash) = &new.phone_hash
+        && account::Entity::find().filter(account::Column::PhoneHash.eq(hash.clone())).one(db).await?.is_some()
+    {
+        return Err(ServiceError::AlreadyExists("手机号已被其他账号使用".into()));
+    }
+    let now = Utc::now();
+    let model = account::ActiveModel {
+        id: Set(new.id.clone()),
+        username: Set(new.username),
+        display_name: Set(new.display_name),
+        phone_sealed: Set(new.phone_sealed),
+        phone_hash: Set(new.phone_hash),
+        region_code: Set(new.region_code),
+        status: Set("active".into()),
+        kind: Set(new.kind.into()),
+        password_hash: Set(new.password_hash),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(db)
+    .await
+    .map_err(|e| unique_violation(e, "用户名或手机号已存在"))?;
+    for (role, region) in &new.roles {
+        grant(db, &new.id, *role, region).await?;
+    }
+    Ok(AccountRecord { account: model, roles: new.roles })
+}
+
+pub async fn find_by_username(db: &impl ConnectionTrait, username: &str) -> Result<Option<account::Model>, DbErr> {
+    account::Entity::find().filter(account::Column::Username.eq(username)).one(db).await
+}
+
+pub async fn find(db: &impl ConnectionTrait, id: &str) -> Result<Option<AccountRecord>, DbErr> {
+    let Some(account) = account::Entity::find_by_id(id.to_string()).one(db).await? else {
+        return Ok(None);
+    };
+    let roles = roles_of(db, id).await?;
+    Ok(Some(AccountRecord { account, roles }))
+}
+
+pub async fn roles_of(db: &impl ConnectionTrait, id: &str) -> Result<Vec<(Role, String)>, DbErr> {
+    let grants = role_grant::Entity::find()
+        .filter(role_grant::Column::AccountId.eq(id))
+        .order_by_asc(role_grant::Column::Role)
+        .order_by_asc(role_grant::Column::RegionCode)
+        .all(db)
+        .await?;
+    Ok(grants.into_iter().filter_map(|g| Some((Role::parse(&g.role)?, g.region_code))).collect())
+}
+
+/// Accounts whose region starts with one of `prefixes`, by username after `after`.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    prefixes: &[String],
+    after: Option<&str>,
+    limit: u64,
+) -> Result<Vec<AccountRecord>, DbErr> {
+    let mut in_scope = Condition::any();
+    for prefix in prefixes {
+        in_scope = in_scope.add(account::Column::RegionCode.starts_with(prefix));
+    }
+    let mut query = account::Entity::find().filter(in_scope);
+    if let Some(after) = after {
+        query = query.filter(account::Column::Username.gt(after));
+    }
+    let accounts = query.order_by_asc(account::Column::Username).limit(limit).all(db).await?;
+    let ids: Vec<String> = accounts.iter().map(|a| a.id.clone()).collect();
+    let grants = role_grant::Entity::find().filter(role_grant::Column::AccountId.is_in(ids)).all(db).await?;
+    Ok(accounts
+        .into_iter()
+        .map(|account| {
+            let roles = grants
+                .iter()
+                .filter(|g| g.account_id == account.id)
+                .filter_map(|g| Some((Role::parse(&g.role)?, g.region_code.clone())))
+                .collect();
+            AccountRecord { account, roles }
+        })
+        .collect())
+}
+
+#[derive(Default)]
+pub struct AccountChanges {
+    pub display_name: Option<String>,
+    pub phone: Option<(Vec<u8>, String)>,
+    pub status: Option<&'static str>,
+    pub password_hash: Option<String>,
+}
+
+pub async fn update(db: &impl ConnectionTrait, current: account::Model, changes: AccountChanges) -> ServiceResult<account::Model> {
+    let mut model = current.into_active_model();
+    if let Some(name) = changes.display_name {
+        model.display_name = Set(name);
+    }
+    if let Some((sealed, hash)) = changes.phone {
+        model.phone_sealed = Set(Some(sealed));
+        model.phone_hash = Set(Some(hash));
+    }
+    if let Some(status) = changes.status {
+        model.status = Set(status.into());
+    }
+    if let Some(hash) = changes.password_hash {
+        model.password_hash = Set(hash);
+    }
+    model.updated_at = Set(Utc::now());
+    model.update(db).await.map_err(|e| unique_violation(e, "手机号已被其他账号使用"))
+}
+
+/// Adds a grant; granting one the account already has changes nothing.
+pub async fn grant(db: &impl ConnectionTrait, id: &str, role: Role, region: &str) -> Result<bool, DbErr> {
+    let exists = role_grant::Entity::find_by_id((id.to_string(), role.as_str().to_string(), region.to_string()))
+        .one(db)
+        .await?
+        .is_some();
+    if exists {
+        return Ok(false);
+    }
+    role_grant::ActiveModel {
+        account_id: Set(id.into()),
+        role: Set(role.as_str().into()),
+        region_code: Set(region.into()),
+        created_at: Set(Utc::now()),
+    }
+    .insert(db)
+    .await?;
+    Ok(true)
+}
+
+pub async fn revoke(db: &impl ConnectionTrait, id: &str, role: Role, region: &str) -> Result<bool, DbErr> {
+    let result = role_grant::Entity::delete_by_id((id.to_string(), role.as_str().to_string(), region.to_string()))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected > 0)
+}
+
+pub async fn count(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
+    use sea_orm::PaginatorTrait;
+    account::Entity::find().count(db).await
+}

@@ -1,0 +1,94 @@
+//! Refresh tokens and login failures.
+
+use super::entities::{login_failure, refresh_token};
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
+
+pub async fn insert_refresh(
+    db: &impl ConnectionTrait,
+    token_hash: String,
+    family_id: String,
+    account_id: String,
+    expires_at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    refresh_token::ActiveModel {
+        token_hash: Set(token_hash),
+        family_id: Set(family_id),
+        account_id: Set(account_id),
+        expires_at: Set(expires_at),
+        used_at: Set(None),
+        revoked_at: Set(None),
+        created_at: Set(Utc::now()),
+    }
+    .insert(db)
+    .await
+    .map(|_| ())
+}
+
+pub async fn find_refresh(db: &impl ConnectionTrait, token_hash: &str) -> Result<Option<refresh_token::Model>, DbErr> {
+    refresh_token::Entity::find_by_id(token_hash.to_string()).one(db).await
+}
+
+/// Spends a live token. False when it was already spent or revoked (by a
+/// concurrent request too): the caller treats that as reuse.
+pub async fn spend_refresh(db: &impl ConnectionTrait, token_hash: &str) -> Result<bool, DbErr> {
+    let result = refresh_token::Entity::update_many()
+        .col_expr(refresh_token::Column::UsedAt, Expr::value(Utc::now()))
+        .filter(refresh_token::Column::TokenHash.eq(token_hash))
+        .filter(refresh_token::Column::UsedAt.is_null())
+        .filter(refresh_token::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+pub async fn revoke_family(db: &impl ConnectionTrait, family_id: &str) -> Result<u64, DbErr> {
+    let result = refresh_token::Entity::update_many()
+        .col_expr(refresh_token::Column::RevokedAt, Expr::value(Utc::now()))
+        .filter(refresh_token::Column::FamilyId.eq(family_id))
+        .filter(refresh_token::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
+}
+
+pub async fn revoke_account(db: &impl ConnectionTrait, account_id: &str) -> Result<u64, DbErr> {
+    let result = refresh_token::Entity::update_many()
+        .col_expr(refresh_token::Column::RevokedAt, Expr::value(Utc::now()))
+        .filter(refresh_token::Column::AccountId.eq(account_id))
+        .filter(refresh_token::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
+}
+
+pub async fn record_failure(db: &impl ConnectionTrait, username: &str) -> Result<(), DbErr> {
+    login_failure::ActiveModel {
+        username: Set(username.into()),
+        failed_at: Set(Utc::now()),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .map(|_| ())
+}
+
+pub async fn failures_since(db: &impl ConnectionTrait, username: &str, since: DateTime<Utc>) -> Result<Vec<DateTime<Utc>>, DbErr> {
+    Ok(login_failure::Entity::find()
+        .filter(login_failure::Column::Username.eq(username))
+        .filter(login_failure::Column::FailedAt.gt(since))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|f| f.failed_at)
+        .collect())
+}
+
+pub async fn clear_failures(db: &impl ConnectionTrait, username: &str) -> Result<(), DbErr> {
+    login_failure::Entity::delete_many()
+        .filter(login_failure::Column::Username.eq(username))
+        .exec(db)
+        .await
+        .map(|_| ())
+}

@@ -1,0 +1,128 @@
+//! Starts a real identity service on a random port over a test database.
+#![allow(dead_code)]
+
+use identity::Config;
+use kit::db::testing::TestDb;
+use sanshi_proto::identity::v1 as pb;
+use sanshi_proto::identity::v1::{
+    account_service_client::AccountServiceClient, audit_service_client::AuditServiceClient,
+    auth_service_client::AuthServiceClient, region_service_client::RegionServiceClient,
+};
+use tonic::transport::Channel;
+
+pub const PASSWORD: &str = "Sanshi2026";
+pub const SERVICE_SECRET: &str = "test-service-secret-0123456789";
+
+pub struct Harness {
+    pub db: TestDb,
+    pub config: Config,
+    pub channel: Channel,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+pub fn config(db: &TestDb) -> Config {
+    let overrides = format!(
+        r#"
+        [server]
+        host = "127.0.0.1"
+        port = 0
+        [database]
+        url = "{url}"
+        [telemetry]
+        log_format = "pretty"
+        log_level = "warn"
+        [pii]
+        encryption_key = "{enc}"
+        hash_key = "{hash}"
+        [bootstrap]
+        accounts = [
+          {{ username = "city", password = "{pw}", display_name = "市管理员", region_code = "50", role = "city_admin" }},
+          {{ username = "yuzhong", password = "{pw}", display_name = "渝中区管理员", region_code = "500103", role = "district_admin" }},
+          {{ username = "dadukou", password = "{pw}", display_name = "大渡口区管理员", region_code = "500104", role = "district_admin" }},
+          {{ username = "jiefangbei", password = "{pw}", display_name = "解放碑街道管理员", region_code = "500103003", role = "street_admin" }},
+          {{ username = "auditor", password = "{pw}", display_name = "审计员", region_code = "50", role = "auditor" }},
+        ]
+        services = [ {{ client_id = "matching", client_secret = "{secret}" }} ]
+        "#,
+        url = db.config.url,
+        enc = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=",
+        hash = "ICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICA=",
+        pw = PASSWORD,
+        secret = SERVICE_SECRET,
+    );
+    kit::config::from_toml(identity::config::DEFAULTS, &overrides).expect("test config")
+}
+
+impl Harness {
+    pub async fn start(db: TestDb) -> Self {
+        let config = config(&db);
+        Self::start_with(db, config).await
+    }
+
+    pub async fn start_with(db: TestDb, config: Config) -> Self {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let running = identity::start(config.clone(), async {
+            let _ = stopped.await;
+        })
+        .await
+        .expect("identity starts");
+        let url = format!("http://{}", running.local_addr);
+        let channel = Channel::from_shared(url).unwrap().connect().await.expect("connect");
+        let task = tokio::spawn(running.wait());
+        Self { db, config, channel, stop: Some(stop), task: Some(task) }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("join").expect("clean shutdown");
+        }
+    }
+
+    pub fn auth(&self) -> AuthServiceClient<Channel> {
+        AuthServiceClient::new(self.channel.clone())
+    }
+    pub fn accounts(&self) -> AccountServiceClient<Channel> {
+        AccountServiceClient::new(self.channel.clone())
+    }
+    pub fn regions(&self) -> RegionServiceClient<Channel> {
+        RegionServiceClient::new(self.channel.clone())
+    }
+    pub fn audit(&self) -> AuditServiceClient<Channel> {
+        AuditServiceClient::new(self.channel.clone())
+    }
+
+    pub async fn try_login(&self, username: &str, password: &str) -> Result<pb::TokenPair, tonic::Status> {
+        let response = self
+            .auth()
+            .login(pb::LoginRequest { username: username.into(), password: password.into() })
+            .await?;
+        Ok(response.into_inner().tokens.expect("tokens"))
+    }
+
+    /// Logs in and returns the access token.
+    pub async fn token(&self, username: &str) -> String {
+        self.try_login(username, PASSWORD).await.expect("login").access_token
+    }
+}
+
+pub fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
+    kit::grpc::with_token(message, token)
+}
+
+pub fn new_account(username: &str, region: &str, roles: &[(pb::Role, &str)]) -> pb::CreateAccountRequest {
+    pb::CreateAccountRequest {
+        account: Some(pb::Account {
+            username: username.into(),
+            display_name: "测试用户".into(),
+            region_code: region.into(),
+            roles: roles.iter().map(|(role, region)| pb::RoleGrant { role: *role as i32, region_code: region.to_string() }).collect(),
+            ..Default::default()
+        }),
+        initial_password: PASSWORD.into(),
+        request_id: String::new(),
+    }
+}
