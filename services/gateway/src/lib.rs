@@ -1,1 +1,89 @@
+//! The gateway: HTTP/JSON for dashboards in front of the gRPC services.
+//! Errors are RFC 9457 problem details; every request is a span that joins
+//! the caller's `traceparent`, and the trace continues into the services.
 
+pub mod config;
+pub mod problem;
+pub mod routes;
+
+use axum::Router;
+use axum::routing::{get, post};
+pub use config::Config;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+pub const NAME: &str = "gateway";
+
+pub fn router(upstreams: routes::Upstreams, config: &Config) -> Router {
+    Router::new()
+        .route("/healthz", get(routes::healthz))
+        .route("/api/v1/auth/login", post(routes::login))
+        .route("/api/v1/auth/refresh", post(routes::refresh))
+        .route("/api/v1/auth/logout", post(routes::logout))
+        .route("/api/v1/me", get(routes::me))
+        .fallback(routes::not_found)
+        .with_state(upstreams)
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(PropagateRequestIdLayer::x_request_id())
+                .layer(TraceLayer::new_for_http().make_span_with(http_span))
+                .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+                    http::StatusCode::GATEWAY_TIMEOUT,
+                    Duration::from_millis(config.server.request_timeout_ms),
+                ))
+                .layer(tower::limit::GlobalConcurrencyLimitLayer::new(config.server.concurrency_limit))
+                .layer(axum::extract::DefaultBodyLimit::max(config.server.max_message_bytes)),
+        )
+}
+
+fn http_span(request: &http::Request<axum::body::Body>) -> tracing::Span {
+    let request_id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let span = tracing::info_span!(
+        "http",
+        otel.name = format!("{} {}", request.method(), request.uri().path()),
+        otel.kind = "server",
+        http.method = %request.method(),
+        http.route = request.uri().path(),
+        request_id,
+        trace_id = tracing::field::Empty,
+    );
+    kit::telemetry::adopt_parent(&span, kit::telemetry::extract_context(request.headers()));
+    span
+}
+
+pub struct Running {
+    pub local_addr: SocketAddr,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    pub async fn wait(self) -> anyhow::Result<()> {
+        Ok(self.task.await??)
+    }
+}
+
+pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<Running> {
+    let upstreams = routes::Upstreams { identity: kit::grpc::connect_lazy(&config.upstreams.identity_url)? };
+    let listener = tokio::net::TcpListener::bind(config.server.addr())
+        .await
+        .map_err(|e| anyhow::anyhow!("bind {}: {e}", config.server.addr()))?;
+    let local_addr = listener.local_addr()?;
+    let app = router(upstreams, &config);
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                tracing::info!(service = NAME, "shutting down, draining in-flight requests");
+            })
+            .await
+    });
+    tracing::info!(service = NAME, addr = %local_addr, "listening");
+    Ok(Running { local_addr, task })
+}
+
+pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    start(config, shutdown).await?.wait().await
+}

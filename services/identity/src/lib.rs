@@ -10,6 +10,7 @@ pub mod domain;
 pub mod migrations;
 pub mod passwords;
 pub mod store;
+pub mod testing;
 
 use crate::api::{Identity, TokenSettings};
 use crate::domain::lockout::LockoutPolicy;

@@ -10,8 +10,7 @@ use sanshi_proto::identity::v1::{
 };
 use tonic::transport::Channel;
 
-pub const PASSWORD: &str = "Sanshi2026";
-pub const SERVICE_SECRET: &str = "test-service-secret-0123456789";
+pub use identity::testing::{PASSWORD, SERVICE_SECRET};
 
 pub struct Harness {
     pub db: TestDb,
@@ -22,36 +21,7 @@ pub struct Harness {
 }
 
 pub fn config(db: &TestDb) -> Config {
-    let overrides = format!(
-        r#"
-        [server]
-        host = "127.0.0.1"
-        port = 0
-        [database]
-        url = "{url}"
-        [telemetry]
-        log_format = "pretty"
-        log_level = "warn"
-        [pii]
-        encryption_key = "{enc}"
-        hash_key = "{hash}"
-        [bootstrap]
-        accounts = [
-          {{ username = "city", password = "{pw}", display_name = "市管理员", region_code = "50", role = "city_admin" }},
-          {{ username = "yuzhong", password = "{pw}", display_name = "渝中区管理员", region_code = "500103", role = "district_admin" }},
-          {{ username = "dadukou", password = "{pw}", display_name = "大渡口区管理员", region_code = "500104", role = "district_admin" }},
-          {{ username = "jiefangbei", password = "{pw}", display_name = "解放碑街道管理员", region_code = "500103003", role = "street_admin" }},
-          {{ username = "auditor", password = "{pw}", display_name = "审计员", region_code = "50", role = "auditor" }},
-        ]
-        services = [ {{ client_id = "matching", client_secret = "{secret}" }} ]
-        "#,
-        url = db.config.url,
-        enc = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=",
-        hash = "ICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICA=",
-        pw = PASSWORD,
-        secret = SERVICE_SECRET,
-    );
-    kit::config::from_toml(identity::config::DEFAULTS, &overrides).expect("test config")
+    identity::testing::config(&db.config.url)
 }
 
 impl Harness {

@@ -1,0 +1,129 @@
+//! The gateway in front of a real identity service, over HTTP.
+
+use kit::db::testing::TestDb;
+use serde_json::{Value, json};
+
+struct Stack {
+    base: String,
+    client: reqwest::Client,
+    _db: TestDb,
+    stop: Vec<tokio::sync::oneshot::Sender<()>>,
+}
+
+async fn stack(db: TestDb) -> Stack {
+    let (stop_identity, identity_stopped) = tokio::sync::oneshot::channel::<()>();
+    let identity = identity::start(identity::testing::config(&db.config.url), async {
+        let _ = identity_stopped.await;
+    })
+    .await
+    .unwrap();
+    let overrides = format!(
+        "[server]\nhost = \"127.0.0.1\"\nport = 0\n[telemetry]\nlog_format = \"pretty\"\nlog_level = \"warn\"\n[upstreams]\nidentity_url = \"http://{}\"\n",
+        identity.local_addr
+    );
+    tokio::spawn(identity.wait());
+    let config: gateway::Config = kit::config::from_toml(gateway::config::DEFAULTS, &overrides).unwrap();
+    let (stop_gateway, gateway_stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = gateway::start(config, async {
+        let _ = gateway_stopped.await;
+    })
+    .await
+    .unwrap();
+    let base = format!("http://{}", running.local_addr);
+    tokio::spawn(running.wait());
+    Stack { base, client: reqwest::Client::new(), _db: db, stop: vec![stop_gateway, stop_identity] }
+}
+
+impl Stack {
+    async fn post(&self, path: &str, body: Value) -> (u16, String, Value) {
+        let response = self.client.post(format!("{}{path}", self.base)).json(&body).send().await.unwrap();
+        let status = response.status().as_u16();
+        let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+        (status, content_type, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn login(&self, username: &str, password: &str) -> (u16, String, Value) {
+        self.post("/api/v1/auth/login", json!({ "username": username, "password": password })).await
+    }
+
+    async fn stop(self) {
+        for stop in self.stop {
+            let _ = stop.send(());
+        }
+    }
+}
+
+async fn login_refresh_and_me(db: TestDb) {
+    let s = stack(db).await;
+    let health = s.client.get(format!("{}/healthz", s.base)).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+
+    let (status, _, tokens) = s.login("yuzhong", identity::testing::PASSWORD).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(tokens["token_type"], "Bearer");
+    assert!(tokens["expires_in"].as_i64().unwrap() <= 900);
+    let access = tokens["access_token"].as_str().unwrap();
+
+    let me: Value = s
+        .client
+        .get(format!("{}/api/v1/me", s.base))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["username"], "yuzhong");
+    assert_eq!(me["roles"][0]["role"], "district_admin");
+    assert_eq!(me["roles"][0]["region_code"], "500103");
+
+    let (status, _, refreshed) =
+        s.post("/api/v1/auth/refresh", json!({ "refresh_token": tokens["refresh_token"] })).await;
+    assert_eq!(status, 200);
+    assert_ne!(refreshed["refresh_token"], tokens["refresh_token"]);
+    s.stop().await;
+}
+
+async fn errors_are_problem_details(db: TestDb) {
+    let s = stack(db).await;
+    let (status, content_type, problem) = s.login("yuzhong", "WrongPassword1").await;
+    assert_eq!(status, 401);
+    assert_eq!(content_type, "application/problem+json");
+    assert_eq!(problem["status"], 401);
+    assert_eq!(problem["code"], "Unauthenticated");
+    assert!(problem["title"].is_string());
+
+    for _ in 0..4 {
+        s.login("yuzhong", "WrongPassword1").await;
+    }
+    let (status, _, problem) = s.login("yuzhong", identity::testing::PASSWORD).await;
+    assert_eq!(status, 429, "{problem}");
+
+    let me = s.client.get(format!("{}/api/v1/me", s.base)).send().await.unwrap();
+    assert_eq!(me.status(), 401);
+    let me = s.client.get(format!("{}/api/v1/me", s.base)).bearer_auth("garbage").send().await.unwrap();
+    assert_eq!(me.status(), 401);
+
+    let bad = s
+        .client
+        .post(format!("{}/api/v1/auth/login", s.base))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    let problem: Value = bad.json().await.unwrap();
+    assert_eq!(problem["errors"][0]["field"], "body");
+
+    let (status, _, problem) = s.login("", "").await;
+    assert_eq!(status, 400);
+    assert_eq!(problem["errors"].as_array().unwrap().len(), 2);
+
+    let missing = s.client.get(format!("{}/api/v1/nope", s.base)).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+    s.stop().await;
+}
+
+kit::db_tests!(login_refresh_and_me, errors_are_problem_details);
