@@ -47,7 +47,10 @@ impl Validate for Config {
         self.telemetry.validate()?;
         let url = &self.upstreams.identity_url;
         if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(ConfigError::new("upstreams.identity_url", "must start with http:// or https://"));
+            return Err(ConfigError::new(
+                "upstreams.identity_url",
+                "must start with http:// or https://",
+            ));
         }
         Ok(())
     }

@@ -34,13 +34,19 @@ pub fn router(upstreams: routes::Upstreams, config: &Config) -> Router {
                     http::StatusCode::GATEWAY_TIMEOUT,
                     Duration::from_millis(config.server.request_timeout_ms),
                 ))
-                .layer(tower::limit::GlobalConcurrencyLimitLayer::new(config.server.concurrency_limit))
+                .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+                    config.server.concurrency_limit,
+                ))
                 .layer(axum::extract::DefaultBodyLimit::max(config.server.max_message_bytes)),
         )
 }
 
 fn http_span(request: &http::Request<axum::body::Body>) -> tracing::Span {
-    let request_id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     let span = tracing::info_span!(
         "http",
         otel.name = format!("{} {}", request.method(), request.uri().path()),
@@ -66,7 +72,9 @@ impl Running {
 }
 
 pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<Running> {
-    let upstreams = routes::Upstreams { identity: kit::grpc::connect_lazy(&config.upstreams.identity_url)? };
+    let upstreams = routes::Upstreams {
+        identity: kit::grpc::connect_lazy(&config.upstreams.identity_url)?,
+    };
     let listener = tokio::net::TcpListener::bind(config.server.addr())
         .await
         .map_err(|e| anyhow::anyhow!("bind {}: {e}", config.server.addr()))?;

@@ -9,20 +9,20 @@ use tonic::Status;
 
 /// Any failure of a gateway handler.
 #[derive(Debug)]
-pub struct ApiError(pub Problem);
+pub struct ApiError(pub Box<Problem>);
 
 impl From<Status> for ApiError {
     fn from(status: Status) -> Self {
         if status.code() == tonic::Code::Unavailable || status.code() == tonic::Code::Unknown {
             tracing::warn!(code = ?status.code(), message = status.message(), "upstream call failed");
         }
-        Self(Problem::from_status(&status))
+        Self(Box::new(Problem::from_status(&status)))
     }
 }
 
 impl From<kit::ServiceError> for ApiError {
     fn from(error: kit::ServiceError) -> Self {
-        Self(Problem::from_error(error))
+        Self(Box::new(Problem::from_error(error)))
     }
 }
 
@@ -51,7 +51,7 @@ where
                 let mut problem = Problem::from_status(&Status::invalid_argument("请求体不是有效的 JSON"));
                 problem.status = rejection.status().as_u16();
                 problem.errors = vec![FieldViolation::new("body", rejection.body_text())];
-                Err(ApiError(problem))
+                Err(ApiError(Box::new(problem)))
             }
         }
     }

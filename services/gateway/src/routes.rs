@@ -79,7 +79,10 @@ impl From<pb::Account> for AccountView {
                 .roles
                 .into_iter()
                 .map(|g| RoleView {
-                    role: kit::auth::Role::from_proto(g.role).map(|r| r.as_str()).unwrap_or("unknown").to_string(),
+                    role: kit::auth::Role::from_proto(g.role)
+                        .map(|r| r.as_str())
+                        .unwrap_or("unknown")
+                        .to_string(),
                     region_code: g.region_code,
                 })
                 .collect(),
@@ -102,22 +105,40 @@ pub async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }
 
-pub async fn login(State(up): State<Upstreams>, ApiJson(body): ApiJson<LoginBody>) -> Result<Json<TokenResponse>, ApiError> {
+pub async fn login(
+    State(up): State<Upstreams>,
+    ApiJson(body): ApiJson<LoginBody>,
+) -> Result<Json<TokenResponse>, ApiError> {
     let response = AuthServiceClient::new(up.identity)
-        .login(pb::LoginRequest { username: body.username, password: body.password })
+        .login(pb::LoginRequest {
+            username: body.username,
+            password: body.password,
+        })
         .await?;
     Ok(Json(response.into_inner().tokens.into()))
 }
 
-pub async fn refresh(State(up): State<Upstreams>, ApiJson(body): ApiJson<RefreshBody>) -> Result<Json<TokenResponse>, ApiError> {
+pub async fn refresh(
+    State(up): State<Upstreams>,
+    ApiJson(body): ApiJson<RefreshBody>,
+) -> Result<Json<TokenResponse>, ApiError> {
     let response = AuthServiceClient::new(up.identity)
-        .refresh_token(pb::RefreshTokenRequest { refresh_token: body.refresh_token })
+        .refresh_token(pb::RefreshTokenRequest {
+            refresh_token: body.refresh_token,
+        })
         .await?;
     Ok(Json(response.into_inner().tokens.into()))
 }
 
-pub async fn logout(State(up): State<Upstreams>, ApiJson(body): ApiJson<RefreshBody>) -> Result<http::StatusCode, ApiError> {
-    AuthServiceClient::new(up.identity).logout(pb::LogoutRequest { refresh_token: body.refresh_token }).await?;
+pub async fn logout(
+    State(up): State<Upstreams>,
+    ApiJson(body): ApiJson<RefreshBody>,
+) -> Result<http::StatusCode, ApiError> {
+    AuthServiceClient::new(up.identity)
+        .logout(pb::LogoutRequest {
+            refresh_token: body.refresh_token,
+        })
+        .await?;
     Ok(http::StatusCode::NO_CONTENT)
 }
 

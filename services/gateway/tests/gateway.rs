@@ -31,19 +31,38 @@ async fn stack(db: TestDb) -> Stack {
     .unwrap();
     let base = format!("http://{}", running.local_addr);
     tokio::spawn(running.wait());
-    Stack { base, client: reqwest::Client::new(), _db: db, stop: vec![stop_gateway, stop_identity] }
+    Stack {
+        base,
+        client: reqwest::Client::new(),
+        _db: db,
+        stop: vec![stop_gateway, stop_identity],
+    }
 }
 
 impl Stack {
     async fn post(&self, path: &str, body: Value) -> (u16, String, Value) {
-        let response = self.client.post(format!("{}{path}", self.base)).json(&body).send().await.unwrap();
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         let status = response.status().as_u16();
-        let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
         (status, content_type, response.json().await.unwrap_or(Value::Null))
     }
 
     async fn login(&self, username: &str, password: &str) -> (u16, String, Value) {
-        self.post("/api/v1/auth/login", json!({ "username": username, "password": password })).await
+        self.post(
+            "/api/v1/auth/login",
+            json!({ "username": username, "password": password }),
+        )
+        .await
     }
 
     async fn stop(self) {
@@ -78,8 +97,12 @@ async fn login_refresh_and_me(db: TestDb) {
     assert_eq!(me["roles"][0]["role"], "district_admin");
     assert_eq!(me["roles"][0]["region_code"], "500103");
 
-    let (status, _, refreshed) =
-        s.post("/api/v1/auth/refresh", json!({ "refresh_token": tokens["refresh_token"] })).await;
+    let (status, _, refreshed) = s
+        .post(
+            "/api/v1/auth/refresh",
+            json!({ "refresh_token": tokens["refresh_token"] }),
+        )
+        .await;
     assert_eq!(status, 200);
     assert_ne!(refreshed["refresh_token"], tokens["refresh_token"]);
     s.stop().await;
@@ -102,7 +125,13 @@ async fn errors_are_problem_details(db: TestDb) {
 
     let me = s.client.get(format!("{}/api/v1/me", s.base)).send().await.unwrap();
     assert_eq!(me.status(), 401);
-    let me = s.client.get(format!("{}/api/v1/me", s.base)).bearer_auth("garbage").send().await.unwrap();
+    let me = s
+        .client
+        .get(format!("{}/api/v1/me", s.base))
+        .bearer_auth("garbage")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(me.status(), 401);
 
     let bad = s

@@ -107,7 +107,11 @@ pub struct BootstrapAccount {
 
 impl std::fmt::Debug for BootstrapAccount {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "BootstrapAccount({} as {} in {})", self.username, self.role, self.region_code)
+        write!(
+            f,
+            "BootstrapAccount({} as {} in {})",
+            self.username, self.role, self.region_code
+        )
     }
 }
 
@@ -136,15 +140,27 @@ impl Validate for Config {
         self.database.validate()?;
         self.telemetry.validate()?;
         if !(60..=900).contains(&self.tokens.access_ttl_secs) {
-            return Err(ConfigError::new("tokens.access_ttl_secs", "must be between 60 and 900 seconds"));
+            return Err(ConfigError::new(
+                "tokens.access_ttl_secs",
+                "must be between 60 and 900 seconds",
+            ));
         }
         if self.tokens.refresh_ttl_secs <= self.tokens.access_ttl_secs {
-            return Err(ConfigError::new("tokens.refresh_ttl_secs", "must exceed tokens.access_ttl_secs"));
+            return Err(ConfigError::new(
+                "tokens.refresh_ttl_secs",
+                "must exceed tokens.access_ttl_secs",
+            ));
         }
         if !(60..=3600).contains(&self.tokens.service_ttl_secs) {
-            return Err(ConfigError::new("tokens.service_ttl_secs", "must be between 60 and 3600 seconds"));
+            return Err(ConfigError::new(
+                "tokens.service_ttl_secs",
+                "must be between 60 and 3600 seconds",
+            ));
         }
-        for (key, value) in [("pii.encryption_key", &self.pii.encryption_key), ("pii.hash_key", &self.pii.hash_key)] {
+        for (key, value) in [
+            ("pii.encryption_key", &self.pii.encryption_key),
+            ("pii.hash_key", &self.pii.hash_key),
+        ] {
             kit::pii::decode_key(value)
                 .map_err(|_| ConfigError::new(key, "must be base64 of 32 bytes (openssl rand -base64 32)"))?;
         }
@@ -152,12 +168,17 @@ impl Validate for Config {
             return Err(ConfigError::new("pii.hash_key", "must differ from pii.encryption_key"));
         }
         if self.lockout.max_failures == 0 || self.lockout.window_secs <= 0 {
-            return Err(ConfigError::new("lockout", "max_failures and window_secs must be positive"));
+            return Err(ConfigError::new(
+                "lockout",
+                "max_failures and window_secs must be positive",
+            ));
         }
         for (i, account) in self.bootstrap.accounts.iter().enumerate() {
             let key = |field: &str| format!("bootstrap.accounts[{i}].{field}");
-            crate::domain::account::validate_username(&account.username).map_err(|e| ConfigError::new(key("username"), e))?;
-            crate::domain::account::validate_password(&account.password).map_err(|e| ConfigError::new(key("password"), e))?;
+            crate::domain::account::validate_username(&account.username)
+                .map_err(|e| ConfigError::new(key("username"), e))?;
+            crate::domain::account::validate_password(&account.password)
+                .map_err(|e| ConfigError::new(key("password"), e))?;
             let role = kit::auth::Role::parse(&account.role)
                 .filter(|r| *r != kit::auth::Role::Service)
                 .ok_or_else(|| ConfigError::new(key("role"), "unknown role"))?;
@@ -169,7 +190,10 @@ impl Validate for Config {
             crate::domain::account::validate_username(&service.client_id)
                 .map_err(|e| ConfigError::new(format!("bootstrap.services[{i}].client_id"), e))?;
             if service.client_secret.len() < 16 {
-                return Err(ConfigError::new(format!("bootstrap.services[{i}].client_secret"), "must be at least 16 characters"));
+                return Err(ConfigError::new(
+                    format!("bootstrap.services[{i}].client_secret"),
+                    "must be at least 16 characters",
+                ));
             }
         }
         Ok(())

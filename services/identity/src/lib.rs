@@ -41,7 +41,9 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + '
 /// Starts serving: health reports NOT_SERVING (and other RPCs UNAVAILABLE)
 /// until migrations, the signing key and bootstrap accounts are in place.
 pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<Running> {
-    let db = kit::db::connect(&config.database).await.context("connect identity database")?;
+    let db = kit::db::connect(&config.database)
+        .await
+        .context("connect identity database")?;
     let cipher = PiiCipher::from_base64(&config.pii.encryption_key, &config.pii.hash_key)?;
     let identity = Arc::new(Identity {
         db: db.clone(),
@@ -67,17 +69,38 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
             Box::pin(async move { identity.jwks().await.map_err(|e| anyhow::anyhow!("{e}")) })
         })
     };
-    let verifier = Arc::new(Verifier::new(&config.tokens.issuer, &config.tokens.audience, key_source));
+    let verifier = Arc::new(Verifier::new(
+        &config.tokens.issuer,
+        &config.tokens.audience,
+        key_source,
+    ));
 
     let max = config.server.max_message_bytes;
     let services = Services::new()
-        .add(RegionServiceServer::new(api::regions::Regions { db: db.clone() }).max_decoding_message_size(max))
-        .add(AccountServiceServer::new(api::accounts::Accounts { identity: identity.clone() }).max_decoding_message_size(max))
-        .add(AuthServiceServer::new(api::auth::Auth { identity: identity.clone() }).max_decoding_message_size(max))
-        .add(AuditServiceServer::new(api::audit::Audit { identity: identity.clone() }).max_decoding_message_size(max));
+        .with(RegionServiceServer::new(api::regions::Regions { db: db.clone() }).max_decoding_message_size(max))
+        .with(
+            AccountServiceServer::new(api::accounts::Accounts {
+                identity: identity.clone(),
+            })
+            .max_decoding_message_size(max),
+        )
+        .with(
+            AuthServiceServer::new(api::auth::Auth {
+                identity: identity.clone(),
+            })
+            .max_decoding_message_size(max),
+        )
+        .with(
+            AuditServiceServer::new(api::audit::Audit {
+                identity: identity.clone(),
+            })
+            .max_decoding_message_size(max),
+        );
     let running = kit::server::start(NAME, &config.server, verifier, services, shutdown).await?;
 
-    kit::db::migrate::<migrations::Migrator>(&db).await.context("migrate identity database")?;
+    kit::db::migrate::<migrations::Migrator>(&db)
+        .await
+        .context("migrate identity database")?;
     identity.ensure_signing_key().await?;
     bootstrap(&identity, &config.bootstrap).await?;
     running.set_ready().await;
@@ -88,14 +111,29 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
 async fn bootstrap(identity: &Identity, bootstrap: &config::Bootstrap) -> anyhow::Result<()> {
     for account in &bootstrap.accounts {
         let role = Role::parse(&account.role).context("bootstrap role validated at load")?;
-        ensure_account(identity, &account.username, &account.password, &account.display_name, &account.region_code, "person", vec![
-            (role, account.region_code.clone()),
-        ])
+        ensure_account(
+            identity,
+            &account.username,
+            &account.password,
+            &account.display_name,
+            &account.region_code,
+            "person",
+            vec![(role, account.region_code.clone())],
+        )
         .await?;
     }
     for service in &bootstrap.services {
         // Service accounts belong to the root of the region tree they serve.
-        ensure_account(identity, &service.client_id, &service.client_secret, &service.client_id, "50", "service", vec![]).await?;
+        ensure_account(
+            identity,
+            &service.client_id,
+            &service.client_secret,
+            &service.client_id,
+            "50",
+            "service",
+            vec![],
+        )
+        .await?;
     }
     Ok(())
 }
@@ -109,10 +147,15 @@ async fn ensure_account(
     kind: &'static str,
     roles: Vec<(Role, String)>,
 ) -> anyhow::Result<()> {
-    if store::accounts::find_by_username(&identity.db, username).await?.is_some() {
+    if store::accounts::find_by_username(&identity.db, username)
+        .await?
+        .is_some()
+    {
         return Ok(());
     }
-    let password_hash = passwords::hash(password.to_string()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let password_hash = passwords::hash(password.to_string())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let new = NewAccount {
         id: uuid::Uuid::now_v7().to_string(),
         username: username.into(),
@@ -125,9 +168,14 @@ async fn ensure_account(
         roles,
     };
     let id = new.id.clone();
-    store::accounts::insert(&identity.db, new).await.map_err(|e| anyhow::anyhow!("bootstrap account {username}: {e}"))?;
+    store::accounts::insert(&identity.db, new)
+        .await
+        .map_err(|e| anyhow::anyhow!("bootstrap account {username}: {e}"))?;
     identity
-        .audit_standalone(domain::audit::AuditEvent::new("", "bootstrap_account", &id, domain::audit::Outcome::Success).with_detail(username))
+        .audit_standalone(
+            domain::audit::AuditEvent::new("", "bootstrap_account", &id, domain::audit::Outcome::Success)
+                .with_detail(username),
+        )
         .await;
     tracing::info!(username, kind, "bootstrap account created");
     Ok(())

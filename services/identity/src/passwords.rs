@@ -1,16 +1,20 @@
 //! Argon2id password hashing (OWASP minimum: m = 19 MiB, t = 2, p = 1),
 //! run on the blocking pool so that hashing never stalls the async runtime.
 
+use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use argon2::Argon2;
 use kit::ServiceError;
 use std::sync::LazyLock;
 
 /// Verified against when the username does not exist, so that a missing
 /// account costs as much time as a wrong password.
-static DUMMY_HASH: LazyLock<String> =
-    LazyLock::new(|| Argon2::default().hash_password(b"no such account").map(|h| h.to_string()).unwrap_or_default());
+static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
+    Argon2::default()
+        .hash_password(b"no such account")
+        .map(|h| h.to_string())
+        .unwrap_or_default()
+});
 
 pub async fn hash(password: String) -> Result<String, ServiceError> {
     tokio::task::spawn_blocking(move || {

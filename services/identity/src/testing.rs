@@ -40,4 +40,3 @@ pub fn config(database_url: &str) -> Config {
     );
     kit::config::from_toml(crate::config::DEFAULTS, &overrides).expect("test config")
 }
-

@@ -12,7 +12,11 @@ use tonic_types::StatusExt;
 async fn regions_are_seeded_from_real_data(db: TestDb) {
     let h = Harness::start(db).await;
     let mut regions = h.regions();
-    let yuzhong = regions.get_region(pb::GetRegionRequest { code: "500103".into() }).await.unwrap().into_inner();
+    let yuzhong = regions
+        .get_region(pb::GetRegionRequest { code: "500103".into() })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(yuzhong.name, "渝中区");
     assert_eq!(yuzhong.level, pb::RegionLevel::District as i32);
 
@@ -22,7 +26,11 @@ async fn regions_are_seeded_from_real_data(db: TestDb) {
         let mut token = String::new();
         loop {
             let page = regions
-                .list_regions(pb::ListRegionsRequest { parent_code: city.into(), page_size: 7, page_token: token })
+                .list_regions(pb::ListRegionsRequest {
+                    parent_code: city.into(),
+                    page_size: 7,
+                    page_token: token,
+                })
                 .await
                 .unwrap()
                 .into_inner();
@@ -36,16 +44,24 @@ async fn regions_are_seeded_from_real_data(db: TestDb) {
     assert_eq!(districts, 38);
 
     let chain = regions
-        .list_region_ancestors(pb::ListRegionAncestorsRequest { code: "500103003".into() })
+        .list_region_ancestors(pb::ListRegionAncestorsRequest {
+            code: "500103003".into(),
+        })
         .await
         .unwrap()
         .into_inner();
     let names: Vec<_> = chain.regions.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(names, ["重庆市", "市辖区", "渝中区", "解放碑街道"]);
 
-    let missing = regions.get_region(pb::GetRegionRequest { code: "990101".into() }).await.unwrap_err();
+    let missing = regions
+        .get_region(pb::GetRegionRequest { code: "990101".into() })
+        .await
+        .unwrap_err();
     assert_eq!(missing.code(), Code::NotFound);
-    let bad = regions.get_region(pb::GetRegionRequest { code: "5x".into() }).await.unwrap_err();
+    let bad = regions
+        .get_region(pb::GetRegionRequest { code: "5x".into() })
+        .await
+        .unwrap_err();
     assert_eq!(bad.code(), Code::InvalidArgument);
     assert_eq!(bad.get_details_bad_request().unwrap().field_violations[0].field, "code");
     h.stop().await;
@@ -58,7 +74,10 @@ async fn admins_act_only_inside_their_scope(db: TestDb) {
 
     // A district admin of 500103 creates a street admin in 500103 …
     let created = accounts
-        .create_account(with_token(new_account("qixinggang", "500103001", &[(pb::Role::StreetAdmin, "500103001")]), &yuzhong))
+        .create_account(with_token(
+            new_account("qixinggang", "500103001", &[(pb::Role::StreetAdmin, "500103001")]),
+            &yuzhong,
+        ))
         .await
         .expect("create inside scope")
         .into_inner();
@@ -66,18 +85,32 @@ async fn admins_act_only_inside_their_scope(db: TestDb) {
 
     // … but not in 500104, and cannot read accounts there.
     let outside = accounts
-        .create_account(with_token(new_account("dadukou_street", "500104001", &[(pb::Role::StreetAdmin, "500104001")]), &yuzhong))
+        .create_account(with_token(
+            new_account("dadukou_street", "500104001", &[(pb::Role::StreetAdmin, "500104001")]),
+            &yuzhong,
+        ))
         .await
         .unwrap_err();
     assert_eq!(outside.code(), Code::PermissionDenied);
     let dadukou = h.token("dadukou").await;
-    let dadukou_id = accounts.get_account(with_token(pb::GetAccountRequest { id: "me".into() }, &dadukou)).await.unwrap().into_inner().id;
-    let read = accounts.get_account(with_token(pb::GetAccountRequest { id: dadukou_id }, &yuzhong)).await.unwrap_err();
+    let dadukou_id = accounts
+        .get_account(with_token(pb::GetAccountRequest { id: "me".into() }, &dadukou))
+        .await
+        .unwrap()
+        .into_inner()
+        .id;
+    let read = accounts
+        .get_account(with_token(pb::GetAccountRequest { id: dadukou_id }, &yuzhong))
+        .await
+        .unwrap_err();
     assert_eq!(read.code(), Code::PermissionDenied);
 
     // Nor grant a role of its own rank.
     let peer = accounts
-        .create_account(with_token(new_account("yuzhong2", "500103", &[(pb::Role::DistrictAdmin, "500103")]), &yuzhong))
+        .create_account(with_token(
+            new_account("yuzhong2", "500103", &[(pb::Role::DistrictAdmin, "500103")]),
+            &yuzhong,
+        ))
         .await
         .unwrap_err();
     assert_eq!(peer.code(), Code::PermissionDenied);
@@ -85,14 +118,21 @@ async fn admins_act_only_inside_their_scope(db: TestDb) {
     // A street admin cannot create a district admin.
     let street = h.token("jiefangbei").await;
     let up = accounts
-        .create_account(with_token(new_account("sneaky", "500103", &[(pb::Role::DistrictAdmin, "500103")]), &street))
+        .create_account(with_token(
+            new_account("sneaky", "500103", &[(pb::Role::DistrictAdmin, "500103")]),
+            &street,
+        ))
         .await
         .unwrap_err();
     assert_eq!(up.code(), Code::PermissionDenied);
     // It can create a community worker in its own street.
     accounts
         .create_account(with_token(
-            new_account("worker1", "500103003013", &[(pb::Role::CommunityWorker, "500103003013")]),
+            new_account(
+                "worker1",
+                "500103003013",
+                &[(pb::Role::CommunityWorker, "500103003013")],
+            ),
             &street,
         ))
         .await
@@ -107,15 +147,31 @@ async fn admins_act_only_inside_their_scope(db: TestDb) {
     assert!(listed.accounts.iter().all(|a| a.region_code.starts_with("500103")));
     assert!(listed.accounts.iter().any(|a| a.username == "worker1"));
     let foreign = accounts
-        .list_accounts(with_token(pb::ListAccountsRequest { region_code: "500104".into(), ..Default::default() }, &yuzhong))
+        .list_accounts(with_token(
+            pb::ListAccountsRequest {
+                region_code: "500104".into(),
+                ..Default::default()
+            },
+            &yuzhong,
+        ))
         .await
         .unwrap_err();
     assert_eq!(foreign.code(), Code::PermissionDenied);
 
     // Denials are audited.
     let auditor = h.token("auditor").await;
-    let entries = h.audit().list_audit_entries(with_token(pb::ListAuditEntriesRequest::default(), &auditor)).await.unwrap().into_inner();
-    assert!(entries.entries.iter().any(|e| e.action == "create_account" && e.outcome == pb::AuditOutcome::Denied as i32));
+    let entries = h
+        .audit()
+        .list_audit_entries(with_token(pb::ListAuditEntriesRequest::default(), &auditor))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        entries
+            .entries
+            .iter()
+            .any(|e| e.action == "create_account" && e.outcome == pb::AuditOutcome::Denied as i32)
+    );
     h.stop().await;
 }
 
@@ -125,19 +181,46 @@ async fn bad_input_reports_every_field(db: TestDb) {
     let mut request = new_account("X y", "123", &[(pb::Role::Unspecified, "500103")]);
     request.account.as_mut().unwrap().phone = "12345".into();
     request.initial_password = "short".into();
-    let status = h.accounts().create_account(with_token(request, &city)).await.unwrap_err();
+    let status = h
+        .accounts()
+        .create_account(with_token(request, &city))
+        .await
+        .unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
-    let mut fields: Vec<_> = status.get_details_bad_request().unwrap().field_violations.into_iter().map(|v| v.field).collect();
+    let mut fields: Vec<_> = status
+        .get_details_bad_request()
+        .unwrap()
+        .field_violations
+        .into_iter()
+        .map(|v| v.field)
+        .collect();
     fields.sort();
     assert_eq!(
         fields,
-        ["account.phone", "account.region_code", "account.roles[0].role", "account.username", "initial_password"]
+        [
+            "account.phone",
+            "account.region_code",
+            "account.roles[0].role",
+            "account.username",
+            "initial_password"
+        ]
     );
     // No token at all.
-    let anonymous = h.accounts().get_account(pb::GetAccountRequest { id: "me".into() }).await.unwrap_err();
+    let anonymous = h
+        .accounts()
+        .get_account(pb::GetAccountRequest { id: "me".into() })
+        .await
+        .unwrap_err();
     assert_eq!(anonymous.code(), Code::Unauthenticated);
     // A forged token.
-    let forged = h.accounts().get_account(with_token(pb::GetAccountRequest { id: "me".into() }, "eyJhbGciOiJub25lIn0.e30.")).await.unwrap_err();
+    let forged = h
+        .accounts()
+        .get_account(with_token(
+            pb::GetAccountRequest { id: "me".into() },
+            "eyJhbGciOiJub25lIn0.e30.",
+        ))
+        .await
+        .unwrap_err();
     assert_eq!(forged.code(), Code::Unauthenticated);
     h.stop().await;
 }
@@ -147,28 +230,46 @@ async fn phone_is_encrypted_and_masked(db: TestDb) {
     let city = h.token("city").await;
     let mut request = new_account("wanggong", "500103", &[(pb::Role::Reviewer, "500103")]);
     request.account.as_mut().unwrap().phone = "138 1234 5678".into();
-    let created = h.accounts().create_account(with_token(request, &city)).await.unwrap().into_inner();
+    let created = h
+        .accounts()
+        .create_account(with_token(request, &city))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(created.phone, "138****5678", "admins see it masked");
 
     let own = h.token("wanggong").await;
-    let me = h.accounts().get_account(with_token(pb::GetAccountRequest { id: "me".into() }, &own)).await.unwrap().into_inner();
+    let me = h
+        .accounts()
+        .get_account(with_token(pb::GetAccountRequest { id: "me".into() }, &own))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(me.phone, "13812345678", "the holder sees it in full");
 
     // Nothing in the raw table holds the number.
-    let rows = h
-        .db
-        .conn
-        .query_all_raw(sea_orm::Statement::from_string(h.db.conn.get_database_backend(), "SELECT * FROM accounts".to_string()))
-        .await
-        .unwrap();
+    let rows =
+        h.db.conn
+            .query_all_raw(sea_orm::Statement::from_string(
+                h.db.conn.get_database_backend(),
+                "SELECT * FROM accounts".to_string(),
+            ))
+            .await
+            .unwrap();
     assert!(!rows.is_empty());
     for row in rows {
         for column in row.column_names() {
             let text: Option<String> = row.try_get("", &column).ok().flatten();
             let bytes: Option<Vec<u8>> = row.try_get("", &column).ok().flatten();
-            assert!(!text.unwrap_or_default().contains("5678"), "column {column} holds the phone");
+            assert!(
+                !text.unwrap_or_default().contains("5678"),
+                "column {column} holds the phone"
+            );
             let bytes = bytes.unwrap_or_default();
-            assert!(!bytes.windows(4).any(|w| w == b"5678"), "column {column} holds the phone");
+            assert!(
+                !bytes.windows(4).any(|w| w == b"5678"),
+                "column {column} holds the phone"
+            );
         }
     }
 
@@ -199,7 +300,9 @@ async fn refresh_rotates_and_detects_reuse(db: TestDb) {
     let first = h.try_login("yuzhong", PASSWORD).await.unwrap();
     let mut auth = h.auth();
     let second = auth
-        .refresh_token(pb::RefreshTokenRequest { refresh_token: first.refresh_token.clone() })
+        .refresh_token(pb::RefreshTokenRequest {
+            refresh_token: first.refresh_token.clone(),
+        })
         .await
         .unwrap()
         .into_inner()
@@ -208,15 +311,34 @@ async fn refresh_rotates_and_detects_reuse(db: TestDb) {
     assert_ne!(second.refresh_token, first.refresh_token);
 
     // Replaying the spent token fails and revokes the whole family …
-    let replay = auth.refresh_token(pb::RefreshTokenRequest { refresh_token: first.refresh_token }).await.unwrap_err();
+    let replay = auth
+        .refresh_token(pb::RefreshTokenRequest {
+            refresh_token: first.refresh_token,
+        })
+        .await
+        .unwrap_err();
     assert_eq!(replay.code(), Code::Unauthenticated);
-    let after = auth.refresh_token(pb::RefreshTokenRequest { refresh_token: second.refresh_token }).await.unwrap_err();
+    let after = auth
+        .refresh_token(pb::RefreshTokenRequest {
+            refresh_token: second.refresh_token,
+        })
+        .await
+        .unwrap_err();
     assert_eq!(after.code(), Code::Unauthenticated, "descendant revoked too");
 
     // … while another login's family is untouched, until logout.
     let other = h.try_login("yuzhong", PASSWORD).await.unwrap();
-    auth.logout(pb::LogoutRequest { refresh_token: other.refresh_token.clone() }).await.unwrap();
-    let logged_out = auth.refresh_token(pb::RefreshTokenRequest { refresh_token: other.refresh_token }).await.unwrap_err();
+    auth.logout(pb::LogoutRequest {
+        refresh_token: other.refresh_token.clone(),
+    })
+    .await
+    .unwrap();
+    let logged_out = auth
+        .refresh_token(pb::RefreshTokenRequest {
+            refresh_token: other.refresh_token,
+        })
+        .await
+        .unwrap_err();
     assert_eq!(logged_out.code(), Code::Unauthenticated);
     h.stop().await;
 }
@@ -227,21 +349,37 @@ async fn password_change_revokes_sessions(db: TestDb) {
     let mut auth = h.auth();
     let wrong = auth
         .change_password(with_token(
-            pb::ChangePasswordRequest { current_password: "Nope12345".into(), new_password: "NewSecret2027".into() },
+            pb::ChangePasswordRequest {
+                current_password: "Nope12345".into(),
+                new_password: "NewSecret2027".into(),
+            },
             &session.access_token,
         ))
         .await
         .unwrap_err();
     assert_eq!(wrong.code(), Code::InvalidArgument);
     auth.change_password(with_token(
-        pb::ChangePasswordRequest { current_password: PASSWORD.into(), new_password: "NewSecret2027".into() },
+        pb::ChangePasswordRequest {
+            current_password: PASSWORD.into(),
+            new_password: "NewSecret2027".into(),
+        },
         &session.access_token,
     ))
     .await
     .unwrap();
-    assert_eq!(h.try_login("jiefangbei", PASSWORD).await.unwrap_err().code(), Code::Unauthenticated);
-    h.try_login("jiefangbei", "NewSecret2027").await.expect("new password works");
-    let old = auth.refresh_token(pb::RefreshTokenRequest { refresh_token: session.refresh_token }).await.unwrap_err();
+    assert_eq!(
+        h.try_login("jiefangbei", PASSWORD).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
+    h.try_login("jiefangbei", "NewSecret2027")
+        .await
+        .expect("new password works");
+    let old = auth
+        .refresh_token(pb::RefreshTokenRequest {
+            refresh_token: session.refresh_token,
+        })
+        .await
+        .unwrap_err();
     assert_eq!(old.code(), Code::Unauthenticated);
     h.stop().await;
 }
@@ -252,32 +390,39 @@ async fn audit_chain_detects_tampering(db: TestDb) {
     let _ = h.try_login("yuzhong", "WrongPassword1").await;
     h.token("city").await;
     let mut audit = h.audit();
-    let verify = |mut audit: sanshi_proto::identity::v1::audit_service_client::AuditServiceClient<tonic::transport::Channel>,
-                  token: String| async move {
-        audit.verify_audit_chain(with_token(pb::VerifyAuditChainRequest {}, &token)).await.unwrap().into_inner()
-    };
+    let verify =
+        |mut audit: sanshi_proto::identity::v1::audit_service_client::AuditServiceClient<tonic::transport::Channel>,
+         token: String| async move {
+            audit
+                .verify_audit_chain(with_token(pb::VerifyAuditChainRequest {}, &token))
+                .await
+                .unwrap()
+                .into_inner()
+        };
     let clean = verify(audit.clone(), auditor.clone()).await;
     assert!(clean.intact, "{clean:?}");
     assert!(clean.entries_checked >= 4);
 
     // Only auditors and city admins may verify.
     let yuzhong = h.token("yuzhong").await;
-    let denied = audit.verify_audit_chain(with_token(pb::VerifyAuditChainRequest {}, &yuzhong)).await.unwrap_err();
+    let denied = audit
+        .verify_audit_chain(with_token(pb::VerifyAuditChainRequest {}, &yuzhong))
+        .await
+        .unwrap_err();
     assert_eq!(denied.code(), Code::PermissionDenied);
 
     // Turn the failed login into a success behind the service's back.
-    let failed: i64 = h
-        .db
-        .conn
-        .query_one_raw(sea_orm::Statement::from_string(
-            h.db.conn.get_database_backend(),
-            "SELECT seq FROM audit_log WHERE action = 'login' AND outcome = 'failure'".to_string(),
-        ))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get("", "seq")
-        .unwrap();
+    let failed: i64 =
+        h.db.conn
+            .query_one_raw(sea_orm::Statement::from_string(
+                h.db.conn.get_database_backend(),
+                "SELECT seq FROM audit_log WHERE action = 'login' AND outcome = 'failure'".to_string(),
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get("", "seq")
+            .unwrap();
     let set_outcome = |outcome: &str| format!("UPDATE audit_log SET outcome = '{outcome}' WHERE seq = {failed}");
     h.db.conn.execute_unprepared(&set_outcome("success")).await.unwrap();
     let edited = verify(audit.clone(), auditor.clone()).await;
@@ -287,7 +432,10 @@ async fn audit_chain_detects_tampering(db: TestDb) {
     // Deleting the last entry is caught by the head.
     h.db.conn.execute_unprepared(&set_outcome("failure")).await.unwrap();
     assert!(verify(audit.clone(), auditor.clone()).await.intact, "restored");
-    h.db.conn.execute_unprepared("DELETE FROM audit_log WHERE seq = (SELECT MAX(seq) FROM audit_log)").await.unwrap();
+    h.db.conn
+        .execute_unprepared("DELETE FROM audit_log WHERE seq = (SELECT MAX(seq) FROM audit_log)")
+        .await
+        .unwrap();
     assert!(!verify(audit, auditor).await.intact);
     h.stop().await;
 }
@@ -297,12 +445,28 @@ async fn create_account_is_idempotent(db: TestDb) {
     let city = h.token("city").await;
     let mut request = new_account("retry_me", "500103", &[]);
     request.request_id = "req-42".into();
-    let first = h.accounts().create_account(with_token(request.clone(), &city)).await.unwrap().into_inner();
-    let second = h.accounts().create_account(with_token(request, &city)).await.unwrap().into_inner();
+    let first = h
+        .accounts()
+        .create_account(with_token(request.clone(), &city))
+        .await
+        .unwrap()
+        .into_inner();
+    let second = h
+        .accounts()
+        .create_account(with_token(request, &city))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(first.id, second.id);
     let listed = h
         .accounts()
-        .list_accounts(with_token(pb::ListAccountsRequest { page_size: 500, ..Default::default() }, &city))
+        .list_accounts(with_token(
+            pb::ListAccountsRequest {
+                page_size: 500,
+                ..Default::default()
+            },
+            &city,
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -314,7 +478,12 @@ async fn keys_rotate_without_breaking_live_tokens(db: TestDb) {
     let h = Harness::start(db).await;
     let before = h.token("city").await;
     let mut auth = h.auth();
-    let kid = auth.rotate_signing_key(with_token(pb::RotateSigningKeyRequest {}, &before)).await.unwrap().into_inner().kid;
+    let kid = auth
+        .rotate_signing_key(with_token(pb::RotateSigningKeyRequest {}, &before))
+        .await
+        .unwrap()
+        .into_inner()
+        .kid;
     let jwks = auth.get_jwks(pb::GetJwksRequest {}).await.unwrap().into_inner();
     assert_eq!(jwks.keys.len(), 2, "old key stays published");
     assert!(jwks.keys.iter().all(|k| k.alg == "EdDSA" && k.crv == "Ed25519"));
@@ -323,15 +492,25 @@ async fn keys_rotate_without_breaking_live_tokens(db: TestDb) {
     assert_eq!(header(&after), kid);
     // Both verify at this service …
     for token in [&before, &after] {
-        h.accounts().get_account(with_token(pb::GetAccountRequest { id: "me".into() }, token)).await.unwrap();
+        h.accounts()
+            .get_account(with_token(pb::GetAccountRequest { id: "me".into() }, token))
+            .await
+            .unwrap();
     }
     // … and at any other service that verifies through the JWKS RPC.
-    let verifier = kit::auth::Verifier::new("sanshi-identity", "sanshi", kit::auth::jwks_from_identity(h.channel.clone()));
+    let verifier = kit::auth::Verifier::new(
+        "sanshi-identity",
+        "sanshi",
+        kit::auth::jwks_from_identity(h.channel.clone()),
+    );
     for token in [&before, &after] {
         verifier.verify(token).await.expect("verifies via jwks");
     }
     let street = h.token("jiefangbei").await;
-    let denied = auth.rotate_signing_key(with_token(pb::RotateSigningKeyRequest {}, &street)).await.unwrap_err();
+    let denied = auth
+        .rotate_signing_key(with_token(pb::RotateSigningKeyRequest {}, &street))
+        .await
+        .unwrap_err();
     assert_eq!(denied.code(), Code::PermissionDenied);
     h.stop().await;
 }
@@ -340,33 +519,56 @@ async fn services_get_client_credential_tokens(db: TestDb) {
     let h = Harness::start(db).await;
     let mut auth = h.auth();
     let token = auth
-        .issue_service_token(pb::IssueServiceTokenRequest { client_id: "matching".into(), client_secret: SERVICE_SECRET.into() })
+        .issue_service_token(pb::IssueServiceTokenRequest {
+            client_id: "matching".into(),
+            client_secret: SERVICE_SECRET.into(),
+        })
         .await
         .unwrap()
         .into_inner();
-    let verifier = kit::auth::Verifier::new("sanshi-identity", "sanshi", kit::auth::jwks_from_identity(h.channel.clone()));
+    let verifier = kit::auth::Verifier::new(
+        "sanshi-identity",
+        "sanshi",
+        kit::auth::jwks_from_identity(h.channel.clone()),
+    );
     assert!(verifier.verify(&token.access_token).await.unwrap().is_service());
     let wrong = auth
-        .issue_service_token(pb::IssueServiceTokenRequest { client_id: "matching".into(), client_secret: "nope".into() })
+        .issue_service_token(pb::IssueServiceTokenRequest {
+            client_id: "matching".into(),
+            client_secret: "nope".into(),
+        })
         .await
         .unwrap_err();
     assert_eq!(wrong.code(), Code::Unauthenticated);
     // A service account cannot log in as a person, nor a person as a service.
-    assert_eq!(h.try_login("matching", SERVICE_SECRET).await.unwrap_err().code(), Code::Unauthenticated);
+    assert_eq!(
+        h.try_login("matching", SERVICE_SECRET).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
     h.stop().await;
 }
 
 async fn health_and_reflection_are_served(db: TestDb) {
     let h = Harness::start(db).await;
     let mut health = tonic_health::pb::health_client::HealthClient::new(h.channel.clone());
-    for service in ["", "sanshi.identity.v1.AccountService", "sanshi.identity.v1.AuthService"] {
+    for service in [
+        "",
+        "sanshi.identity.v1.AccountService",
+        "sanshi.identity.v1.AuthService",
+    ] {
         let status = health
-            .check(tonic_health::pb::HealthCheckRequest { service: service.into() })
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: service.into(),
+            })
             .await
             .unwrap()
             .into_inner()
             .status;
-        assert_eq!(status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32, "{service}");
+        assert_eq!(
+            status,
+            tonic_health::pb::health_check_response::ServingStatus::Serving as i32,
+            "{service}"
+        );
     }
     h.stop().await;
 }

@@ -176,7 +176,13 @@ impl Principal {
             }
             roles.push((claim.role, scope));
         }
-        Ok(Self { account_id: claims.sub, username: claims.name, kind: claims.kind, roles, token })
+        Ok(Self {
+            account_id: claims.sub,
+            username: claims.name,
+            kind: claims.kind,
+            roles,
+            token,
+        })
     }
 
     pub fn has_role(&self, role: Role) -> bool {
@@ -243,7 +249,10 @@ impl Principal {
 
 /// The verified caller of a request, or UNAUTHENTICATED.
 pub fn principal<T>(request: &tonic::Request<T>) -> ServiceResult<&Principal> {
-    request.extensions().get::<Principal>().ok_or_else(ServiceError::unauthenticated)
+    request
+        .extensions()
+        .get::<Principal>()
+        .ok_or_else(ServiceError::unauthenticated)
 }
 
 /// Why a token was refused. Logged, never shown beyond "please log in again".
@@ -356,7 +365,10 @@ impl Verifier {
             issuer: issuer.into(),
             audience: audience.into(),
             source,
-            cache: RwLock::new(KeyCache { keys: HashMap::new(), fetched_at: None }),
+            cache: RwLock::new(KeyCache {
+                keys: HashMap::new(),
+                fetched_at: None,
+            }),
             refresh_log: Mutex::new(std::collections::VecDeque::new()),
             max_age: Duration::from_secs(300),
             max_refreshes_per_second: 10,
@@ -394,7 +406,9 @@ impl Verifier {
                 K::InvalidSignature => AuthError::Signature,
                 K::MissingRequiredClaim(c) => AuthError::MissingClaim(c.clone()),
                 K::Json(json) => match json.to_string().split('`').nth(1) {
-                    Some(field) if json.to_string().starts_with("missing field") => AuthError::MissingClaim(field.into()),
+                    Some(field) if json.to_string().starts_with("missing field") => {
+                        AuthError::MissingClaim(field.into())
+                    }
                     _ => AuthError::Claims(e.to_string()),
                 },
                 _ => AuthError::Malformed,
@@ -434,7 +448,10 @@ impl Verifier {
                     .into_iter()
                     .filter_map(|k| Some((k.kid.clone(), DecodingKey::from_ed_components(&k.x).ok()?)))
                     .collect();
-                *self.cache.write().await = KeyCache { keys, fetched_at: Some(Instant::now()) };
+                *self.cache.write().await = KeyCache {
+                    keys,
+                    fetched_at: Some(Instant::now()),
+                };
             }
             Err(error) => tracing::warn!(error = %error, "jwks refresh failed"),
         }
@@ -459,7 +476,11 @@ impl SigningKey {
     pub fn generate() -> Self {
         use ed25519_dalek::pkcs8::EncodePrivateKey;
         let key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
-        let pkcs8_der = key.to_pkcs8_der().expect("pkcs8 encoding of a fresh key").as_bytes().to_vec();
+        let pkcs8_der = key
+            .to_pkcs8_der()
+            .expect("pkcs8 encoding of a fresh key")
+            .as_bytes()
+            .to_vec();
         let public = key.verifying_key().to_bytes();
         let kid = crate::pii::hex(&sha2_digest(&public)[..8]);
         Self { kid, pkcs8_der, public }
@@ -467,8 +488,13 @@ impl SigningKey {
 
     pub fn from_pkcs8_der(kid: String, der: &[u8]) -> anyhow::Result<Self> {
         use ed25519_dalek::pkcs8::DecodePrivateKey;
-        let key = ed25519_dalek::SigningKey::from_pkcs8_der(der).map_err(|e| anyhow::anyhow!("bad signing key: {e}"))?;
-        Ok(Self { kid, pkcs8_der: der.to_vec(), public: key.verifying_key().to_bytes() })
+        let key =
+            ed25519_dalek::SigningKey::from_pkcs8_der(der).map_err(|e| anyhow::anyhow!("bad signing key: {e}"))?;
+        Ok(Self {
+            kid,
+            pkcs8_der: der.to_vec(),
+            public: key.verifying_key().to_bytes(),
+        })
     }
 
     pub fn pkcs8_der(&self) -> &[u8] {
@@ -476,7 +502,10 @@ impl SigningKey {
     }
 
     pub fn public_jwk(&self) -> PublicJwk {
-        PublicJwk { kid: self.kid.clone(), x: B64URL.encode(self.public) }
+        PublicJwk {
+            kid: self.kid.clone(),
+            x: B64URL.encode(self.public),
+        }
     }
 
     pub fn sign(&self, claims: &Claims) -> String {
@@ -510,7 +539,10 @@ impl<S> tower::Layer<S> for AuthLayer {
     type Service = AuthService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        AuthService { inner, verifier: self.verifier.clone() }
+        AuthService {
+            inner,
+            verifier: self.verifier.clone(),
+        }
     }
 }
 
@@ -544,7 +576,13 @@ where
                 .headers()
                 .get(http::header::AUTHORIZATION)
                 .and_then(|v| v.to_str().ok())
-                .map(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")).unwrap_or(v).trim().to_string());
+                .map(|v| {
+                    v.strip_prefix("Bearer ")
+                        .or_else(|| v.strip_prefix("bearer "))
+                        .unwrap_or(v)
+                        .trim()
+                        .to_string()
+                });
             if let Some(token) = token {
                 match verifier.verify(&token).await {
                     Ok(principal) => {
@@ -585,11 +623,27 @@ pub mod testing {
     }
 
     pub fn service_claims(name: &str) -> Claims {
-        claims(name, PrincipalKind::Service, vec![RoleClaim { role: Role::Service, region: None }], 300)
+        claims(
+            name,
+            PrincipalKind::Service,
+            vec![RoleClaim {
+                role: Role::Service,
+                region: None,
+            }],
+            300,
+        )
     }
 
     pub fn person_claims(sub: &str, role: Role, region: &str) -> Claims {
-        claims(sub, PrincipalKind::Person, vec![RoleClaim { role, region: Some(region.into()) }], 300)
+        claims(
+            sub,
+            PrincipalKind::Person,
+            vec![RoleClaim {
+                role,
+                region: Some(region.into()),
+            }],
+            300,
+        )
     }
 
     /// A verifier that trusts exactly `key`.
@@ -647,18 +701,31 @@ mod tests {
         header.kid = Some(key.kid.clone());
         let no_exp_token = jsonwebtoken::encode(&header, &no_exp, &EncodingKey::from_ed_der(key.pkcs8_der())).unwrap();
         // Right kid, signed by another key.
-        let forged = SigningKey { kid: key.kid.clone(), ..other.clone() };
+        let forged = SigningKey {
+            kid: key.kid.clone(),
+            ..other.clone()
+        };
         let hs256 = jsonwebtoken::encode(
-            &Header { kid: Some(key.kid.clone()), ..Header::new(Algorithm::HS256) },
+            &Header {
+                kid: Some(key.kid.clone()),
+                ..Header::new(Algorithm::HS256)
+            },
             &good,
             &EncodingKey::from_secret(b"the public key is not a secret"),
         )
         .unwrap();
         let mut service_person = good.clone();
-        service_person.roles = vec![RoleClaim { role: Role::Service, region: None }];
+        service_person.roles = vec![RoleClaim {
+            role: Role::Service,
+            region: None,
+        }];
 
         let cases: Vec<(&str, String, AuthError)> = vec![
-            ("alg none", unsigned(&format!(r#"{{"alg":"none","kid":"{}"}}"#, key.kid), &good), AuthError::Algorithm),
+            (
+                "alg none",
+                unsigned(&format!(r#"{{"alg":"none","kid":"{}"}}"#, key.kid), &good),
+                AuthError::Algorithm,
+            ),
             ("alg hs256", hs256, AuthError::Algorithm),
             ("wrong key, unknown kid", other.sign(&good), AuthError::UnknownKey),
             ("wrong key, same kid", forged.sign(&good), AuthError::Signature),
@@ -667,7 +734,11 @@ mod tests {
             ("expired", key.sign(&expired), AuthError::Expired),
             ("missing exp", no_exp_token, AuthError::MissingClaim("exp".into())),
             ("garbage", "not.a.token".into(), AuthError::Malformed),
-            ("service role on a person", key.sign(&service_person), AuthError::Claims("service role on a person".into())),
+            (
+                "service role on a person",
+                key.sign(&service_person),
+                AuthError::Claims("service role on a person".into()),
+            ),
         ];
         for (name, token, expected) in cases {
             assert_eq!(v.verify(&token).await.unwrap_err(), expected, "{name}");
@@ -686,9 +757,17 @@ mod tests {
         });
         let v = Verifier::new(ISSUER, AUDIENCE, source);
         v.verify(&first.sign(&service_claims("svc"))).await.unwrap();
-        assert_eq!(v.verify(&second.sign(&service_claims("svc"))).await.unwrap_err(), AuthError::UnknownKey);
+        assert_eq!(
+            v.verify(&second.sign(&service_claims("svc"))).await.unwrap_err(),
+            AuthError::UnknownKey
+        );
         published.lock().unwrap().push(second.public_jwk());
-        assert!(v.verify(&second.sign(&service_claims("svc"))).await.unwrap().is_service());
+        assert!(
+            v.verify(&second.sign(&service_claims("svc")))
+                .await
+                .unwrap()
+                .is_service()
+        );
     }
 
     #[test]

@@ -51,10 +51,7 @@ pub fn from_toml<T: DeserializeOwned + Validate>(defaults: &str, overrides: &str
     Ok(value)
 }
 
-fn env_source(
-    prefix: &str,
-    vars: Option<std::collections::HashMap<String, String>>,
-) -> config::Environment {
+fn env_source(prefix: &str, vars: Option<std::collections::HashMap<String, String>>) -> config::Environment {
     config::Environment::with_prefix(prefix)
         .prefix_separator("_")
         .separator("__")
@@ -67,11 +64,13 @@ fn load_from<T: DeserializeOwned + Validate>(
     file: Option<&Path>,
     env: config::Environment,
 ) -> Result<T, ConfigError> {
-    let mut builder = config::Config::builder()
-        .add_source(config::File::from_str(defaults, config::FileFormat::Toml));
+    let mut builder = config::Config::builder().add_source(config::File::from_str(defaults, config::FileFormat::Toml));
     if let Some(path) = file {
         if !path.exists() {
-            return Err(ConfigError::new("--config", format!("file {} does not exist", path.display())));
+            return Err(ConfigError::new(
+                "--config",
+                format!("file {} does not exist", path.display()),
+            ));
         }
         builder = builder.add_source(config::File::from(path).format(config::FileFormat::Toml));
     }
@@ -83,12 +82,19 @@ fn load_from<T: DeserializeOwned + Validate>(
 
 fn from_config_error(error: config::ConfigError) -> ConfigError {
     match error {
-        config::ConfigError::Type { key, unexpected, expected, .. } => ConfigError::new(
+        config::ConfigError::Type {
+            key,
+            unexpected,
+            expected,
+            ..
+        } => ConfigError::new(
             key.unwrap_or_else(|| "<root>".into()),
             format!("invalid type: {unexpected}, expected {expected}"),
         ),
         config::ConfigError::NotFound(key) => ConfigError::new(key, "missing"),
-        config::ConfigError::At { error, key: Some(key), .. } => {
+        config::ConfigError::At {
+            error, key: Some(key), ..
+        } => {
             let inner = from_config_error(*error);
             let key = if inner.key == "<root>" { key } else { inner.key };
             ConfigError::new(key, inner.reason)
@@ -129,13 +135,22 @@ impl ServerConfig {
             return Err(ConfigError::new(format!("{section}.host"), "not an IP address"));
         }
         if self.request_timeout_ms == 0 {
-            return Err(ConfigError::new(format!("{section}.request_timeout_ms"), "must be positive"));
+            return Err(ConfigError::new(
+                format!("{section}.request_timeout_ms"),
+                "must be positive",
+            ));
         }
         if self.concurrency_limit == 0 {
-            return Err(ConfigError::new(format!("{section}.concurrency_limit"), "must be positive"));
+            return Err(ConfigError::new(
+                format!("{section}.concurrency_limit"),
+                "must be positive",
+            ));
         }
         if self.max_message_bytes < 1024 {
-            return Err(ConfigError::new(format!("{section}.max_message_bytes"), "must be at least 1024"));
+            return Err(ConfigError::new(
+                format!("{section}.max_message_bytes"),
+                "must be at least 1024",
+            ));
         }
         Ok(())
     }
@@ -229,7 +244,10 @@ impl AuthConfig {
             return Err(ConfigError::new("auth.audience", "must not be empty"));
         }
         if !(self.identity_url.starts_with("http://") || self.identity_url.starts_with("https://")) {
-            return Err(ConfigError::new("auth.identity_url", "must start with http:// or https://"));
+            return Err(ConfigError::new(
+                "auth.identity_url",
+                "must start with http:// or https://",
+            ));
         }
         Ok(())
     }
@@ -267,8 +285,7 @@ mod tests {
     "#;
 
     fn env(vars: &[(&str, &str)]) -> config::Environment {
-        let map: HashMap<String, String> =
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         env_source("SANSHI", Some(map))
     }
 

@@ -35,7 +35,12 @@ pub async fn connect(config: &DatabaseConfig) -> anyhow::Result<DatabaseConnecti
         .acquire_timeout(Duration::from_secs(10))
         .sqlx_logging(false);
     if kind == DbKind::Sqlite {
-        let path = url.trim_start_matches("sqlite://").split('?').next().unwrap_or_default().to_string();
+        let path = url
+            .trim_start_matches("sqlite://")
+            .split('?')
+            .next()
+            .unwrap_or_default()
+            .to_string();
         if !path.is_empty()
             && path != ":memory:"
             && let Some(parent) = std::path::Path::new(&path).parent()
@@ -110,9 +115,17 @@ pub mod testing {
         pub async fn sqlite() -> Self {
             let dir = tempfile::tempdir().expect("temporary folder");
             let url = format!("sqlite://{}/test.db", dir.path().display());
-            let config = DatabaseConfig { url, max_connections: 4 };
+            let config = DatabaseConfig {
+                url,
+                max_connections: 4,
+            };
             let conn = connect(&config).await.expect("open sqlite test database");
-            Self { kind: DbKind::Sqlite, config, conn, cleanup: Cleanup::Dir(dir) }
+            Self {
+                kind: DbKind::Sqlite,
+                config,
+                conn,
+                cleanup: Cleanup::Dir(dir),
+            }
         }
 
         /// A fresh PostgreSQL database, or `None` when PostgreSQL cannot be
@@ -120,23 +133,34 @@ pub mod testing {
         /// an unreachable PostgreSQL fails the test.
         pub async fn postgres() -> Option<Self> {
             let admin_url = std::env::var(POSTGRES_URL_VAR).unwrap_or_else(|_| DEFAULT_POSTGRES_URL.into());
-            let admin = match Database::connect(ConnectOptions::new(admin_url.clone()).sqlx_logging(false).to_owned()).await {
-                Ok(admin) => admin,
-                Err(error) => {
-                    if std::env::var("CI").is_ok_and(|v| v == "true") {
-                        panic!("PostgreSQL is required under CI=true but {admin_url} is unreachable: {error}");
+            let admin =
+                match Database::connect(ConnectOptions::new(admin_url.clone()).sqlx_logging(false).to_owned()).await {
+                    Ok(admin) => admin,
+                    Err(error) => {
+                        if std::env::var("CI").is_ok_and(|v| v == "true") {
+                            panic!("PostgreSQL is required under CI=true but {admin_url} is unreachable: {error}");
+                        }
+                        eprintln!("SKIPPED (PostgreSQL unreachable at {admin_url}: {error}); set {POSTGRES_URL_VAR}");
+                        return None;
                     }
-                    eprintln!("SKIPPED (PostgreSQL unreachable at {admin_url}: {error}); set {POSTGRES_URL_VAR}");
-                    return None;
-                }
-            };
+                };
             let name = format!("t_{}", uuid::Uuid::new_v4().simple());
-            execute(&admin, &format!("CREATE DATABASE {name}")).await.expect("create test database");
+            execute(&admin, &format!("CREATE DATABASE {name}"))
+                .await
+                .expect("create test database");
             admin.close().await.ok();
             let (base, _) = admin_url.rsplit_once('/').expect("postgres url has a database path");
-            let config = DatabaseConfig { url: format!("{base}/{name}"), max_connections: 4 };
+            let config = DatabaseConfig {
+                url: format!("{base}/{name}"),
+                max_connections: 4,
+            };
             let conn = connect(&config).await.expect("connect to test database");
-            Some(Self { kind: DbKind::Postgres, config, conn, cleanup: Cleanup::PgDatabase { admin_url, name } })
+            Some(Self {
+                kind: DbKind::Postgres,
+                config,
+                conn,
+                cleanup: Cleanup::PgDatabase { admin_url, name },
+            })
         }
 
         pub async fn of_kind(kind: DbKind) -> Option<Self> {
@@ -153,10 +177,17 @@ pub mod testing {
                 let (admin_url, name) = (admin_url.clone(), name.clone());
                 // Drop may run inside or outside a runtime; a thread of its own works in both.
                 let _ = std::thread::spawn(move || {
-                    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .ok()?;
                     rt.block_on(async {
-                        let admin = Database::connect(ConnectOptions::new(admin_url).sqlx_logging(false).to_owned()).await.ok()?;
-                        execute(&admin, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.ok()?;
+                        let admin = Database::connect(ConnectOptions::new(admin_url).sqlx_logging(false).to_owned())
+                            .await
+                            .ok()?;
+                        execute(&admin, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                            .await
+                            .ok()?;
                         admin.close().await.ok()
                     })
                 })
@@ -204,7 +235,11 @@ mod tests {
     fn url_schemes() {
         assert_eq!(DbKind::of_url("postgres://u@h/db"), Ok(DbKind::Postgres));
         assert_eq!(DbKind::of_url("sqlite://data/x.db"), Ok(DbKind::Sqlite));
-        assert!(DbKind::of_url("mysql://h/db").unwrap_err().contains("unsupported scheme"));
+        assert!(
+            DbKind::of_url("mysql://h/db")
+                .unwrap_err()
+                .contains("unsupported scheme")
+        );
         assert!(DbKind::of_url("data/x.db").is_err());
     }
 }

@@ -119,11 +119,7 @@ impl Violations {
     }
 
     /// Records the error of a parse result and returns its value, if any.
-    pub fn check<T, E: std::fmt::Display>(
-        &mut self,
-        field: &str,
-        result: Result<T, E>,
-    ) -> Option<T> {
+    pub fn check<T, E: std::fmt::Display>(&mut self, field: &str, result: Result<T, E>) -> Option<T> {
         match result {
             Ok(value) => Some(value),
             Err(error) => {
@@ -155,11 +151,7 @@ impl From<ServiceError> for Status {
                     .map(|v| format!("{}: {}", v.field, v.description))
                     .collect::<Vec<_>>()
                     .join("; ");
-                Status::with_error_details(
-                    Code::InvalidArgument,
-                    format!("请求参数无效: {summary}"),
-                    details,
-                )
+                Status::with_error_details(Code::InvalidArgument, format!("请求参数无效: {summary}"), details)
             }
             ServiceError::Internal(source) => {
                 tracing::error!(error = format!("{source:#}"), "internal error");

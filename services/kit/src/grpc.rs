@@ -85,7 +85,10 @@ pub fn service_tokens(identity_url: &str, client_id: String, client_secret: Stri
                 return Ok(token.clone());
             }
             let response = client
-                .issue_service_token(IssueServiceTokenRequest { client_id, client_secret })
+                .issue_service_token(IssueServiceTokenRequest {
+                    client_id,
+                    client_secret,
+                })
                 .await?
                 .into_inner();
             let lifetime = Duration::from_secs(response.expires_in.max(0) as u64);

@@ -26,7 +26,12 @@ pub async fn remember(db: &impl ConnectionTrait, scope: &str, key: &str, respons
     let insert = Query::insert()
         .into_table(TABLE)
         .columns(["scope", "key", "response", "created_at"])
-        .values_panic([scope.into(), key.into(), response.to_vec().into(), chrono::Utc::now().into()])
+        .values_panic([
+            scope.into(),
+            key.into(),
+            response.to_vec().into(),
+            chrono::Utc::now().into(),
+        ])
         .to_owned();
     db.execute(&insert).await.map(|_| ())
 }

@@ -29,19 +29,13 @@ pub struct PhoneNumber(String);
 
 impl PhoneNumber {
     pub fn parse(input: &str) -> Result<Self, PiiError> {
-        let digits: String = input
-            .chars()
-            .filter(|c| !matches!(c, ' ' | '-'))
-            .collect();
+        let digits: String = input.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
         let digits = digits
             .strip_prefix("+86")
             .or_else(|| digits.strip_prefix("86").filter(|rest| rest.len() == 11))
             .unwrap_or(&digits);
         let b = digits.as_bytes();
-        let valid = b.len() == 11
-            && b.iter().all(u8::is_ascii_digit)
-            && b[0] == b'1'
-            && (b'3'..=b'9').contains(&b[1]);
+        let valid = b.len() == 11 && b.iter().all(u8::is_ascii_digit) && b[0] == b'1' && (b'3'..=b'9').contains(&b[1]);
         if valid {
             Ok(Self(digits.to_string()))
         } else {
@@ -218,7 +212,14 @@ mod tests {
         assert_eq!(p.as_str(), "13812345678");
         assert_eq!(p.masked(), "138****5678");
         assert_eq!(PhoneNumber::parse("8613812345678").unwrap().as_str(), "13812345678");
-        for bad in ["", "1381234567", "12812345678", "23812345678", "1381234567a", "138123456789"] {
+        for bad in [
+            "",
+            "1381234567",
+            "12812345678",
+            "23812345678",
+            "1381234567a",
+            "138123456789",
+        ] {
             assert_eq!(PhoneNumber::parse(bad), Err(PiiError::InvalidPhone), "{bad}");
         }
     }
@@ -248,7 +249,10 @@ mod tests {
         assert!(CreditCode::parse("91440300708461136T").is_ok());
         assert!(CreditCode::parse("91440300708461136U").is_err());
         assert!(CreditCode::parse("9144030070846113").is_err());
-        assert!(CreditCode::parse("9144030070846113IT").is_err(), "I is not in the alphabet");
+        assert!(
+            CreditCode::parse("9144030070846113IT").is_err(),
+            "I is not in the alphabet"
+        );
     }
 
     #[test]

@@ -37,7 +37,7 @@ impl Services {
         Self::default()
     }
 
-    pub fn add<S>(mut self, service: S) -> Self
+    pub fn with<S>(mut self, service: S) -> Self
     where
         S: tower::Service<http::Request<tonic::body::Body>, Error = Infallible>
             + NamedService
@@ -76,7 +76,13 @@ impl Running {
     /// Waits until the server has stopped: after the shutdown signal, in-flight
     /// calls get `shutdown_grace_ms` to finish before the server is aborted.
     pub async fn wait(self) -> anyhow::Result<()> {
-        let Running { mut task, mut shutdown_started, grace, name, .. } = self;
+        let Running {
+            mut task,
+            mut shutdown_started,
+            grace,
+            name,
+            ..
+        } = self;
         let grace_over = async {
             let _ = shutdown_started.wait_for(|started| *started).await;
             tokio::time::sleep(grace).await;
@@ -202,7 +208,10 @@ impl<S> tower::Layer<S> for ReadinessGateLayer {
     type Service = ReadinessGate<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        ReadinessGate { inner, ready: self.ready.clone() }
+        ReadinessGate {
+            inner,
+            ready: self.ready.clone(),
+        }
     }
 }
 

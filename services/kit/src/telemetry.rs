@@ -47,8 +47,7 @@ pub fn init(service_name: &str, config: &TelemetryConfig) -> anyhow::Result<Tele
     let tracer = provider.tracer("sanshi");
     opentelemetry::global::set_tracer_provider(provider.clone());
 
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&config.log_level))?;
+    let filter = EnvFilter::try_from_default_env().or_else(|_| EnvFilter::try_new(&config.log_level))?;
     let fmt_layer = match config.log_format {
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
@@ -118,7 +117,11 @@ pub fn context_from_map(map: &HashMap<String, String>) -> opentelemetry::Context
 pub fn trace_id(span: &tracing::Span) -> String {
     let cx = span.context();
     let sc = cx.span().span_context().clone();
-    if sc.is_valid() { sc.trace_id().to_string() } else { String::new() }
+    if sc.is_valid() {
+        sc.trace_id().to_string()
+    } else {
+        String::new()
+    }
 }
 
 /// Makes `parent` the parent of `span` and records its trace id on the span

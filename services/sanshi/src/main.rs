@@ -1,1 +1,15 @@
-fn main() {}
+//! `sanshi`: the one binary of the platform. See `sanshi --help`.
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = sanshi::Cli::parse();
+    match sanshi::run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("sanshi: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

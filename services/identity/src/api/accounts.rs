@@ -46,7 +46,12 @@ fn parse_grant(field: &str, grant: Option<&pb::RoleGrant>, v: &mut Violations) -
 }
 
 impl Identity {
-    async fn require_region_exists(&self, db: &impl ConnectionTrait, field: &str, code: &RegionCode) -> ServiceResult<()> {
+    async fn require_region_exists(
+        &self,
+        db: &impl ConnectionTrait,
+        field: &str,
+        code: &RegionCode,
+    ) -> ServiceResult<()> {
         match store::regions::get(db, code.as_str()).await? {
             Some(_) => Ok(()),
             None => Err(ServiceError::invalid(field, format!("区划 {code} 不存在"))),
@@ -54,17 +59,27 @@ impl Identity {
     }
 
     async fn load_account(&self, id: &str) -> ServiceResult<AccountRecord> {
-        store::accounts::find(&self.db, id).await?.ok_or_else(|| ServiceError::not_found("账号", id))
+        store::accounts::find(&self.db, id)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("账号", id))
     }
 
-    pub async fn create_account(&self, caller: &Principal, req: pb::CreateAccountRequest) -> ServiceResult<pb::Account> {
+    pub async fn create_account(
+        &self,
+        caller: &Principal,
+        req: pb::CreateAccountRequest,
+    ) -> ServiceResult<pb::Account> {
         let mut v = Violations::new();
         let Some(account) = req.account else {
             return Err(ServiceError::invalid("account", "缺少账号信息"));
         };
         v.check("account.username", validate_username(&account.username));
         v.check("account.display_name", validate_display_name(&account.display_name));
-        let phone = if account.phone.is_empty() { None } else { v.check("account.phone", PhoneNumber::parse(&account.phone)) };
+        let phone = if account.phone.is_empty() {
+            None
+        } else {
+            v.check("account.phone", PhoneNumber::parse(&account.phone))
+        };
         let region = v.check("account.region_code", RegionCode::parse(&account.region_code));
         v.check("initial_password", validate_password(&req.initial_password));
         v.check("request_id", kit::idempotency::validate_key(&req.request_id));
@@ -83,9 +98,11 @@ impl Identity {
         for (role, role_region) in &roles {
             check_grant(caller, *role, role_region)?;
         }
-        self.require_region_exists(&self.db, "account.region_code", &region).await?;
+        self.require_region_exists(&self.db, "account.region_code", &region)
+            .await?;
         for (i, (_, role_region)) in roles.iter().enumerate() {
-            self.require_region_exists(&self.db, &format!("account.roles[{i}].region_code"), role_region).await?;
+            self.require_region_exists(&self.db, &format!("account.roles[{i}].region_code"), role_region)
+                .await?;
         }
 
         let idempotency_scope = format!("CreateAccount:{}", caller.account_id);
@@ -110,11 +127,18 @@ impl Identity {
             roles: roles.iter().map(|(r, c)| (*r, c.to_string())).collect(),
         };
         let record = store::accounts::insert(&txn, new).await?;
-        let grants = record.roles.iter().map(|(r, c)| format!("{}@{c}", r.as_str())).collect::<Vec<_>>().join(",");
+        let grants = record
+            .roles
+            .iter()
+            .map(|(r, c)| format!("{}@{c}", r.as_str()))
+            .collect::<Vec<_>>()
+            .join(",");
         store::audit::append(
             &txn,
-            AuditEvent::new(&caller.account_id, "create_account", &id, Outcome::Success)
-                .with_detail(format!("username={} region={region} roles=[{grants}]", record.account.username)),
+            AuditEvent::new(&caller.account_id, "create_account", &id, Outcome::Success).with_detail(format!(
+                "username={} region={region} roles=[{grants}]",
+                record.account.username
+            )),
         )
         .await?;
         let response = self.account_to_proto(&record, &caller.account_id);
@@ -127,14 +151,22 @@ impl Identity {
     }
 
     pub async fn get_account(&self, caller: &Principal, id: &str) -> ServiceResult<pb::Account> {
-        let id = if id == "me" || id.is_empty() { caller.account_id.as_str() } else { id };
+        let id = if id == "me" || id.is_empty() {
+            caller.account_id.as_str()
+        } else {
+            id
+        };
         let record = self.load_account(id).await?;
         let region = RegionCode::parse(&record.account.region_code).map_err(ServiceError::internal)?;
         check_read(caller, id, &region)?;
         Ok(self.account_to_proto(&record, &caller.account_id))
     }
 
-    async fn list_accounts(&self, caller: &Principal, req: pb::ListAccountsRequest) -> ServiceResult<pb::ListAccountsResponse> {
+    async fn list_accounts(
+        &self,
+        caller: &Principal,
+        req: pb::ListAccountsRequest,
+    ) -> ServiceResult<pb::ListAccountsResponse> {
         let limit = page_size(req.page_size, 50, 500)?;
         let after = decode_page_token(&req.page_token)?;
         let scopes = caller.scopes(&READERS);
@@ -150,25 +182,34 @@ impl Identity {
                 })
                 .collect()
         } else {
-            let region = RegionCode::parse(&req.region_code).map_err(|e| ServiceError::invalid("region_code", e.to_string()))?;
+            let region =
+                RegionCode::parse(&req.region_code).map_err(|e| ServiceError::invalid("region_code", e.to_string()))?;
             caller.require(&READERS, &region)?;
             vec![region.to_string()]
         };
         let mut records = store::accounts::list(&self.db, &prefixes, after.as_deref(), limit + 1).await?;
         let next_page_token = if records.len() as u64 > limit {
             records.truncate(limit as usize);
-            records.last().map(|r| encode_page_token(&r.account.username)).unwrap_or_default()
+            records
+                .last()
+                .map(|r| encode_page_token(&r.account.username))
+                .unwrap_or_default()
         } else {
             String::new()
         };
         Ok(pb::ListAccountsResponse {
-            accounts: records.iter().map(|r| self.account_to_proto(r, &caller.account_id)).collect(),
+            accounts: records
+                .iter()
+                .map(|r| self.account_to_proto(r, &caller.account_id))
+                .collect(),
             next_page_token,
         })
     }
 
     async fn update_account(&self, caller: &Principal, req: pb::UpdateAccountRequest) -> ServiceResult<pb::Account> {
-        let account = req.account.ok_or_else(|| ServiceError::invalid("account", "缺少账号信息"))?;
+        let account = req
+            .account
+            .ok_or_else(|| ServiceError::invalid("account", "缺少账号信息"))?;
         let paths = req.update_mask.map(|m| m.paths).unwrap_or_default();
         if paths.is_empty() {
             return Err(ServiceError::invalid("update_mask", "请指明要修改的字段"));
@@ -185,7 +226,10 @@ impl Identity {
                 }
                 "phone" => {
                     changes.phone = v.check("account.phone", PhoneNumber::parse(&account.phone)).map(|p| {
-                        (self.cipher.seal(p.as_str().as_bytes()), self.cipher.lookup_hash("phone", p.as_str()))
+                        (
+                            self.cipher.seal(p.as_str().as_bytes()),
+                            self.cipher.lookup_hash("phone", p.as_str()),
+                        )
                     })
                 }
                 "status" => {
@@ -217,14 +261,27 @@ impl Identity {
         }
         store::audit::append(
             &txn,
-            AuditEvent::new(&caller.account_id, "update_account", &updated.id, Outcome::Success).with_detail(paths.join(",")),
+            AuditEvent::new(&caller.account_id, "update_account", &updated.id, Outcome::Success)
+                .with_detail(paths.join(",")),
         )
         .await?;
         txn.commit().await?;
-        Ok(self.account_to_proto(&AccountRecord { account: updated, roles: record.roles }, &caller.account_id))
+        Ok(self.account_to_proto(
+            &AccountRecord {
+                account: updated,
+                roles: record.roles,
+            },
+            &caller.account_id,
+        ))
     }
 
-    async fn change_role(&self, caller: &Principal, account_id: &str, grant: Option<pb::RoleGrant>, add: bool) -> ServiceResult<pb::Account> {
+    async fn change_role(
+        &self,
+        caller: &Principal,
+        account_id: &str,
+        grant: Option<pb::RoleGrant>,
+        add: bool,
+    ) -> ServiceResult<pb::Account> {
         let mut v = Violations::new();
         let parsed = parse_grant("grant", grant.as_ref(), &mut v);
         v.into_result()?;
@@ -236,7 +293,8 @@ impl Identity {
         let account_region = RegionCode::parse(&record.account.region_code).map_err(ServiceError::internal)?;
         check_manage(caller, &account_region, &record.role_list())?;
         check_grant(caller, role, &region)?;
-        self.require_region_exists(&self.db, "grant.region_code", &region).await?;
+        self.require_region_exists(&self.db, "grant.region_code", &region)
+            .await?;
         let action = if add { "grant_role" } else { "revoke_role" };
         let txn = self.db.begin().await?;
         let changed = if add {
@@ -268,22 +326,41 @@ impl Accounts {
         f: impl Future<Output = ServiceResult<T>>,
     ) -> Result<Response<T>, Status> {
         let result = f.await;
-        Ok(Response::new(self.identity.audit_failure(&caller.account_id, action, target, result).await?))
+        Ok(Response::new(
+            self.identity
+                .audit_failure(&caller.account_id, action, target, result)
+                .await?,
+        ))
     }
 }
 
 #[tonic::async_trait]
 impl AccountService for Accounts {
-    async fn create_account(&self, request: Request<pb::CreateAccountRequest>) -> Result<Response<pb::Account>, Status> {
+    async fn create_account(
+        &self,
+        request: Request<pb::CreateAccountRequest>,
+    ) -> Result<Response<pb::Account>, Status> {
         let caller = principal(&request)?.clone();
-        let target = request.get_ref().account.as_ref().map(|a| a.username.clone()).unwrap_or_default();
-        self.run(&caller, "create_account", &target, self.identity.create_account(&caller, request.into_inner())).await
+        let target = request
+            .get_ref()
+            .account
+            .as_ref()
+            .map(|a| a.username.clone())
+            .unwrap_or_default();
+        self.run(
+            &caller,
+            "create_account",
+            &target,
+            self.identity.create_account(&caller, request.into_inner()),
+        )
+        .await
     }
 
     async fn get_account(&self, request: Request<pb::GetAccountRequest>) -> Result<Response<pb::Account>, Status> {
         let caller = principal(&request)?.clone();
         let id = request.into_inner().id;
-        self.run(&caller, "get_account", &id, self.identity.get_account(&caller, &id)).await
+        self.run(&caller, "get_account", &id, self.identity.get_account(&caller, &id))
+            .await
     }
 
     async fn list_accounts(
@@ -293,27 +370,52 @@ impl AccountService for Accounts {
         let caller = principal(&request)?.clone();
         let req = request.into_inner();
         let target = req.region_code.clone();
-        self.run(&caller, "list_accounts", &target, self.identity.list_accounts(&caller, req)).await
+        self.run(
+            &caller,
+            "list_accounts",
+            &target,
+            self.identity.list_accounts(&caller, req),
+        )
+        .await
     }
 
-    async fn update_account(&self, request: Request<pb::UpdateAccountRequest>) -> Result<Response<pb::Account>, Status> {
+    async fn update_account(
+        &self,
+        request: Request<pb::UpdateAccountRequest>,
+    ) -> Result<Response<pb::Account>, Status> {
         let caller = principal(&request)?.clone();
         let req = request.into_inner();
         let target = req.account.as_ref().map(|a| a.id.clone()).unwrap_or_default();
-        self.run(&caller, "update_account", &target, self.identity.update_account(&caller, req)).await
+        self.run(
+            &caller,
+            "update_account",
+            &target,
+            self.identity.update_account(&caller, req),
+        )
+        .await
     }
 
     async fn grant_role(&self, request: Request<pb::GrantRoleRequest>) -> Result<Response<pb::Account>, Status> {
         let caller = principal(&request)?.clone();
         let req = request.into_inner();
-        self.run(&caller, "grant_role", &req.account_id.clone(), self.identity.change_role(&caller, &req.account_id, req.grant, true))
-            .await
+        self.run(
+            &caller,
+            "grant_role",
+            &req.account_id.clone(),
+            self.identity.change_role(&caller, &req.account_id, req.grant, true),
+        )
+        .await
     }
 
     async fn revoke_role(&self, request: Request<pb::RevokeRoleRequest>) -> Result<Response<pb::Account>, Status> {
         let caller = principal(&request)?.clone();
         let req = request.into_inner();
-        self.run(&caller, "revoke_role", &req.account_id.clone(), self.identity.change_role(&caller, &req.account_id, req.grant, false))
-            .await
+        self.run(
+            &caller,
+            "revoke_role",
+            &req.account_id.clone(),
+            self.identity.change_role(&caller, &req.account_id, req.grant, false),
+        )
+        .await
     }
 }

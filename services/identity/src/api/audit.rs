@@ -21,7 +21,11 @@ impl Identity {
         let limit = page_size(req.page_size, 100, 1000)?;
         let before = match req.page_token.as_str() {
             "" => None,
-            token => Some(token.parse::<i64>().map_err(|_| ServiceError::invalid("page_token", "page_token 无效"))?),
+            token => Some(
+                token
+                    .parse::<i64>()
+                    .map_err(|_| ServiceError::invalid("page_token", "page_token 无效"))?,
+            ),
         };
         let entries = store::audit::page_desc(&self.db, before, limit).await?;
         let next_page_token = match entries.last() {
@@ -32,7 +36,9 @@ impl Identity {
             .into_iter()
             .map(|e| pb::AuditEntry {
                 sequence: e.seq,
-                time: chrono::DateTime::parse_from_rfc3339(&e.at).ok().map(|t| timestamp(t.to_utc())),
+                time: chrono::DateTime::parse_from_rfc3339(&e.at)
+                    .ok()
+                    .map(|t| timestamp(t.to_utc())),
                 actor: e.event.actor,
                 action: e.event.action,
                 target: e.event.target,
@@ -45,7 +51,10 @@ impl Identity {
                 hash: e.hash,
             })
             .collect();
-        Ok(pb::ListAuditEntriesResponse { entries, next_page_token })
+        Ok(pb::ListAuditEntriesResponse {
+            entries,
+            next_page_token,
+        })
     }
 
     /// Walks the whole chain page by page.
@@ -65,7 +74,11 @@ impl Identity {
         // The head is read first: entries appended during the walk lie past it.
         let verification = verifier.finish(head);
         if !verification.intact {
-            tracing::error!(first_broken = verification.first_broken, reason = verification.reason, "audit chain broken");
+            tracing::error!(
+                first_broken = verification.first_broken,
+                reason = verification.reason,
+                "audit chain broken"
+            );
         }
         Ok(verification)
     }
@@ -80,7 +93,9 @@ impl AuditService for Audit {
         let caller = principal(&request)?;
         let allowed = caller.require_any(&AUDIT_READERS);
         let actor = caller.account_id.clone();
-        self.identity.audit_failure(&actor, "list_audit_entries", "audit_log", allowed).await?;
+        self.identity
+            .audit_failure(&actor, "list_audit_entries", "audit_log", allowed)
+            .await?;
         Ok(Response::new(self.identity.list_audit(request.into_inner()).await?))
     }
 
@@ -91,7 +106,9 @@ impl AuditService for Audit {
         let caller = principal(&request)?;
         let allowed = caller.require_any(&AUDIT_READERS);
         let actor = caller.account_id.clone();
-        self.identity.audit_failure(&actor, "verify_audit_chain", "audit_log", allowed).await?;
+        self.identity
+            .audit_failure(&actor, "verify_audit_chain", "audit_log", allowed)
+            .await?;
         let v = self.identity.verify_audit_chain().await?;
         Ok(Response::new(pb::VerifyAuditChainResponse {
             intact: v.intact,

@@ -46,18 +46,32 @@ impl Identity {
     }
 
     /// Signs an access token carrying the account's current roles.
-    pub async fn access_token(&self, db: &impl ConnectionTrait, account: &account::Model) -> ServiceResult<(String, i64)> {
+    pub async fn access_token(
+        &self,
+        db: &impl ConnectionTrait,
+        account: &account::Model,
+    ) -> ServiceResult<(String, i64)> {
         let service = account.kind == "service";
         let roles = if service {
-            vec![RoleClaim { role: Role::Service, region: None }]
+            vec![RoleClaim {
+                role: Role::Service,
+                region: None,
+            }]
         } else {
             store::accounts::roles_of(db, &account.id)
                 .await?
                 .into_iter()
-                .map(|(role, region)| RoleClaim { role, region: Some(region) })
+                .map(|(role, region)| RoleClaim {
+                    role,
+                    region: Some(region),
+                })
                 .collect()
         };
-        let ttl = if service { self.tokens.service_ttl } else { self.tokens.access_ttl };
+        let ttl = if service {
+            self.tokens.service_ttl
+        } else {
+            self.tokens.access_ttl
+        };
         let now = Utc::now();
         let claims = Claims {
             iss: self.tokens.issuer.clone(),
@@ -67,19 +81,39 @@ impl Identity {
             iat: now.timestamp(),
             jti: uuid::Uuid::new_v4().to_string(),
             name: account.username.clone(),
-            kind: if service { PrincipalKind::Service } else { PrincipalKind::Person },
+            kind: if service {
+                PrincipalKind::Service
+            } else {
+                PrincipalKind::Person
+            },
             roles,
         };
         Ok((self.signing_key(db).await?.sign(&claims), ttl.num_seconds()))
     }
 
     /// A new access token and a refresh token in `family_id`.
-    async fn token_pair(&self, db: &impl ConnectionTrait, account: &account::Model, family_id: String) -> ServiceResult<pb::TokenPair> {
+    async fn token_pair(
+        &self,
+        db: &impl ConnectionTrait,
+        account: &account::Model,
+        family_id: String,
+    ) -> ServiceResult<pb::TokenPair> {
         let (access_token, expires_in) = self.access_token(db, account).await?;
         let refresh_token = new_refresh_token();
-        store::tokens::insert_refresh(db, token_hash(&refresh_token), family_id, account.id.clone(), Utc::now() + self.tokens.refresh_ttl)
-            .await?;
-        Ok(pb::TokenPair { access_token, refresh_token, token_type: "Bearer".into(), expires_in })
+        store::tokens::insert_refresh(
+            db,
+            token_hash(&refresh_token),
+            family_id,
+            account.id.clone(),
+            Utc::now() + self.tokens.refresh_ttl,
+        )
+        .await?;
+        Ok(pb::TokenPair {
+            access_token,
+            refresh_token,
+            token_type: "Bearer".into(),
+            expires_in,
+        })
     }
 
     /// Fails with RESOURCE_EXHAUSTED while `username` is locked out.
@@ -90,24 +124,37 @@ impl Identity {
             let minutes = ((until - now).num_seconds() + 59) / 60;
             tracing::warn!(username, failures = failures.len(), "login locked out");
             self.audit_standalone(
-                AuditEvent::new("", "login", username, Outcome::Denied).with_detail(format!("locked out for {minutes} min")),
+                AuditEvent::new("", "login", username, Outcome::Denied)
+                    .with_detail(format!("locked out for {minutes} min")),
             )
             .await;
-            return Err(ServiceError::ResourceExhausted(format!("登录失败次数过多，请 {minutes} 分钟后再试")));
+            return Err(ServiceError::ResourceExhausted(format!(
+                "登录失败次数过多，请 {minutes} 分钟后再试"
+            )));
         }
         Ok(())
     }
 
     /// Checks a username and password; counts a failure toward lockout.
-    async fn check_credentials(&self, username: &str, password: &str, kind: &str, action: &str) -> ServiceResult<account::Model> {
+    async fn check_credentials(
+        &self,
+        username: &str,
+        password: &str,
+        kind: &str,
+        action: &str,
+    ) -> ServiceResult<account::Model> {
         self.check_lockout(username).await?;
-        let account = store::accounts::find_by_username(&self.db, username).await?.filter(|a| a.kind == kind);
+        let account = store::accounts::find_by_username(&self.db, username)
+            .await?
+            .filter(|a| a.kind == kind);
         let ok = passwords::verify(password.to_string(), account.as_ref().map(|a| a.password_hash.clone())).await;
         match account {
             Some(account) if ok => {
                 if account.status != "active" {
-                    self.audit_standalone(AuditEvent::new(&account.id, action, username, Outcome::Denied).with_detail("account disabled"))
-                        .await;
+                    self.audit_standalone(
+                        AuditEvent::new(&account.id, action, username, Outcome::Denied).with_detail("account disabled"),
+                    )
+                    .await;
                     return Err(ServiceError::Unauthenticated("账号已停用".into()));
                 }
                 Ok(account)
@@ -115,8 +162,10 @@ impl Identity {
             _ => {
                 store::tokens::record_failure(&self.db, username).await?;
                 tracing::info!(username, action, "wrong credentials");
-                self.audit_standalone(AuditEvent::new("", action, username, Outcome::Failure).with_detail("wrong credentials"))
-                    .await;
+                self.audit_standalone(
+                    AuditEvent::new("", action, username, Outcome::Failure).with_detail("wrong credentials"),
+                )
+                .await;
                 Err(ServiceError::Unauthenticated(WRONG_CREDENTIALS.into()))
             }
         }
@@ -131,11 +180,19 @@ impl Identity {
             v.add("password", "请输入密码");
         }
         v.into_result()?;
-        let account = self.check_credentials(&req.username, &req.password, "person", "login").await?;
+        let account = self
+            .check_credentials(&req.username, &req.password, "person", "login")
+            .await?;
         let txn = self.db.begin().await?;
         store::tokens::clear_failures(&txn, &account.username).await?;
-        let pair = self.token_pair(&txn, &account, uuid::Uuid::new_v4().to_string()).await?;
-        store::audit::append(&txn, AuditEvent::new(&account.id, "login", &account.username, Outcome::Success)).await?;
+        let pair = self
+            .token_pair(&txn, &account, uuid::Uuid::new_v4().to_string())
+            .await?;
+        store::audit::append(
+            &txn,
+            AuditEvent::new(&account.id, "login", &account.username, Outcome::Success),
+        )
+        .await?;
         txn.commit().await?;
         tracing::info!(account_id = account.id, "login");
         Ok(pair)
@@ -147,7 +204,9 @@ impl Identity {
         }
         let invalid = || ServiceError::Unauthenticated("登录已失效，请重新登录".into());
         let hash = token_hash(&req.refresh_token);
-        let token = store::tokens::find_refresh(&self.db, &hash).await?.ok_or_else(invalid)?;
+        let token = store::tokens::find_refresh(&self.db, &hash)
+            .await?
+            .ok_or_else(invalid)?;
         let txn = self.db.begin().await?;
         if token.used_at.is_some() || token.revoked_at.is_some() || !store::tokens::spend_refresh(&txn, &hash).await? {
             // A spent token presented again means it was copied: end every
@@ -155,18 +214,30 @@ impl Identity {
             let revoked = store::tokens::revoke_family(&txn, &token.family_id).await?;
             store::audit::append(
                 &txn,
-                AuditEvent::new(&token.account_id, "refresh_token_reuse", &token.family_id, Outcome::Denied)
-                    .with_detail(format!("revoked {revoked} tokens of the family")),
+                AuditEvent::new(
+                    &token.account_id,
+                    "refresh_token_reuse",
+                    &token.family_id,
+                    Outcome::Denied,
+                )
+                .with_detail(format!("revoked {revoked} tokens of the family")),
             )
             .await?;
             txn.commit().await?;
-            tracing::warn!(account_id = token.account_id, family_id = token.family_id, "refresh token reuse detected");
+            tracing::warn!(
+                account_id = token.account_id,
+                family_id = token.family_id,
+                "refresh token reuse detected"
+            );
             return Err(invalid());
         }
         if token.expires_at < Utc::now() {
             return Err(invalid());
         }
-        let account = store::accounts::find(&txn, &token.account_id).await?.ok_or_else(invalid)?.account;
+        let account = store::accounts::find(&txn, &token.account_id)
+            .await?
+            .ok_or_else(invalid)?
+            .account;
         if account.status != "active" {
             return Err(ServiceError::Unauthenticated("账号已停用".into()));
         }
@@ -183,7 +254,11 @@ impl Identity {
         if let Some(token) = store::tokens::find_refresh(&self.db, &token_hash(&req.refresh_token)).await? {
             let txn = self.db.begin().await?;
             store::tokens::revoke_family(&txn, &token.family_id).await?;
-            store::audit::append(&txn, AuditEvent::new(&token.account_id, "logout", &token.account_id, Outcome::Success)).await?;
+            store::audit::append(
+                &txn,
+                AuditEvent::new(&token.account_id, "logout", &token.account_id, Outcome::Success),
+            )
+            .await?;
             txn.commit().await?;
         }
         Ok(())
@@ -196,21 +271,36 @@ impl Identity {
             v.add("new_password", "新密码不能与当前密码相同");
         }
         v.into_result()?;
-        let record = store::accounts::find(&self.db, account_id).await?.ok_or_else(ServiceError::unauthenticated)?;
+        let record = store::accounts::find(&self.db, account_id)
+            .await?
+            .ok_or_else(ServiceError::unauthenticated)?;
         let username = record.account.username.clone();
         self.check_lockout(&username).await?;
         if !passwords::verify(req.current_password, Some(record.account.password_hash.clone())).await {
             store::tokens::record_failure(&self.db, &username).await?;
-            self.audit_standalone(AuditEvent::new(account_id, "change_password", account_id, Outcome::Failure)).await;
+            self.audit_standalone(AuditEvent::new(
+                account_id,
+                "change_password",
+                account_id,
+                Outcome::Failure,
+            ))
+            .await;
             return Err(ServiceError::invalid("current_password", "当前密码不正确"));
         }
         let new_hash = passwords::hash(req.new_password).await?;
         let txn = self.db.begin().await?;
-        let changes = store::accounts::AccountChanges { password_hash: Some(new_hash), ..Default::default() };
+        let changes = store::accounts::AccountChanges {
+            password_hash: Some(new_hash),
+            ..Default::default()
+        };
         store::accounts::update(&txn, record.account, changes).await?;
         // Other sessions keep no refresh token that outlives the old password.
         store::tokens::revoke_account(&txn, account_id).await?;
-        store::audit::append(&txn, AuditEvent::new(account_id, "change_password", account_id, Outcome::Success)).await?;
+        store::audit::append(
+            &txn,
+            AuditEvent::new(account_id, "change_password", account_id, Outcome::Success),
+        )
+        .await?;
         txn.commit().await?;
         Ok(())
     }
@@ -224,9 +314,14 @@ impl Identity {
             v.add("client_secret", "缺少 client_secret");
         }
         v.into_result()?;
-        let account = self.check_credentials(&req.client_id, &req.client_secret, "service", "service_token").await?;
+        let account = self
+            .check_credentials(&req.client_id, &req.client_secret, "service", "service_token")
+            .await?;
         let (access_token, expires_in) = self.access_token(&self.db, &account).await?;
-        Ok(pb::IssueServiceTokenResponse { access_token, expires_in })
+        Ok(pb::IssueServiceTokenResponse {
+            access_token,
+            expires_in,
+        })
     }
 
     pub async fn jwks(&self) -> ServiceResult<Vec<kit::auth::PublicJwk>> {
@@ -250,7 +345,11 @@ impl Identity {
         let txn = self.db.begin().await?;
         store::keys::retire_current(&txn).await?;
         store::keys::insert(&txn, &self.cipher, &key).await?;
-        store::audit::append(&txn, AuditEvent::new(actor, "rotate_signing_key", &key.kid, Outcome::Success)).await?;
+        store::audit::append(
+            &txn,
+            AuditEvent::new(actor, "rotate_signing_key", &key.kid, Outcome::Success),
+        )
+        .await?;
         txn.commit().await?;
         tracing::info!(kid = key.kid, "signing key rotated");
         Ok(key.kid)
@@ -309,7 +408,11 @@ impl AuthService for Auth {
         let caller = principal(&request)?;
         let actor = caller.account_id.clone();
         let allowed = caller.require_any(&[Role::CityAdmin]);
-        let kid = match self.identity.audit_failure(&actor, "rotate_signing_key", "signing_keys", allowed).await {
+        let kid = match self
+            .identity
+            .audit_failure(&actor, "rotate_signing_key", "signing_keys", allowed)
+            .await
+        {
             Ok(()) => self.identity.rotate_key(&actor).await?,
             Err(e) => return Err(e.into()),
         };

@@ -47,18 +47,27 @@ impl Identity {
     }
 
     /// Audits a failed or denied RPC outcome, then hands the result back.
-    pub async fn audit_failure<T>(&self, actor: &str, action: &str, target: &str, result: ServiceResult<T>) -> ServiceResult<T> {
+    pub async fn audit_failure<T>(
+        &self,
+        actor: &str,
+        action: &str,
+        target: &str,
+        result: ServiceResult<T>,
+    ) -> ServiceResult<T> {
         if let Err(error) = &result {
             let outcome = match error {
                 ServiceError::PermissionDenied(_) => Some(Outcome::Denied),
-                ServiceError::InvalidArgument(_) | ServiceError::NotFound { .. } | ServiceError::Unauthenticated(_) => None,
+                ServiceError::InvalidArgument(_) | ServiceError::NotFound { .. } | ServiceError::Unauthenticated(_) => {
+                    None
+                }
                 _ => Some(Outcome::Failure),
             };
             if let Some(outcome) = outcome {
                 if outcome == Outcome::Denied {
                     tracing::warn!(actor, action, target, "permission denied");
                 }
-                self.audit_standalone(AuditEvent::new(actor, action, target, outcome).with_detail(error.to_string())).await;
+                self.audit_standalone(AuditEvent::new(actor, action, target, outcome).with_detail(error.to_string()))
+                    .await;
             }
         }
         result
@@ -90,7 +99,10 @@ impl Identity {
             roles: record
                 .roles
                 .iter()
-                .map(|(role, region)| pb::RoleGrant { role: role.to_proto(), region_code: region.clone() })
+                .map(|(role, region)| pb::RoleGrant {
+                    role: role.to_proto(),
+                    region_code: region.clone(),
+                })
                 .collect(),
             create_time: Some(timestamp(a.created_at)),
             update_time: Some(timestamp(a.updated_at)),
@@ -99,7 +111,10 @@ impl Identity {
 }
 
 pub fn timestamp(t: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp { seconds: t.timestamp(), nanos: t.timestamp_subsec_nanos() as i32 }
+    prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: t.timestamp_subsec_nanos() as i32,
+    }
 }
 
 /// Page size within `1..=max`, `default` when unset; negative is invalid.

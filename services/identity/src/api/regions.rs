@@ -47,7 +47,11 @@ impl Regions {
     }
 
     async fn list(&self, req: pb::ListRegionsRequest) -> ServiceResult<pb::ListRegionsResponse> {
-        let parent = if req.parent_code.is_empty() { None } else { Some(parse_code("parent_code", &req.parent_code)?) };
+        let parent = if req.parent_code.is_empty() {
+            None
+        } else {
+            Some(parse_code("parent_code", &req.parent_code)?)
+        };
         let limit = page_size(req.page_size, 100, 1000)?;
         let after = decode_page_token(&req.page_token)?;
         if let Some(parent) = &parent
@@ -55,15 +59,23 @@ impl Regions {
         {
             return Err(ServiceError::not_found("区划", parent.as_str()));
         }
-        let mut rows =
-            store::regions::children(&self.db, parent.as_ref().map(|p| p.as_str()), after.as_deref(), limit + 1).await?;
+        let mut rows = store::regions::children(
+            &self.db,
+            parent.as_ref().map(|p| p.as_str()),
+            after.as_deref(),
+            limit + 1,
+        )
+        .await?;
         let next_page_token = if rows.len() as u64 > limit {
             rows.truncate(limit as usize);
             rows.last().map(|r| encode_page_token(&r.code)).unwrap_or_default()
         } else {
             String::new()
         };
-        Ok(pb::ListRegionsResponse { regions: rows.into_iter().map(to_proto).collect(), next_page_token })
+        Ok(pb::ListRegionsResponse {
+            regions: rows.into_iter().map(to_proto).collect(),
+            next_page_token,
+        })
     }
 
     async fn ancestors(&self, code: &str) -> ServiceResult<pb::ListRegionAncestorsResponse> {
@@ -74,7 +86,9 @@ impl Regions {
         if rows.last().map(|r| r.code.as_str()) != Some(code.as_str()) {
             return Err(ServiceError::not_found("区划", code.as_str()));
         }
-        Ok(pb::ListRegionAncestorsResponse { regions: rows.into_iter().map(to_proto).collect() })
+        Ok(pb::ListRegionAncestorsResponse {
+            regions: rows.into_iter().map(to_proto).collect(),
+        })
     }
 }
 

@@ -13,7 +13,9 @@ pub fn validate_username(username: &str) -> Result<(), &'static str> {
     let ok_len = (3..=32).contains(&username.len());
     let mut chars = username.chars();
     let starts_with_letter = chars.next().is_some_and(|c| c.is_ascii_lowercase());
-    let rest_ok = username.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-' | '.'));
+    let rest_ok = username
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-' | '.'));
     if ok_len && starts_with_letter && rest_ok {
         Ok(())
     } else {
@@ -34,7 +36,11 @@ pub fn validate_password(password: &str) -> Result<(), &'static str> {
 
 pub fn validate_display_name(name: &str) -> Result<(), &'static str> {
     let len = name.trim().chars().count();
-    if (1..=50).contains(&len) { Ok(()) } else { Err("姓名应为 1–50 个字符") }
+    if (1..=50).contains(&len) {
+        Ok(())
+    } else {
+        Err("姓名应为 1–50 个字符")
+    }
 }
 
 /// The levels of region a role may be granted at.
@@ -55,7 +61,11 @@ pub fn allowed_levels(role: Role) -> &'static [RegionLevel] {
 /// Checks a role grant's shape, independent of who grants it.
 pub fn validate_grant(role: Role, region: &RegionCode) -> Result<(), String> {
     if !allowed_levels(role).contains(&region.level()) {
-        return Err(format!("角色 {} 不能设在{}级区划", role.as_str(), level_name(region.level())));
+        return Err(format!(
+            "角色 {} 不能设在{}级区划",
+            role.as_str(),
+            level_name(region.level())
+        ));
     }
     Ok(())
 }
@@ -75,7 +85,10 @@ fn level_name(level: RegionLevel) -> &'static str {
 /// qualified by the qualification service, services by configuration.
 pub fn check_grant(actor: &Principal, role: Role, region: &RegionCode) -> ServiceResult<()> {
     if matches!(role, Role::Service) || (matches!(role, Role::Professional) && !actor.is_service()) {
-        return Err(ServiceError::PermissionDenied(format!("角色 {} 不能由管理员授予", role.as_str())));
+        return Err(ServiceError::PermissionDenied(format!(
+            "角色 {} 不能由管理员授予",
+            role.as_str()
+        )));
     }
     match actor.rank_covering(region) {
         Some(rank) if rank > role.rank() => Ok(()),
@@ -102,7 +115,10 @@ pub fn check_read(actor: &Principal, account_id: &str, account_region: &RegionCo
     if actor.account_id == account_id {
         return Ok(());
     }
-    actor.require(&[Role::CityAdmin, Role::DistrictAdmin, Role::StreetAdmin, Role::Auditor], account_region)
+    actor.require(
+        &[Role::CityAdmin, Role::DistrictAdmin, Role::StreetAdmin, Role::Auditor],
+        account_region,
+    )
 }
 
 #[cfg(test)]
@@ -144,9 +160,18 @@ mod tests {
         let yuzhong = admin(Role::DistrictAdmin, "500103");
         assert!(check_grant(&yuzhong, Role::StreetAdmin, &code("500103001")).is_ok());
         assert!(check_grant(&yuzhong, Role::CommunityWorker, &code("500103001001")).is_ok());
-        assert!(check_grant(&yuzhong, Role::StreetAdmin, &code("500104001")).is_err(), "other district");
-        assert!(check_grant(&yuzhong, Role::DistrictAdmin, &code("500103")).is_err(), "same rank");
-        assert!(check_grant(&yuzhong, Role::Professional, &code("500103")).is_err(), "qualification grants it");
+        assert!(
+            check_grant(&yuzhong, Role::StreetAdmin, &code("500104001")).is_err(),
+            "other district"
+        );
+        assert!(
+            check_grant(&yuzhong, Role::DistrictAdmin, &code("500103")).is_err(),
+            "same rank"
+        );
+        assert!(
+            check_grant(&yuzhong, Role::Professional, &code("500103")).is_err(),
+            "qualification grants it"
+        );
         assert!(check_grant(&yuzhong, Role::Service, &code("500103")).is_err());
     }
 

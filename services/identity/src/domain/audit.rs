@@ -23,7 +23,9 @@ impl Outcome {
     }
 
     pub fn parse(s: &str) -> Option<Outcome> {
-        [Outcome::Success, Outcome::Failure, Outcome::Denied].into_iter().find(|o| o.as_str() == s)
+        [Outcome::Success, Outcome::Failure, Outcome::Denied]
+            .into_iter()
+            .find(|o| o.as_str() == s)
     }
 }
 
@@ -40,7 +42,13 @@ pub struct AuditEvent {
 
 impl AuditEvent {
     pub fn new(actor: impl Into<String>, action: &str, target: impl Into<String>, outcome: Outcome) -> Self {
-        Self { actor: actor.into(), action: action.into(), target: target.into(), outcome, detail: String::new() }
+        Self {
+            actor: actor.into(),
+            action: action.into(),
+            target: target.into(),
+            outcome,
+            detail: String::new(),
+        }
     }
 
     pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
@@ -81,7 +89,13 @@ pub fn chain(prev: Option<(&i64, &str)>, at: String, event: AuditEvent) -> Chain
         None => (1, GENESIS_HASH.to_string()),
     };
     let hash = entry_hash(&prev_hash, seq, &at, &event);
-    ChainedEntry { seq, at, event, prev_hash, hash }
+    ChainedEntry {
+        seq,
+        at,
+        event,
+        prev_hash,
+        hash,
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,7 +118,12 @@ pub struct ChainVerifier {
 
 impl Default for ChainVerifier {
     fn default() -> Self {
-        Self { expected_seq: 1, prev_hash: GENESIS_HASH.into(), checked: 0, broken: None }
+        Self {
+            expected_seq: 1,
+            prev_hash: GENESIS_HASH.into(),
+            checked: 0,
+            broken: None,
+        }
     }
 }
 
@@ -139,7 +158,12 @@ impl ChainVerifier {
     /// Ends the walk, comparing with the stored head (`None` when the log is empty).
     pub fn finish(self, head: Option<(i64, String)>) -> Verification {
         if let Some((first_broken, reason)) = self.broken {
-            return Verification { intact: false, checked: self.checked, first_broken, reason };
+            return Verification {
+                intact: false,
+                checked: self.checked,
+                first_broken,
+                reason,
+            };
         }
         let last_seq = self.expected_seq - 1;
         let head = head.unwrap_or((0, GENESIS_HASH.into()));
@@ -151,7 +175,12 @@ impl ChainVerifier {
                 reason: format!("log ends at entry {last_seq} but its head records entry {}", head.0),
             };
         }
-        Verification { intact: true, checked: self.checked, first_broken: 0, reason: String::new() }
+        Verification {
+            intact: true,
+            checked: self.checked,
+            first_broken: 0,
+            reason: String::new(),
+        }
     }
 }
 
@@ -205,7 +234,10 @@ mod tests {
 
         let mut truncated = entries.clone();
         truncated.pop();
-        assert!(!verify(&truncated, h.clone()).intact, "tail deletion is caught by the head");
+        assert!(
+            !verify(&truncated, h.clone()).intact,
+            "tail deletion is caught by the head"
+        );
 
         // Rewriting an entry and recomputing its hash still breaks the next link.
         let mut rehashed = entries.clone();

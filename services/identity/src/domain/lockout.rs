@@ -25,7 +25,10 @@ pub fn locked_until(policy: LockoutPolicy, failures: &[DateTime<Utc>], now: Date
 mod tests {
     use super::*;
 
-    const POLICY: LockoutPolicy = LockoutPolicy { max_failures: 5, window: Duration::minutes(15) };
+    const POLICY: LockoutPolicy = LockoutPolicy {
+        max_failures: 5,
+        window: Duration::minutes(15),
+    };
 
     #[test]
     fn five_failures_in_fifteen_minutes_lock() {
@@ -34,7 +37,10 @@ mod tests {
         assert_eq!(locked_until(POLICY, &four, now), None);
         let mut five = four.clone();
         five.push(now - Duration::minutes(10));
-        assert_eq!(locked_until(POLICY, &five, now), Some(now - Duration::minutes(10) + Duration::minutes(15)));
+        assert_eq!(
+            locked_until(POLICY, &five, now),
+            Some(now - Duration::minutes(10) + Duration::minutes(15))
+        );
     }
 
     #[test]

@@ -27,7 +27,10 @@ pub fn parse_csv(text: &str) -> Result<Vec<RegionRow>, CsvError> {
         if line.trim().is_empty() {
             continue;
         }
-        let err = |reason: &str| CsvError { line: index + 1, reason: reason.into() };
+        let err = |reason: &str| CsvError {
+            line: index + 1,
+            reason: reason.into(),
+        };
         let fields: Vec<&str> = line.split(',').collect();
         let [code, name, level, parent, lon, lat] = fields[..] else {
             return Err(err("expected 6 fields"));
@@ -41,8 +44,21 @@ pub fn parse_csv(text: &str) -> Result<Vec<RegionRow>, CsvError> {
         if parent_code != parsed.parent().map(|p| p.to_string()) {
             return Err(err("parent is not the code's prefix"));
         }
-        let number = |s: &str| if s.is_empty() { Ok(None) } else { s.parse().map(Some).map_err(|_| err("bad coordinate")) };
-        rows.push(RegionRow { code: code.into(), name: name.into(), level, parent_code, lon: number(lon)?, lat: number(lat)? });
+        let number = |s: &str| {
+            if s.is_empty() {
+                Ok(None)
+            } else {
+                s.parse().map(Some).map_err(|_| err("bad coordinate"))
+            }
+        };
+        rows.push(RegionRow {
+            code: code.into(),
+            name: name.into(),
+            level,
+            parent_code,
+            lon: number(lon)?,
+            lat: number(lat)?,
+        });
     }
     Ok(rows)
 }
@@ -61,7 +77,11 @@ mod tests {
         assert_eq!(count(RegionLevel::Street), 1031);
         assert_eq!(count(RegionLevel::Community), 11270);
         let codes: std::collections::HashSet<_> = rows.iter().map(|r| r.code.as_str()).collect();
-        assert!(rows.iter().filter_map(|r| r.parent_code.as_deref()).all(|p| codes.contains(p)));
+        assert!(
+            rows.iter()
+                .filter_map(|r| r.parent_code.as_deref())
+                .all(|p| codes.contains(p))
+        );
         let yuzhong = rows.iter().find(|r| r.code == "500103").unwrap();
         assert_eq!(yuzhong.name, "渝中区");
         assert!(yuzhong.lon.is_some());

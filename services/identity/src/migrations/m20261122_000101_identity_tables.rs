@@ -24,8 +24,14 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(Index::create().name("accounts_region").table("accounts").col("region_code").to_owned())
-            .await?;
+        m.create_index(
+            Index::create()
+                .name("accounts_region")
+                .table("accounts")
+                .col("region_code")
+                .to_owned(),
+        )
+        .await?;
 
         m.create_table(
             Table::create()
@@ -52,10 +58,22 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(Index::create().name("refresh_tokens_family").table("refresh_tokens").col("family_id").to_owned())
-            .await?;
-        m.create_index(Index::create().name("refresh_tokens_account").table("refresh_tokens").col("account_id").to_owned())
-            .await?;
+        m.create_index(
+            Index::create()
+                .name("refresh_tokens_family")
+                .table("refresh_tokens")
+                .col("family_id")
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("refresh_tokens_account")
+                .table("refresh_tokens")
+                .col("account_id")
+                .to_owned(),
+        )
+        .await?;
 
         m.create_table(
             Table::create()

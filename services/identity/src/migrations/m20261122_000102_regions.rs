@@ -24,8 +24,14 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(Index::create().name("regions_parent").table("regions").col("parent_code").to_owned())
-            .await?;
+        m.create_index(
+            Index::create()
+                .name("regions_parent")
+                .table("regions")
+                .col("parent_code")
+                .to_owned(),
+        )
+        .await?;
 
         let rows = crate::domain::region::parse_csv(CHONGQING).map_err(|e| DbErr::Migration(e.to_string()))?;
         for batch in rows.chunks(1000) {

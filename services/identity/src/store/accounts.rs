@@ -39,7 +39,11 @@ pub async fn insert(db: &impl ConnectionTrait, new: NewAccount) -> ServiceResult
         return Err(ServiceError::AlreadyExists("用户名已存在".into()));
     }
     if let Some(hash) = &new.phone_hash
-        && account::Entity::find().filter(account::Column::PhoneHash.eq(hash.clone())).one(db).await?.is_some()
+        && account::Entity::find()
+            .filter(account::Column::PhoneHash.eq(hash.clone()))
+            .one(db)
+            .await?
+            .is_some()
     {
         return Err(ServiceError::AlreadyExists("手机号已被其他账号使用".into()));
     }
@@ -63,11 +67,17 @@ pub async fn insert(db: &impl ConnectionTrait, new: NewAccount) -> ServiceResult
     for (role, region) in &new.roles {
         grant(db, &new.id, *role, region).await?;
     }
-    Ok(AccountRecord { account: model, roles: new.roles })
+    Ok(AccountRecord {
+        account: model,
+        roles: new.roles,
+    })
 }
 
 pub async fn find_by_username(db: &impl ConnectionTrait, username: &str) -> Result<Option<account::Model>, DbErr> {
-    account::Entity::find().filter(account::Column::Username.eq(username)).one(db).await
+    account::Entity::find()
+        .filter(account::Column::Username.eq(username))
+        .one(db)
+        .await
 }
 
 pub async fn find(db: &impl ConnectionTrait, id: &str) -> Result<Option<AccountRecord>, DbErr> {
@@ -85,7 +95,10 @@ pub async fn roles_of(db: &impl ConnectionTrait, id: &str) -> Result<Vec<(Role, 
         .order_by_asc(role_grant::Column::RegionCode)
         .all(db)
         .await?;
-    Ok(grants.into_iter().filter_map(|g| Some((Role::parse(&g.role)?, g.region_code))).collect())
+    Ok(grants
+        .into_iter()
+        .filter_map(|g| Some((Role::parse(&g.role)?, g.region_code)))
+        .collect())
 }
 
 /// Accounts whose region starts with one of `prefixes`, by username after `after`.
@@ -103,9 +116,16 @@ pub async fn list(
     if let Some(after) = after {
         query = query.filter(account::Column::Username.gt(after));
     }
-    let accounts = query.order_by_asc(account::Column::Username).limit(limit).all(db).await?;
+    let accounts = query
+        .order_by_asc(account::Column::Username)
+        .limit(limit)
+        .all(db)
+        .await?;
     let ids: Vec<String> = accounts.iter().map(|a| a.id.clone()).collect();
-    let grants = role_grant::Entity::find().filter(role_grant::Column::AccountId.is_in(ids)).all(db).await?;
+    let grants = role_grant::Entity::find()
+        .filter(role_grant::Column::AccountId.is_in(ids))
+        .all(db)
+        .await?;
     Ok(accounts
         .into_iter()
         .map(|account| {
@@ -127,7 +147,11 @@ pub struct AccountChanges {
     pub password_hash: Option<String>,
 }
 
-pub async fn update(db: &impl ConnectionTrait, current: account::Model, changes: AccountChanges) -> ServiceResult<account::Model> {
+pub async fn update(
+    db: &impl ConnectionTrait,
+    current: account::Model,
+    changes: AccountChanges,
+) -> ServiceResult<account::Model> {
     let mut model = current.into_active_model();
     if let Some(name) = changes.display_name {
         model.display_name = Set(name);
@@ -143,7 +167,10 @@ pub async fn update(db: &impl ConnectionTrait, current: account::Model, changes:
         model.password_hash = Set(hash);
     }
     model.updated_at = Set(Utc::now());
-    model.update(db).await.map_err(|e| unique_violation(e, "手机号已被其他账号使用"))
+    model
+        .update(db)
+        .await
+        .map_err(|e| unique_violation(e, "手机号已被其他账号使用"))
 }
 
 /// Adds a grant; granting one the account already has changes nothing.

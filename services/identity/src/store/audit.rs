@@ -5,9 +5,9 @@
 use super::entities::audit_entry;
 use crate::domain::audit::{AuditEvent, ChainedEntry, Outcome, chain};
 use kit::db::{DbKind, kind};
+use sea_orm::ColumnTrait;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
-use sea_orm::ColumnTrait;
 
 /// An arbitrary constant naming the audit chain's advisory lock.
 const AUDIT_LOCK_KEY: i64 = 0x5341_4e53_4849_0001;
@@ -43,7 +43,11 @@ pub async fn append(db: &impl ConnectionTrait, event: AuditEvent) -> Result<Chai
 }
 
 pub async fn head(db: &impl ConnectionTrait) -> Result<Option<(i64, String)>, DbErr> {
-    let select = Query::select().columns(["seq", "hash"]).from("audit_head").and_where(Expr::col("id").eq(1)).to_owned();
+    let select = Query::select()
+        .columns(["seq", "hash"])
+        .from("audit_head")
+        .and_where(Expr::col("id").eq(1))
+        .to_owned();
     match db.query_one(&select).await? {
         Some(row) => Ok(Some((row.try_get("", "seq")?, row.try_get("", "hash")?))),
         None => Ok(None),
@@ -62,12 +66,20 @@ pub async fn page(db: &impl ConnectionTrait, after_seq: i64, limit: u64) -> Resu
 }
 
 /// Entries before `before_seq` (all when `None`), newest first.
-pub async fn page_desc(db: &impl ConnectionTrait, before_seq: Option<i64>, limit: u64) -> Result<Vec<ChainedEntry>, DbErr> {
+pub async fn page_desc(
+    db: &impl ConnectionTrait,
+    before_seq: Option<i64>,
+    limit: u64,
+) -> Result<Vec<ChainedEntry>, DbErr> {
     let mut query = audit_entry::Entity::find();
     if let Some(before) = before_seq {
         query = query.filter(audit_entry::Column::Seq.lt(before));
     }
-    let rows = query.order_by_desc(audit_entry::Column::Seq).limit(limit).all(db).await?;
+    let rows = query
+        .order_by_desc(audit_entry::Column::Seq)
+        .limit(limit)
+        .all(db)
+        .await?;
     Ok(rows.into_iter().map(to_entry).collect())
 }
 

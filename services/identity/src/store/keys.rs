@@ -37,7 +37,10 @@ pub async fn current(db: &impl ConnectionTrait, cipher: &PiiCipher) -> anyhow::R
 /// Retires every current key (a newer one takes over).
 pub async fn retire_current(db: &impl ConnectionTrait) -> Result<(), DbErr> {
     signing_key::Entity::update_many()
-        .col_expr(signing_key::Column::RetiredAt, sea_orm::sea_query::Expr::value(Utc::now()))
+        .col_expr(
+            signing_key::Column::RetiredAt,
+            sea_orm::sea_query::Expr::value(Utc::now()),
+        )
         .filter(signing_key::Column::RetiredAt.is_null())
         .exec(db)
         .await
@@ -57,6 +60,9 @@ pub async fn published(db: &impl ConnectionTrait, retired_after: DateTime<Utc>) 
         .all(db)
         .await?
         .into_iter()
-        .map(|k| PublicJwk { kid: k.kid, x: k.public_x })
+        .map(|k| PublicJwk {
+            kid: k.kid,
+            x: k.public_x,
+        })
         .collect())
 }

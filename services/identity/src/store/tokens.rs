@@ -74,7 +74,11 @@ pub async fn record_failure(db: &impl ConnectionTrait, username: &str) -> Result
     .map(|_| ())
 }
 
-pub async fn failures_since(db: &impl ConnectionTrait, username: &str, since: DateTime<Utc>) -> Result<Vec<DateTime<Utc>>, DbErr> {
+pub async fn failures_since(
+    db: &impl ConnectionTrait,
+    username: &str,
+    since: DateTime<Utc>,
+) -> Result<Vec<DateTime<Utc>>, DbErr> {
     Ok(login_failure::Entity::find()
         .filter(login_failure::Column::Username.eq(username))
         .filter(login_failure::Column::FailedAt.gt(since))

@@ -40,7 +40,13 @@ impl Harness {
         let url = format!("http://{}", running.local_addr);
         let channel = Channel::from_shared(url).unwrap().connect().await.expect("connect");
         let task = tokio::spawn(running.wait());
-        Self { db, config, channel, stop: Some(stop), task: Some(task) }
+        Self {
+            db,
+            config,
+            channel,
+            stop: Some(stop),
+            task: Some(task),
+        }
     }
 
     pub async fn stop(mut self) {
@@ -68,7 +74,10 @@ impl Harness {
     pub async fn try_login(&self, username: &str, password: &str) -> Result<pb::TokenPair, tonic::Status> {
         let response = self
             .auth()
-            .login(pb::LoginRequest { username: username.into(), password: password.into() })
+            .login(pb::LoginRequest {
+                username: username.into(),
+                password: password.into(),
+            })
             .await?;
         Ok(response.into_inner().tokens.expect("tokens"))
     }
@@ -89,7 +98,13 @@ pub fn new_account(username: &str, region: &str, roles: &[(pb::Role, &str)]) -> 
             username: username.into(),
             display_name: "测试用户".into(),
             region_code: region.into(),
-            roles: roles.iter().map(|(role, region)| pb::RoleGrant { role: *role as i32, region_code: region.to_string() }).collect(),
+            roles: roles
+                .iter()
+                .map(|(role, region)| pb::RoleGrant {
+                    role: *role as i32,
+                    region_code: region.to_string(),
+                })
+                .collect(),
             ..Default::default()
         }),
         initial_password: PASSWORD.into(),

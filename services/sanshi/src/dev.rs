@@ -1,0 +1,118 @@
+//! `sanshi dev`: the whole platform in one process on the default ports,
+//! each service with its own SQLite file, seeded with real data and demo
+//! accounts. For trying things out only: its keys are public.
+
+use std::path::Path;
+
+/// Demo accounts: username, display name, role, region. All share [`DEMO_PASSWORD`].
+pub const DEMO_ACCOUNTS: &[(&str, &str, &str, &str)] = &[
+    ("admin", "重庆市管理员", "city_admin", "50"),
+    ("yuzhong", "渝中区管理员", "district_admin", "500103"),
+    ("jiefangbei", "解放碑街道管理员", "street_admin", "500103003"),
+    ("reviewer", "市级审核员", "reviewer", "50"),
+    ("minshenglu", "民生路社区工作者", "community_worker", "500103003013"),
+];
+pub const DEMO_PASSWORD: &str = "Sanshi2026";
+
+/// Client credentials of the services, which call each other and stream events.
+pub const SERVICE_CLIENTS: &[&str] = &[
+    "qualification",
+    "matching",
+    "records",
+    "incentive",
+    "notification",
+    "gateway",
+];
+
+// Public development keys: never use them outside `sanshi dev`.
+const DEV_PII_ENCRYPTION_KEY: &str = "c2Fuc2hpLWRldi1vbmx5LWVuY3J5cHRpb24ta2V5ISE=";
+const DEV_PII_HASH_KEY: &str = "c2Fuc2hpLWRldi1vbmx5LWxvb2t1cC1oYXNoLWtleSE=";
+
+pub fn service_secret(client: &str) -> String {
+    format!("dev-secret-{client}-not-for-production")
+}
+
+pub fn identity_config(data_dir: &Path, host: &str, port: u16) -> anyhow::Result<identity::Config> {
+    let accounts: Vec<String> = DEMO_ACCOUNTS
+        .iter()
+        .map(|(username, name, role, region)| {
+            format!(
+                r#"{{ username = "{username}", password = "{DEMO_PASSWORD}", display_name = "{name}", region_code = "{region}", role = "{role}" }}"#
+            )
+        })
+        .collect();
+    let services: Vec<String> = SERVICE_CLIENTS
+        .iter()
+        .map(|c| format!(r#"{{ client_id = "{c}", client_secret = "{}" }}"#, service_secret(c)))
+        .collect();
+    let overrides = format!(
+        r#"
+        [server]
+        host = "{host}"
+        port = {port}
+        [database]
+        url = "sqlite://{db}"
+        [telemetry]
+        log_format = "pretty"
+        [pii]
+        encryption_key = "{DEV_PII_ENCRYPTION_KEY}"
+        hash_key = "{DEV_PII_HASH_KEY}"
+        [bootstrap]
+        accounts = [{accounts}]
+        services = [{services}]
+        "#,
+        db = data_dir.join("identity.db").display(),
+        accounts = accounts.join(", "),
+        services = services.join(", "),
+    );
+    Ok(kit::config::from_toml(identity::config::DEFAULTS, &overrides)?)
+}
+
+pub fn gateway_config(host: &str, port: u16, identity_url: &str) -> anyhow::Result<gateway::Config> {
+    let overrides = format!(
+        "[server]\nhost = \"{host}\"\nport = {port}\n[telemetry]\nlog_format = \"pretty\"\n[upstreams]\nidentity_url = \"{identity_url}\"\n"
+    );
+    Ok(kit::config::from_toml(gateway::config::DEFAULTS, &overrides)?)
+}
+
+pub async fn run(data_dir: &Path, host: &str) -> anyhow::Result<()> {
+    std::fs::create_dir_all(data_dir)?;
+    let identity_config = identity_config(data_dir, host, 50051)?;
+    let _telemetry = kit::telemetry::init("sanshi-dev", &identity_config.telemetry)?;
+
+    // One shutdown signal fans out to every service.
+    let (stop, _) = tokio::sync::broadcast::channel::<()>(1);
+    let signal = |stop: &tokio::sync::broadcast::Sender<()>| {
+        let mut rx = stop.subscribe();
+        async move {
+            let _ = rx.recv().await;
+        }
+    };
+
+    let identity = identity::start(identity_config, signal(&stop)).await?;
+    let identity_url = format!("http://{}", identity.local_addr);
+    let gateway = gateway::start(gateway_config(host, 8080, &identity_url)?, signal(&stop)).await?;
+
+    println!();
+    println!(
+        "Sanshi dev is running (data in {}). Ctrl-C stops it.",
+        data_dir.display()
+    );
+    println!();
+    println!(
+        "  gateway   http://{}   (try POST /api/v1/auth/login)",
+        gateway.local_addr
+    );
+    println!("  identity  grpc://{}  (reflection enabled)", identity.local_addr);
+    println!();
+    println!("Demo accounts (username / password):");
+    for (username, name, role, region) in DEMO_ACCOUNTS {
+        println!("  {username} / {DEMO_PASSWORD}    # {name}, {role} @ {region}");
+    }
+    println!();
+
+    kit::server::shutdown_signal().await;
+    let _ = stop.send(());
+    let (a, b) = tokio::join!(identity.wait(), gateway.wait());
+    a.and(b)
+}

@@ -1,0 +1,101 @@
+//! Commands of the `sanshi` binary.
+
+pub mod dev;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "sanshi",
+    version,
+    about = "Sanshi (三师进社区) platform: run services, the dev stack and migrations"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Runs every service and the gateway in one process on the default
+    /// ports, each with its own SQLite file, seeded with real region data and
+    /// demo accounts.
+    Dev {
+        /// Folder for the SQLite files.
+        #[arg(long, default_value = "./data")]
+        data_dir: PathBuf,
+        /// Host the services listen on.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+    },
+    /// Runs one service from configuration (defaults, then --config, then
+    /// SANSHI_* environment variables): the Kubernetes entry point.
+    Serve {
+        service: Service,
+        /// TOML configuration file.
+        #[arg(long, env = "SANSHI_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Applies a service's database migrations and exits.
+    Migrate {
+        service: Service,
+        #[arg(long, env = "SANSHI_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Prints a service's built-in default configuration.
+    Config { service: Service },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Service {
+    Identity,
+    Gateway,
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Dev { data_dir, host } => dev::run(&data_dir, &host).await,
+        Command::Serve { service, config } => serve(service, config).await,
+        Command::Migrate { service, config } => migrate(service, config).await,
+        Command::Config { service } => {
+            print!(
+                "{}",
+                match service {
+                    Service::Identity => identity::config::DEFAULTS,
+                    Service::Gateway => gateway::config::DEFAULTS,
+                }
+            );
+            Ok(())
+        }
+    }
+}
+
+async fn serve(service: Service, file: Option<PathBuf>) -> anyhow::Result<()> {
+    let shutdown = kit::server::shutdown_signal();
+    match service {
+        Service::Identity => {
+            let config = identity::Config::load(file.as_deref())?;
+            let _telemetry = kit::telemetry::init(identity::NAME, &config.telemetry)?;
+            identity::serve(config, shutdown).await
+        }
+        Service::Gateway => {
+            let config = gateway::Config::load(file.as_deref())?;
+            let _telemetry = kit::telemetry::init(gateway::NAME, &config.telemetry)?;
+            gateway::serve(config, shutdown).await
+        }
+    }
+}
+
+async fn migrate(service: Service, file: Option<PathBuf>) -> anyhow::Result<()> {
+    match service {
+        Service::Identity => {
+            let config = identity::Config::load(file.as_deref())?;
+            let _telemetry = kit::telemetry::init(identity::NAME, &config.telemetry)?;
+            identity::migrate(&config).await?;
+            tracing::info!(service = identity::NAME, "migrations applied");
+            Ok(())
+        }
+        Service::Gateway => anyhow::bail!("the gateway has no database"),
+    }
+}
