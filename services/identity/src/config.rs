@@ -199,3 +199,44 @@ impl Validate for Config {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(overrides: &str) -> Result<Config, ConfigError> {
+        kit::config::from_toml(DEFAULTS, overrides)
+    }
+
+    const KEYS: &str = "[pii]\nencryption_key = \"AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=\"\nhash_key = \"ICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICA=\"\n";
+
+    #[test]
+    fn personal_data_keys_are_required() {
+        let err = with("").unwrap_err();
+        assert_eq!(err.key, "pii.encryption_key");
+        assert!(with(KEYS).is_ok());
+        let same = "[pii]\nencryption_key = \"AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=\"\nhash_key = \"AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=\"\n";
+        assert_eq!(with(same).unwrap_err().key, "pii.hash_key");
+    }
+
+    #[test]
+    fn token_lifetimes_are_bounded() {
+        let err = with(&format!("{KEYS}[tokens]\naccess_ttl_secs = 3600\n")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "tokens.access_ttl_secs: must be between 60 and 900 seconds"
+        );
+    }
+
+    #[test]
+    fn bootstrap_accounts_are_validated() {
+        let bad_role = format!(
+            "{KEYS}[bootstrap]\naccounts = [{{ username = \"xiaoli\", password = \"Sanshi2026\", display_name = \"x\", region_code = \"500103001\", role = \"district_admin\" }}]\n"
+        );
+        assert_eq!(with(&bad_role).unwrap_err().key, "bootstrap.accounts[0].role");
+        let bad_db = format!("{KEYS}[database]\nurl = \"mysql://db/identity\"\n");
+        let err = with(&bad_db).unwrap_err();
+        assert_eq!(err.key, "database.url");
+        assert!(err.reason.starts_with("unsupported scheme"), "{err}");
+    }
+}
