@@ -84,7 +84,8 @@ pub trait EventPayload: prost::Message + Default {
 /// sequencer has numbered it; call [`EventLog::notify`] after committing so
 /// that this happens at once rather than at the next poll.
 ///
-/// Returns the event's id (a UUIDv7).
+/// `producer` is the name the service's [`EventLog`] runs under; consumers
+/// refuse events of another producer. Returns the event's id (a UUIDv7).
 pub async fn publish<C: ConnectionTrait, P: EventPayload>(
     db: &C,
     producer: &str,

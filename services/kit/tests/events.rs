@@ -789,12 +789,24 @@ async fn subscribe_requires_a_service(db: TestDb) {
         .expect("bad request details");
     assert_eq!(bad.field_violations[0].field, "after_sequence");
 
+    let request = kit::grpc::with_token(SubscribeRequest { after_sequence: 1 }, &service_token);
+    let status = client
+        .subscribe(request)
+        .await
+        .expect_err("cursor beyond the log");
+    assert_eq!(status.code(), Code::FailedPrecondition);
+
     let published = [
         bump(&db.conn, "a").await,
         bump(&db.conn, "b").await,
         bump(&db.conn, "a").await,
     ];
     server.log.notify();
+    let log = server.log.clone();
+    wait_until("the events to be sequenced", || async {
+        log.last_sequence().await.expect("last sequence") == 3
+    })
+    .await;
     let request = kit::grpc::with_token(SubscribeRequest { after_sequence: 1 }, &service_token);
     let mut stream = client
         .subscribe(request)

@@ -27,6 +27,8 @@ const SEQUENCER_LOCK: i64 = 0x7361_6e73_6869_5351;
 /// in insertion order. Rows of transactions still open are invisible to it,
 /// so they are numbered by a later pass, above everything numbered before.
 /// The statement runs on PostgreSQL and on SQLite ≥ 3.33 (UPDATE … FROM).
+/// Numbering continues from `MAX(seq)`: whoever prunes the outbox one day
+/// must keep the row with the highest number, or numbers would be reused.
 const SEQUENCE_PENDING: &str = "UPDATE outbox_events SET seq = s.n \
      FROM (SELECT id, (SELECT COALESCE(MAX(seq), 0) FROM outbox_events) + ROW_NUMBER() OVER (ORDER BY id) AS n \
            FROM outbox_events WHERE seq IS NULL) s \
@@ -71,12 +73,18 @@ impl EventLog {
         Self::start_with(db, producer, EventLogOptions::default())
     }
 
-    /// Starts the sequencer with `options`. It runs until [`EventLog::close`].
+    /// Starts the sequencer with `options` on the current tokio runtime. It
+    /// runs until [`EventLog::close`].
     pub fn start_with(
         db: DatabaseConnection,
         producer: &'static str,
         options: EventLogOptions,
     ) -> Arc<Self> {
+        // A zero batch would never make progress and a zero interval would spin.
+        let options = EventLogOptions {
+            poll_interval: std::cmp::max(options.poll_interval, Duration::from_millis(10)),
+            batch_size: std::cmp::max(options.batch_size, 1),
+        };
         let log = Arc::new(Self {
             db,
             producer,
@@ -108,6 +116,11 @@ impl EventLog {
     /// The `EventStreamService` to add to the server.
     pub fn stream_service(self: &Arc<Self>) -> EventStreamServiceServer<StreamService> {
         EventStreamServiceServer::new(StreamService { log: self.clone() })
+    }
+
+    /// The highest sequence number committed so far (0 when there is none).
+    pub async fn last_sequence(&self) -> Result<i64, DbErr> {
+        max_sequence(&self.db).await
     }
 
     /// Up to `limit` events numbered above `after`, in order.
@@ -205,12 +218,7 @@ impl EventLog {
             .execute_unprepared(SEQUENCE_PENDING)
             .await?
             .rows_affected();
-        let max = txn
-            .query_one_raw(Statement::from_string(backend, MAX_SEQUENCE))
-            .await?
-            .map(|row| row.try_get::<i64>("", "max_seq"))
-            .transpose()?
-            .unwrap_or(0);
+        let max = max_sequence(&txn).await?;
         txn.commit().await?;
         if numbered > 0 {
             tracing::debug!(
@@ -279,6 +287,16 @@ impl Tail {
     }
 }
 
+async fn max_sequence(db: &impl ConnectionTrait) -> Result<i64, DbErr> {
+    let statement = Statement::from_string(db.get_database_backend(), MAX_SEQUENCE);
+    Ok(db
+        .query_one_raw(statement)
+        .await?
+        .map(|row| row.try_get::<i64>("", "max_seq"))
+        .transpose()?
+        .unwrap_or(0))
+}
+
 fn event_from_row(row: &QueryResult) -> Result<Event, DbErr> {
     let created_at: chrono::DateTime<chrono::Utc> = row.try_get("", "created_at")?;
     let trace_context: String = row.try_get("", "trace_context")?;
@@ -320,6 +338,27 @@ impl EventStreamService for StreamService {
         let after = request.get_ref().after_sequence;
         if after < 0 {
             return Err(ServiceError::invalid("after_sequence", "不能为负数").into());
+        }
+        // A cursor can only come from events this log served, so one beyond
+        // its end means the log lost events (a database restored from an
+        // older backup, say). Streaming on would silently skip the events
+        // numbered up to the cursor when they are numbered anew: refuse.
+        let last = self.log.last_sequence().await.map_err(|e| {
+            tracing::warn!(producer = self.log.producer, error = %e, "reading last sequence failed");
+            Status::unavailable("事件流暂不可用，请稍后重试")
+        })?;
+        if after > last {
+            tracing::error!(
+                producer = self.log.producer,
+                subscriber = %caller.username,
+                after_sequence = after,
+                last_sequence = last,
+                "subscriber cursor is beyond the end of the event log"
+            );
+            return Err(ServiceError::FailedPrecondition(format!(
+                "after_sequence {after} 超出事件流末尾 {last}，生产者的事件日志可能已丢失"
+            ))
+            .into());
         }
         tracing::info!(producer = self.log.producer, subscriber = %caller.username, after_sequence = after, "event stream opened");
         Ok(Response::new(self.log.subscribe(after)))
