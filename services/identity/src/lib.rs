@@ -7,6 +7,7 @@
 pub mod api;
 pub mod config;
 pub mod domain;
+pub mod events;
 pub mod migrations;
 pub mod passwords;
 pub mod store;
@@ -18,6 +19,7 @@ use crate::store::accounts::NewAccount;
 use anyhow::Context as _;
 pub use config::Config;
 use kit::auth::{KeySource, Role, Verifier};
+use kit::events::{EventLog, EventLogOptions};
 use kit::pii::PiiCipher;
 use kit::server::{Running, Services};
 use sanshi_proto::identity::v1::{
@@ -45,6 +47,8 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
         .await
         .context("connect identity database")?;
     let cipher = PiiCipher::from_base64(&config.pii.encryption_key, &config.pii.hash_key)?;
+    // The sequencer starts once migrations have created the outbox.
+    let events = EventLog::new(db.clone(), events::PRODUCER, EventLogOptions::default());
     let identity = Arc::new(Identity {
         db: db.clone(),
         cipher,
@@ -59,6 +63,7 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
             max_failures: config.lockout.max_failures,
             window: chrono::Duration::seconds(config.lockout.window_secs),
         },
+        events: events.clone(),
     });
 
     // Identity verifies its own tokens from its own key table.
@@ -95,12 +100,20 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
                 identity: identity.clone(),
             })
             .max_decoding_message_size(max),
-        );
+        )
+        .with(events.stream_service());
+    let closing = events.clone();
+    let shutdown = async move {
+        shutdown.await;
+        // Open event streams would otherwise hold the drain until its grace period.
+        closing.close();
+    };
     let running = kit::server::start(NAME, &config.server, verifier, services, shutdown).await?;
 
     kit::db::migrate::<migrations::Migrator>(&db)
         .await
         .context("migrate identity database")?;
+    events.start_sequencer();
     identity.ensure_signing_key().await?;
     bootstrap(&identity, &config.bootstrap).await?;
     running.set_ready().await;
@@ -168,15 +181,15 @@ async fn ensure_account(
         roles,
     };
     let id = new.id.clone();
-    store::accounts::insert(&identity.db, new)
+    let txn = kit::db::begin(&identity.db).await?;
+    let record = store::accounts::insert(&txn, new)
         .await
         .map_err(|e| anyhow::anyhow!("bootstrap account {username}: {e}"))?;
-    identity
-        .audit_standalone(
-            domain::audit::AuditEvent::new("", "bootstrap_account", &id, domain::audit::Outcome::Success)
-                .with_detail(username),
-        )
-        .await;
+    events::publish(&txn, &id, &api::account_created(&record)).await?;
+    let audit = domain::audit::AuditEvent::new("", "bootstrap_account", &id, domain::audit::Outcome::Success);
+    store::audit::append(&txn, audit.with_detail(username)).await?;
+    txn.commit().await?;
+    identity.events.notify();
     tracing::info!(username, kind, "bootstrap account created");
     Ok(())
 }

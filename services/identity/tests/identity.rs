@@ -548,6 +548,73 @@ async fn services_get_client_credential_tokens(db: TestDb) {
     h.stop().await;
 }
 
+async fn account_changes_are_published_as_events(db: TestDb) {
+    use sanshi_proto::events::v1::{SubscribeRequest, event_stream_service_client::EventStreamServiceClient};
+    let h = Harness::start(db).await;
+    let city = h.token("city").await;
+    let created = h
+        .accounts()
+        .create_account(with_token(new_account("eventful", "500103", &[]), &city))
+        .await
+        .unwrap()
+        .into_inner();
+    h.accounts()
+        .grant_role(with_token(
+            pb::GrantRoleRequest {
+                account_id: created.id.clone(),
+                grant: Some(pb::RoleGrant {
+                    role: pb::Role::Reviewer as i32,
+                    region_code: "500103".into(),
+                }),
+            },
+            &city,
+        ))
+        .await
+        .unwrap();
+
+    let service = h
+        .auth()
+        .issue_service_token(pb::IssueServiceTokenRequest {
+            client_id: "matching".into(),
+            client_secret: SERVICE_SECRET.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .access_token;
+    let mut stream = EventStreamServiceClient::new(h.channel.clone())
+        .subscribe(with_token(SubscribeRequest { after_sequence: 0 }, &service))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut mine = Vec::new();
+    let mut last_sequence = 0;
+    while mine.len() < 2 {
+        let event = tokio::time::timeout(std::time::Duration::from_secs(30), stream.message())
+            .await
+            .expect("events arrive")
+            .unwrap()
+            .expect("stream open");
+        assert_eq!(event.sequence, last_sequence + 1, "dense sequence");
+        last_sequence = event.sequence;
+        if event.aggregate_id == created.id {
+            mine.push(event);
+        }
+    }
+    let account: pb::AccountCreated = kit::events::decode(&mine[0]).expect("AccountCreated first").unwrap();
+    assert_eq!(account.username, "eventful");
+    let grant: pb::RoleGranted = kit::events::decode(&mine[1]).expect("RoleGranted next").unwrap();
+    assert_eq!(grant.grant.unwrap().role, pb::Role::Reviewer as i32);
+
+    // People cannot read the stream.
+    let denied = EventStreamServiceClient::new(h.channel.clone())
+        .subscribe(with_token(SubscribeRequest { after_sequence: 0 }, &city))
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    h.stop().await;
+}
+
 async fn health_and_reflection_are_served(db: TestDb) {
     let h = Harness::start(db).await;
     let mut health = tonic_health::pb::health_client::HealthClient::new(h.channel.clone());
@@ -585,5 +652,6 @@ kit::db_tests!(
     create_account_is_idempotent,
     keys_rotate_without_breaking_live_tokens,
     services_get_client_credential_tokens,
+    account_changes_are_published_as_events,
     health_and_reflection_are_served,
 );

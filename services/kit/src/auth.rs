@@ -357,7 +357,16 @@ pub struct Verifier {
     refresh_log: Mutex<std::collections::VecDeque<Instant>>,
     max_age: Duration,
     max_refreshes_per_second: usize,
+    /// Tokens already verified, with their expiry: a dashboard presents the
+    /// same token for its whole lifetime, and an Ed25519 check per call is the
+    /// largest cost of an authenticated read. Keyed by the whole token, so only
+    /// the identical string hits; entries are dropped at expiry.
+    verified: std::sync::Mutex<HashMap<String, (Principal, i64)>>,
 }
+
+/// Verified tokens remembered at most; past it expired entries are swept,
+/// and if none expired the cache starts over.
+const VERIFIED_CAPACITY: usize = 10_000;
 
 impl Verifier {
     pub fn new(issuer: impl Into<String>, audience: impl Into<String>, source: KeySource) -> Self {
@@ -372,10 +381,35 @@ impl Verifier {
             refresh_log: Mutex::new(std::collections::VecDeque::new()),
             max_age: Duration::from_secs(300),
             max_refreshes_per_second: 10,
+            verified: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
     pub async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        let now = chrono::Utc::now().timestamp();
+        if let Some((principal, exp)) = self.verified_cache().get(token)
+            && *exp > now
+        {
+            return Ok(principal.clone());
+        }
+        let (principal, exp) = self.verify_uncached(token).await?;
+        let mut cache = self.verified_cache();
+        if cache.len() >= VERIFIED_CAPACITY {
+            cache.retain(|_, (_, exp)| *exp > now);
+            if cache.len() >= VERIFIED_CAPACITY {
+                cache.clear();
+            }
+        }
+        cache.insert(token.to_string(), (principal.clone(), exp));
+        Ok(principal)
+    }
+
+    fn verified_cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Principal, i64)>> {
+        // A panic while holding the lock leaves a map that is still valid.
+        self.verified.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    async fn verify_uncached(&self, token: &str) -> Result<(Principal, i64), AuthError> {
         // Pin the algorithm before anything else looks at the token, so that
         // `none`, HMAC or any other algorithm is refused as such.
         let alg = token
@@ -414,7 +448,8 @@ impl Verifier {
                 _ => AuthError::Malformed,
             }
         })?;
-        Principal::from_claims(data.claims, token.to_string())
+        let exp = data.claims.exp;
+        Ok((Principal::from_claims(data.claims, token.to_string())?, exp))
     }
 
     async fn key(&self, kid: &str) -> Option<DecodingKey> {
@@ -768,6 +803,29 @@ mod tests {
                 .unwrap()
                 .is_service()
         );
+    }
+
+    #[tokio::test]
+    async fn cached_tokens_still_expire() {
+        let key = SigningKey::generate();
+        let v = verifier(&key);
+        let mut claims = person_claims("a1", Role::Reviewer, "50");
+        claims.exp = chrono::Utc::now().timestamp() + 2;
+        let token = key.sign(&claims);
+        v.verify(&token).await.unwrap();
+        v.verify(&token).await.expect("served from the cache");
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        // Past `exp` the cache no longer answers; the full check still allows
+        // its 30 s leeway for clock skew, as it does for an uncached token.
+        assert!(
+            v.verified_cache()
+                .get(&token)
+                .is_some_and(|(_, exp)| *exp <= chrono::Utc::now().timestamp())
+        );
+        assert!(v.verify(&token).await.is_ok());
+        let mut old = claims.clone();
+        old.exp = chrono::Utc::now().timestamp() - 60;
+        assert_eq!(v.verify(&key.sign(&old)).await.unwrap_err(), AuthError::Expired);
     }
 
     #[test]

@@ -2,7 +2,10 @@
 //! and the test helper that gives every test a database of its own.
 
 use crate::config::DatabaseConfig;
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+};
 use sea_orm_migration::MigratorTrait;
 use std::time::Duration;
 
@@ -53,9 +56,9 @@ pub async fn connect(config: &DatabaseConfig) -> anyhow::Result<DatabaseConnecti
         }
         options = ConnectOptions::new(url);
         options
-            // SQLite has one writer; a single connection keeps write
-            // transactions from failing with SQLITE_BUSY under concurrency.
-            .max_connections(1)
+            // WAL lets readers run beside the one writer; writers queue on the
+            // busy timeout because write transactions begin IMMEDIATE ([`begin`]).
+            .max_connections(config.max_connections)
             .min_connections(1)
             .acquire_timeout(Duration::from_secs(30))
             .sqlx_logging(false)
@@ -74,6 +77,21 @@ pub fn kind(db: &impl ConnectionTrait) -> DbKind {
         DbBackend::Postgres => DbKind::Postgres,
         _ => DbKind::Sqlite,
     }
+}
+
+/// Begins a write transaction. On SQLite it takes the write lock at BEGIN
+/// (IMMEDIATE), so concurrent writers wait for each other on the busy timeout
+/// instead of failing when a read inside the transaction must upgrade to a
+/// write. Every transaction that may write goes through here.
+pub async fn begin(db: &DatabaseConnection) -> Result<DatabaseTransaction, sea_orm::DbErr> {
+    let options = match kind(db) {
+        DbKind::Sqlite => TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        },
+        DbKind::Postgres => TransactionOptions::default(),
+    };
+    db.begin_with_options(options).await
 }
 
 /// Applies every pending migration of `M`.

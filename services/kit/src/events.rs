@@ -40,7 +40,7 @@
 //! ```text
 //! // producer
 //! let events = EventLog::start(db.clone(), "identity");
-//! let services = Services::new().add(identity_service).add(events.stream_service());
+//! let services = Services::new().with(identity_service).with(events.stream_service());
 //! let closing = events.clone();
 //! let running = kit::server::start("identity", &config.server, verifier, services,
 //!     async move { kit::server::shutdown_signal().await; closing.close() }).await?;
@@ -60,6 +60,7 @@ mod log;
 mod m20261122_000011_kit_outbox_events;
 mod m20261122_000012_kit_event_cursors;
 mod m20261122_000013_kit_applied_events;
+mod payloads;
 mod schema;
 
 pub use consumer::{Backoff, Consumer, EventHandler};
@@ -179,9 +180,7 @@ mod tests {
 
     #[test]
     fn decode_dispatches_on_type() {
-        let ping = Ping {
-            text: "hello".into(),
-        };
+        let ping = Ping { text: "hello".into() };
         let event = Event {
             r#type: Ping::TYPE.into(),
             payload: prost::Message::encode_to_vec(&ping),

@@ -9,15 +9,13 @@ use kit::auth::{Role, SigningKey, Verifier};
 use kit::config::ServerConfig;
 use kit::db::DbKind;
 use kit::db::testing::TestDb;
-use kit::events::{
-    self, Backoff, Consumer, Event, EventHandler, EventLog, EventLogOptions, EventPayload,
-};
+use kit::events::{self, Backoff, Consumer, Event, EventHandler, EventLog, EventLogOptions, EventPayload};
 use kit::server::{Running, Services};
 use sanshi_proto::events::v1::SubscribeRequest;
 use sanshi_proto::events::v1::event_stream_service_client::EventStreamServiceClient;
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, ExecResult,
-    QueryResult, Statement, TransactionTrait, Value,
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, ExecResult, QueryResult, Statement,
+    TransactionTrait, Value,
 };
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 use std::collections::{HashMap, HashSet};
@@ -64,13 +62,8 @@ fn statement(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
     Statement::from_sql_and_values(backend, sql, values)
 }
 
-async fn exec(
-    db: &impl ConnectionTrait,
-    sql: &str,
-    values: Vec<Value>,
-) -> Result<ExecResult, DbErr> {
-    db.execute_raw(statement(db.get_database_backend(), sql, values))
-        .await
+async fn exec(db: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> Result<ExecResult, DbErr> {
+    db.execute_raw(statement(db.get_database_backend(), sql, values)).await
 }
 
 async fn query(db: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> Vec<QueryResult> {
@@ -89,9 +82,7 @@ async fn scalar(db: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> i64
 
 async fn producer_db(kind: DbKind, db: TestDb) -> TestDb {
     assert_eq!(db.kind, kind);
-    kit::db::migrate::<Migrator>(&db.conn)
-        .await
-        .expect("migrate producer");
+    kit::db::migrate::<Migrator>(&db.conn).await.expect("migrate producer");
     exec(
         &db.conn,
         "CREATE TABLE aggregates (id TEXT PRIMARY KEY, version BIGINT NOT NULL)",
@@ -160,8 +151,7 @@ fn publish_concurrently(
                 tokio::spawn(async move {
                     let mut published = Vec::new();
                     for i in 0..per_writer {
-                        published
-                            .push(bump(&db, &format!("agg-{}", (writer + i) % aggregates)).await);
+                        published.push(bump(&db, &format!("agg-{}", (writer + i) % aggregates)).await);
                         count.fetch_add(1, Ordering::SeqCst);
                         if let Some(log) = &notify {
                             log.notify();
@@ -220,16 +210,8 @@ impl ProducerServer {
                 let _ = stopped.await;
                 closing.close();
             };
-            let services = Services::new().add(log.stream_service());
-            match kit::server::start(
-                PRODUCER,
-                &server_config(port),
-                verifier.clone(),
-                services,
-                shutdown,
-            )
-            .await
-            {
+            let services = Services::new().with(log.stream_service());
+            match kit::server::start(PRODUCER, &server_config(port), verifier.clone(), services, shutdown).await {
                 Ok(running) => break (running, stop),
                 Err(e) if tries < 100 => {
                     tries += 1;
@@ -259,12 +241,8 @@ impl ProducerServer {
 // ---- consumer side ----
 
 async fn consumer_db(kind: DbKind) -> TestDb {
-    let db = TestDb::of_kind(kind)
-        .await
-        .expect("a second database of the same kind");
-    kit::db::migrate::<Migrator>(&db.conn)
-        .await
-        .expect("migrate consumer");
+    let db = TestDb::of_kind(kind).await.expect("a second database of the same kind");
+    kit::db::migrate::<Migrator>(&db.conn).await.expect("migrate consumer");
     let key = match kind {
         DbKind::Postgres => "n BIGSERIAL PRIMARY KEY",
         DbKind::Sqlite => "n INTEGER PRIMARY KEY AUTOINCREMENT",
@@ -273,9 +251,7 @@ async fn consumer_db(kind: DbKind) -> TestDb {
         "CREATE TABLE applied_log ({key}, event_id TEXT NOT NULL, aggregate_id TEXT NOT NULL, \
          version BIGINT NOT NULL, seq BIGINT NOT NULL, trace_id TEXT NOT NULL)"
     );
-    exec(&db.conn, &sql, vec![])
-        .await
-        .expect("create applied_log");
+    exec(&db.conn, &sql, vec![]).await.expect("create applied_log");
     db
 }
 
@@ -291,11 +267,7 @@ struct Recorder {
 }
 
 impl EventHandler for Recorder {
-    fn apply<'a>(
-        &'a self,
-        txn: &'a DatabaseTransaction,
-        event: &'a Event,
-    ) -> BoxFuture<'a, Result<(), ServiceError>> {
+    fn apply<'a>(&'a self, txn: &'a DatabaseTransaction, event: &'a Event) -> BoxFuture<'a, Result<(), ServiceError>> {
         Box::pin(async move {
             let Some(bumped) = events::decode::<Bumped>(event) else {
                 return Ok(());
@@ -361,12 +333,7 @@ impl RunningConsumer {
     }
 }
 
-fn consumer(
-    db: &DatabaseConnection,
-    url: &str,
-    key: &SigningKey,
-    handler: Arc<Recorder>,
-) -> Consumer {
+fn consumer(db: &DatabaseConnection, url: &str, key: &SigningKey, handler: Arc<Recorder>) -> Consumer {
     let tokens = kit::grpc::static_token(key.sign(&service_claims(CONSUMER)));
     Consumer::new(CONSUMER, PRODUCER, db.clone(), url, tokens, handler)
         .expect("consumer")
@@ -437,53 +404,27 @@ async fn verify(db: &DatabaseConnection, published: &[Published]) {
         .collect();
 
     let applied_ids: HashSet<&str> = applied.iter().map(|a| a.0.as_str()).collect();
-    assert_eq!(
-        applied_ids.len(),
-        applied.len(),
-        "an event was applied twice"
-    );
+    assert_eq!(applied_ids.len(), applied.len(), "an event was applied twice");
     let published_ids: HashSet<&str> = published.iter().map(|p| p.event_id.as_str()).collect();
-    assert_eq!(
-        published_ids.len(),
-        published.len(),
-        "publish returned a duplicate id"
-    );
-    assert_eq!(
-        applied_ids, published_ids,
-        "applied set differs from published set"
-    );
+    assert_eq!(published_ids.len(), published.len(), "publish returned a duplicate id");
+    assert_eq!(applied_ids, published_ids, "applied set differs from published set");
 
     let sequences: Vec<i64> = applied.iter().map(|a| a.3).collect();
     let dense: Vec<i64> = (1..=published.len() as i64).collect();
-    assert_eq!(
-        sequences, dense,
-        "events applied out of sequence order or with gaps"
-    );
+    assert_eq!(sequences, dense, "events applied out of sequence order or with gaps");
 
     let mut next_version: HashMap<&str, i64> = HashMap::new();
     for (id, aggregate, version, _) in &applied {
         let expected = next_version.entry(aggregate.as_str()).or_insert(1);
-        assert_eq!(
-            version, expected,
-            "event {id} of {aggregate} applied out of order"
-        );
+        assert_eq!(version, expected, "event {id} of {aggregate} applied out of order");
         *expected += 1;
     }
-    let by_id: HashMap<&str, &Published> =
-        published.iter().map(|p| (p.event_id.as_str(), p)).collect();
+    let by_id: HashMap<&str, &Published> = published.iter().map(|p| (p.event_id.as_str(), p)).collect();
     for (id, aggregate, version, _) in &applied {
         let p = by_id[id.as_str()];
-        assert_eq!(
-            (&p.aggregate, p.version),
-            (aggregate, *version),
-            "payload of {id}"
-        );
+        assert_eq!((&p.aggregate, p.version), (aggregate, *version), "payload of {id}");
     }
-    assert_eq!(
-        cursor(db).await,
-        published.len() as i64,
-        "cursor is at the last event"
-    );
+    assert_eq!(cursor(db).await, published.len() as i64, "cursor is at the last event");
 }
 
 struct Setup {
@@ -510,11 +451,7 @@ fn init_tracing() {
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off"));
         let _ = tracing_subscriber::registry()
             .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("events-test")))
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .with_test_writer()
-                    .with_filter(filter),
-            )
+            .with(tracing_subscriber::fmt::layer().with_test_writer().with_filter(filter))
             .try_init();
         provider
     });
@@ -544,8 +481,7 @@ async fn concurrent_events_apply_once_in_order(db: TestDb) {
         fail_every: Some(7),
         ..Recorder::default()
     });
-    let consumer =
-        RunningConsumer::start(&s.consumer.conn, &server.url(), &s.key, recorder.clone());
+    let consumer = RunningConsumer::start(&s.consumer.conn, &server.url(), &s.key, recorder.clone());
 
     let published = join(publish_concurrently(
         &s.producer.conn,
@@ -608,15 +544,11 @@ async fn late_commit_is_not_skipped(db: TestDb) {
     wait_applied(&s.consumer.conn, 4).await;
     // `verify` checks that applied order is sequence order; check it is also
     // the order we expect.
-    let applied_order: Vec<String> = query(
-        &s.consumer.conn,
-        "SELECT event_id FROM applied_log ORDER BY n",
-        vec![],
-    )
-    .await
-    .iter()
-    .map(|r| r.try_get("", "event_id").expect("event_id"))
-    .collect();
+    let applied_order: Vec<String> = query(&s.consumer.conn, "SELECT event_id FROM applied_log ORDER BY n", vec![])
+        .await
+        .iter()
+        .map(|r| r.try_get("", "event_id").expect("event_id"))
+        .collect();
     let expected_order: Vec<String> = published.iter().map(|p| p.event_id.clone()).collect();
     assert_eq!(applied_order, expected_order);
     verify(&s.consumer.conn, &published).await;
@@ -634,14 +566,7 @@ async fn consumer_restarts_resume_from_cursor(db: TestDb) {
         delay: Duration::from_millis(2),
         ..Recorder::default()
     });
-    let publisher = publish_concurrently(
-        &s.producer.conn,
-        Some(server.log.clone()),
-        3,
-        100,
-        6,
-        Arc::default(),
-    );
+    let publisher = publish_concurrently(&s.producer.conn, Some(server.log.clone()), 3, 100, 6, Arc::default());
 
     let first = RunningConsumer::start(&s.consumer.conn, &server.url(), &s.key, recorder.clone());
     wait_applied(&s.consumer.conn, 30).await;
@@ -705,15 +630,7 @@ async fn producer_restarts_consumer_reconnects(db: TestDb) {
 async fn replay_from_older_cursor_applies_nothing_twice(db: TestDb) {
     let s = setup(db).await;
     let server = ProducerServer::start(&s.producer.conn, &s.verifier, 0).await;
-    let mut published = join(publish_concurrently(
-        &s.producer.conn,
-        None,
-        2,
-        20,
-        3,
-        Arc::default(),
-    ))
-    .await;
+    let mut published = join(publish_concurrently(&s.producer.conn, None, 2, 20, 3, Arc::default())).await;
     server.log.notify();
 
     let consumer = RunningConsumer::start(&s.consumer.conn, &server.url(), &s.key, Arc::default());
@@ -729,8 +646,7 @@ async fn replay_from_older_cursor_applies_nothing_twice(db: TestDb) {
         )
         .await
         .expect("reset cursor");
-        let consumer =
-            RunningConsumer::start(&s.consumer.conn, &server.url(), &s.key, Arc::default());
+        let consumer = RunningConsumer::start(&s.consumer.conn, &server.url(), &s.key, Arc::default());
         wait_until("the replay to reach the end", || async {
             cursor(&s.consumer.conn).await == 40
         })
@@ -762,9 +678,7 @@ async fn subscribe_requires_a_service(db: TestDb) {
     let verifier = verifier(&key);
     let db = producer_db(db.kind, db).await;
     let server = ProducerServer::start(&db.conn, &verifier, 0).await;
-    let mut client = EventStreamServiceClient::connect(server.url())
-        .await
-        .expect("connect");
+    let mut client = EventStreamServiceClient::connect(server.url()).await.expect("connect");
     let service_token = key.sign(&service_claims(CONSUMER));
 
     let status = client
@@ -779,21 +693,13 @@ async fn subscribe_requires_a_service(db: TestDb) {
     assert_eq!(status.code(), Code::PermissionDenied);
 
     let request = kit::grpc::with_token(SubscribeRequest { after_sequence: -1 }, &service_token);
-    let status = client
-        .subscribe(request)
-        .await
-        .expect_err("negative cursor");
+    let status = client.subscribe(request).await.expect_err("negative cursor");
     assert_eq!(status.code(), Code::InvalidArgument);
-    let bad = status
-        .get_details_bad_request()
-        .expect("bad request details");
+    let bad = status.get_details_bad_request().expect("bad request details");
     assert_eq!(bad.field_violations[0].field, "after_sequence");
 
     let request = kit::grpc::with_token(SubscribeRequest { after_sequence: 1 }, &service_token);
-    let status = client
-        .subscribe(request)
-        .await
-        .expect_err("cursor beyond the log");
+    let status = client.subscribe(request).await.expect_err("cursor beyond the log");
     assert_eq!(status.code(), Code::FailedPrecondition);
 
     let published = [
@@ -808,11 +714,7 @@ async fn subscribe_requires_a_service(db: TestDb) {
     })
     .await;
     let request = kit::grpc::with_token(SubscribeRequest { after_sequence: 1 }, &service_token);
-    let mut stream = client
-        .subscribe(request)
-        .await
-        .expect("service token")
-        .into_inner();
+    let mut stream = client.subscribe(request).await.expect("service token").into_inner();
     for (sequence, p) in (2..).zip(&published[1..]) {
         let event = tokio::time::timeout(WAIT, stream.message())
             .await
@@ -826,9 +728,7 @@ async fn subscribe_requires_a_service(db: TestDb) {
             (event.aggregate_type.as_str(), event.aggregate_id.as_str()),
             ("aggregate", p.aggregate.as_str())
         );
-        let payload = events::decode::<Bumped>(&event)
-            .expect("a Bumped")
-            .expect("decodes");
+        let payload = events::decode::<Bumped>(&event).expect("a Bumped").expect("decodes");
         assert_eq!(
             payload,
             Bumped {
@@ -838,10 +738,7 @@ async fn subscribe_requires_a_service(db: TestDb) {
         );
         let occurred = event.occur_time.expect("occur_time");
         let age = chrono::Utc::now().timestamp() - occurred.seconds;
-        assert!(
-            (0..3600).contains(&age),
-            "occur_time is the publish time, {age}s ago"
-        );
+        assert!((0..3600).contains(&age), "occur_time is the publish time, {age}s ago");
     }
     // The server's shutdown ends the open stream cleanly.
     let stopping = tokio::spawn(server.stop());
@@ -864,10 +761,7 @@ async fn events_carry_trace_context(db: TestDb) {
     let conn = s.producer.conn.clone();
     let (published, trace_id) = async move {
         let published = bump(&conn, "traced").await;
-        (
-            published,
-            kit::telemetry::trace_id(&tracing::Span::current()),
-        )
+        (published, kit::telemetry::trace_id(&tracing::Span::current()))
     }
     .instrument(tracing::info_span!("request"))
     .await;
@@ -876,10 +770,9 @@ async fn events_carry_trace_context(db: TestDb) {
 
     wait_applied(&s.consumer.conn, 1).await;
     verify(&s.consumer.conn, &[published]).await;
-    let applied_trace = query(&s.consumer.conn, "SELECT trace_id FROM applied_log", vec![]).await
-        [0]
-    .try_get::<String>("", "trace_id")
-    .expect("trace_id");
+    let applied_trace = query(&s.consumer.conn, "SELECT trace_id FROM applied_log", vec![]).await[0]
+        .try_get::<String>("", "trace_id")
+        .expect("trace_id");
     assert_eq!(
         applied_trace, trace_id,
         "the event was applied in the publishing request's trace"

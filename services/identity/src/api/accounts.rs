@@ -17,7 +17,7 @@ use kit::{ServiceError, ServiceResult};
 use prost::Message;
 use sanshi_proto::identity::v1 as pb;
 use sanshi_proto::identity::v1::account_service_server::AccountService;
-use sea_orm::{ConnectionTrait, TransactionTrait};
+use sea_orm::ConnectionTrait;
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
@@ -114,7 +114,7 @@ impl Identity {
 
         let password_hash = passwords::hash(req.initial_password).await?;
         let id = uuid::Uuid::now_v7().to_string();
-        let txn = self.db.begin().await?;
+        let txn = kit::db::begin(&self.db).await?;
         let new = NewAccount {
             id: id.clone(),
             username: account.username.clone(),
@@ -127,6 +127,7 @@ impl Identity {
             roles: roles.iter().map(|(r, c)| (*r, c.to_string())).collect(),
         };
         let record = store::accounts::insert(&txn, new).await?;
+        crate::events::publish(&txn, &id, &super::account_created(&record)).await?;
         let grants = record
             .roles
             .iter()
@@ -146,6 +147,7 @@ impl Identity {
             kit::idempotency::remember(&txn, &idempotency_scope, &req.request_id, &response.encode_to_vec()).await?;
         }
         txn.commit().await?;
+        self.events.notify();
         tracing::info!(account_id = id, actor = caller.account_id, "account created");
         Ok(response)
     }
@@ -254,11 +256,22 @@ impl Identity {
             check_manage(caller, &region, &record.role_list())?;
         }
         let disabling = changes.status == Some("disabled");
-        let txn = self.db.begin().await?;
+        let txn = kit::db::begin(&self.db).await?;
         let updated = store::accounts::update(&txn, record.account.clone(), changes).await?;
         if disabling {
             store::tokens::revoke_account(&txn, &updated.id).await?;
         }
+        let status = if updated.status == "active" {
+            pb::AccountStatus::Active
+        } else {
+            pb::AccountStatus::Disabled
+        };
+        let event = pb::AccountUpdated {
+            account_id: updated.id.clone(),
+            display_name: updated.display_name.clone(),
+            status: status as i32,
+        };
+        crate::events::publish(&txn, &updated.id, &event).await?;
         store::audit::append(
             &txn,
             AuditEvent::new(&caller.account_id, "update_account", &updated.id, Outcome::Success)
@@ -266,6 +279,7 @@ impl Identity {
         )
         .await?;
         txn.commit().await?;
+        self.events.notify();
         Ok(self.account_to_proto(
             &AccountRecord {
                 account: updated,
@@ -296,13 +310,41 @@ impl Identity {
         self.require_region_exists(&self.db, "grant.region_code", &region)
             .await?;
         let action = if add { "grant_role" } else { "revoke_role" };
-        let txn = self.db.begin().await?;
+        let txn = kit::db::begin(&self.db).await?;
+        // Touching the account row serialises changes to one account, which
+        // keeps its events in order.
+        store::accounts::update(&txn, record.account.clone(), AccountChanges::default()).await?;
         let changed = if add {
             store::accounts::grant(&txn, account_id, role, region.as_str()).await?
         } else {
             store::accounts::revoke(&txn, account_id, role, region.as_str()).await?
         };
         if changed {
+            let grant = pb::RoleGrant {
+                role: role.to_proto(),
+                region_code: region.to_string(),
+            };
+            if add {
+                crate::events::publish(
+                    &txn,
+                    account_id,
+                    &pb::RoleGranted {
+                        account_id: account_id.into(),
+                        grant: Some(grant),
+                    },
+                )
+                .await?;
+            } else {
+                crate::events::publish(
+                    &txn,
+                    account_id,
+                    &pb::RoleRevoked {
+                        account_id: account_id.into(),
+                        grant: Some(grant),
+                    },
+                )
+                .await?;
+            }
             store::audit::append(
                 &txn,
                 AuditEvent::new(&caller.account_id, action, account_id, Outcome::Success)
@@ -311,6 +353,7 @@ impl Identity {
             .await?;
         }
         txn.commit().await?;
+        self.events.notify();
         let record = self.load_account(account_id).await?;
         Ok(self.account_to_proto(&record, &caller.account_id))
     }

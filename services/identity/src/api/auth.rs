@@ -16,7 +16,7 @@ use kit::{ServiceError, ServiceResult};
 use rand::RngCore;
 use sanshi_proto::identity::v1 as pb;
 use sanshi_proto::identity::v1::auth_service_server::AuthService;
-use sea_orm::{ConnectionTrait, TransactionTrait};
+use sea_orm::ConnectionTrait;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
@@ -183,7 +183,7 @@ impl Identity {
         let account = self
             .check_credentials(&req.username, &req.password, "person", "login")
             .await?;
-        let txn = self.db.begin().await?;
+        let txn = kit::db::begin(&self.db).await?;
         store::tokens::clear_failures(&txn, &account.username).await?;
         let pair = self
             .token_pair(&txn, &account, uuid::Uuid::new_v4().to_string())
@@ -207,7 +207,7 @@ impl Identity {
         let token = store::tokens::find_refresh(&self.db, &hash)
             .await?
             .ok_or_else(invalid)?;
-        let txn = self.db.begin().await?;
+        let txn = kit::db::begin(&self.db).await?;
         if token.used_at.is_some() || token.revoked_at.is_some() || !store::tokens::spend_refresh(&txn, &hash).await? {
             // A spent token presented again means it was copied: end every
             // session descended from the same login.
@@ -252,7 +252,7 @@ impl Identity {
         }
         // Logging out twice, or with an unknown token, is not an error.
         if let Some(token) = store::tokens::find_refresh(&self.db, &token_hash(&req.refresh_token)).await? {
-            let txn = self.db.begin().await?;
+            let txn = kit::db::begin(&self.db).await?;
             store::tokens::revoke_family(&txn, &token.family_id).await?;
             store::audit::append(
                 &txn,
@@ -288,7 +288,7 @@ impl Identity {
             return Err(ServiceError::invalid("current_password", "当前密码不正确"));
         }
         let new_hash = passwords::hash(req.new_password).await?;
-        let txn = self.db.begin().await?;
+        let txn = kit::db::begin(&self.db).await?;
         let changes = store::accounts::AccountChanges {
             password_hash: Some(new_hash),
             ..Default::default()
@@ -342,7 +342,7 @@ impl Identity {
 
     async fn rotate_key(&self, actor: &str) -> ServiceResult<String> {
         let key = SigningKey::generate();
-        let txn = self.db.begin().await?;
+        let txn = kit::db::begin(&self.db).await?;
         store::keys::retire_current(&txn).await?;
         store::keys::insert(&txn, &self.cipher, &key).await?;
         store::audit::append(

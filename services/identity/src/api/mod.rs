@@ -34,6 +34,8 @@ pub struct Identity {
     pub cipher: PiiCipher,
     pub tokens: TokenSettings,
     pub lockout: LockoutPolicy,
+    /// The outbox's sequencer; told after each commit that published.
+    pub events: std::sync::Arc<kit::events::EventLog>,
 }
 
 impl Identity {
@@ -41,7 +43,14 @@ impl Identity {
     /// whose own transaction (if any) was rolled back. Successful changes
     /// append inside their transaction instead.
     pub async fn audit_standalone(&self, event: AuditEvent) {
-        if let Err(error) = store::audit::append(&self.db, event.clone()).await {
+        // A transaction of its own: the chain's lock is held until commit.
+        let result = async {
+            let txn = kit::db::begin(&self.db).await?;
+            store::audit::append(&txn, event.clone()).await?;
+            txn.commit().await
+        }
+        .await;
+        if let Err(error) = result {
             tracing::error!(error = %error, action = event.action, "audit append failed");
         }
     }
@@ -107,6 +116,24 @@ impl Identity {
             create_time: Some(timestamp(a.created_at)),
             update_time: Some(timestamp(a.updated_at)),
         }
+    }
+}
+
+/// The payload of an `AccountCreated` event.
+pub fn account_created(record: &AccountRecord) -> pb::AccountCreated {
+    pb::AccountCreated {
+        account_id: record.account.id.clone(),
+        username: record.account.username.clone(),
+        display_name: record.account.display_name.clone(),
+        region_code: record.account.region_code.clone(),
+        roles: record
+            .roles
+            .iter()
+            .map(|(role, region)| pb::RoleGrant {
+                role: role.to_proto(),
+                region_code: region.clone(),
+            })
+            .collect(),
     }
 }
 

@@ -1,4 +1,4 @@
-//! Identity's schema. kit's own tables (outbox, idempotency keys) come first.
+//! Identity's schema. kit's own tables (idempotency keys, outbox, event cursors) come first.
 
 use sea_orm_migration::prelude::*;
 
@@ -10,6 +10,7 @@ pub struct Migrator;
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         let mut all = kit::idempotency::migrations();
+        all.extend(kit::events::migrations());
         all.push(Box::new(m20261122_000101_identity_tables::Migration));
         all.push(Box::new(m20261122_000102_regions::Migration));
         all

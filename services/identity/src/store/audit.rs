@@ -12,6 +12,7 @@ use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter
 /// An arbitrary constant naming the audit chain's advisory lock.
 const AUDIT_LOCK_KEY: i64 = 0x5341_4e53_4849_0001;
 
+/// Appends inside the caller's transaction (the lock lasts until it ends).
 pub async fn append(db: &impl ConnectionTrait, event: AuditEvent) -> Result<ChainedEntry, DbErr> {
     if kind(db) == DbKind::Postgres {
         kit::db::execute(db, &format!("SELECT pg_advisory_xact_lock({AUDIT_LOCK_KEY})")).await?;

@@ -8,7 +8,7 @@ use futures::future::BoxFuture;
 use sanshi_proto::events::v1::event_stream_service_client::EventStreamServiceClient;
 use sanshi_proto::events::v1::{Event, SubscribeRequest};
 use sea_orm::sea_query::{Expr, ExprTrait as _, OnConflict, Query};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
@@ -20,11 +20,7 @@ pub trait EventHandler: Send + Sync + 'static {
     /// and advances the cursor; write nothing outside it. Ignore event types
     /// you do not handle (return `Ok`). An error rolls the transaction back
     /// and the same event is retried after a backoff; it is never skipped.
-    fn apply<'a>(
-        &'a self,
-        txn: &'a DatabaseTransaction,
-        event: &'a Event,
-    ) -> BoxFuture<'a, Result<(), ServiceError>>;
+    fn apply<'a>(&'a self, txn: &'a DatabaseTransaction, event: &'a Event) -> BoxFuture<'a, Result<(), ServiceError>>;
 }
 
 /// Exponential backoff with jitter: attempt `n` waits between half and all
@@ -47,9 +43,7 @@ impl Default for Backoff {
 impl Backoff {
     /// The wait before retry number `attempt` (1-based).
     pub fn delay(&self, attempt: u32) -> Duration {
-        let factor = 1u32
-            .checked_shl(attempt.saturating_sub(1))
-            .unwrap_or(u32::MAX);
+        let factor = 1u32.checked_shl(attempt.saturating_sub(1)).unwrap_or(u32::MAX);
         let full = self.initial.saturating_mul(factor).min(self.max);
         // Jitter keeps consumers that lost the same producer from returning in lockstep.
         let half = full / 2;
@@ -137,11 +131,7 @@ impl Consumer {
             }
             attempt = attempt.saturating_add(1);
             match outcome {
-                Ok(()) => tracing::info!(
-                    consumer = self.name,
-                    producer = self.producer,
-                    "event stream ended"
-                ),
+                Ok(()) => tracing::info!(consumer = self.name, producer = self.producer, "event stream ended"),
                 Err(e) => {
                     tracing::warn!(consumer = self.name, producer = self.producer, attempt, error = %e, "event stream disconnected")
                 }
@@ -195,9 +185,11 @@ impl Consumer {
             .from(C::Table)
             .and_where(Expr::col(C::Consumer).eq(self.name))
             .to_owned();
-        let row = self.db.query_one(&select).await?.ok_or_else(|| {
-            sea_orm::DbErr::RecordNotFound(format!("cursor of consumer {}", self.name))
-        })?;
+        let row = self
+            .db
+            .query_one(&select)
+            .await?
+            .ok_or_else(|| sea_orm::DbErr::RecordNotFound(format!("cursor of consumer {}", self.name)))?;
         let producer: String = row.try_get("", "producer")?;
         if producer != self.producer {
             return Err(SessionError::WrongProducer(format!(
@@ -246,12 +238,9 @@ impl Consumer {
             aggregate_id = %event.aggregate_id,
             trace_id = tracing::field::Empty,
         );
-        crate::telemetry::adopt_parent(
-            &span,
-            crate::telemetry::context_from_map(&event.trace_context),
-        );
+        crate::telemetry::adopt_parent(&span, crate::telemetry::context_from_map(&event.trace_context));
         async {
-            let txn = self.db.begin().await?;
+            let txn = crate::db::begin(&self.db).await?;
             let seen = Query::select()
                 .expr(Expr::val(1))
                 .from(A::Table)
@@ -271,9 +260,7 @@ impl Consumer {
                         event.sequence.into(),
                         chrono::Utc::now().into(),
                     ])
-                    .map_err(|e| {
-                        ServiceError::internal(anyhow::anyhow!("build applied insert: {e}"))
-                    })?
+                    .map_err(|e| ServiceError::internal(anyhow::anyhow!("build applied insert: {e}")))?
                     .to_owned();
                 txn.execute(&record).await?;
             }
@@ -310,20 +297,10 @@ mod tests {
     #[test]
     fn backoff_doubles_with_jitter_up_to_the_cap() {
         let backoff = Backoff::default();
-        for (attempt, full_ms) in [
-            (1u32, 100u64),
-            (2, 200),
-            (3, 400),
-            (6, 3200),
-            (7, 5000),
-            (40, 5000),
-        ] {
+        for (attempt, full_ms) in [(1u32, 100u64), (2, 200), (3, 400), (6, 3200), (7, 5000), (40, 5000)] {
             let delay = backoff.delay(attempt);
             let full = Duration::from_millis(full_ms);
-            assert!(
-                delay >= full / 2 && delay <= full,
-                "attempt {attempt}: {delay:?}"
-            );
+            assert!(delay >= full / 2 && delay <= full, "attempt {attempt}: {delay:?}");
         }
     }
 }

@@ -4,14 +4,10 @@
 use super::schema::OutboxEvents as T;
 use crate::error::ServiceError;
 use futures::stream::BoxStream;
-use sanshi_proto::events::v1::event_stream_service_server::{
-    EventStreamService, EventStreamServiceServer,
-};
+use sanshi_proto::events::v1::event_stream_service_server::{EventStreamService, EventStreamServiceServer};
 use sanshi_proto::events::v1::{Event, SubscribeRequest};
 use sea_orm::sea_query::{Expr, ExprTrait as _, Order, Query};
-use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, QueryResult, Statement, TransactionTrait,
-};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, QueryResult, Statement};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
@@ -75,26 +71,34 @@ impl EventLog {
 
     /// Starts the sequencer with `options` on the current tokio runtime. It
     /// runs until [`EventLog::close`].
-    pub fn start_with(
-        db: DatabaseConnection,
-        producer: &'static str,
-        options: EventLogOptions,
-    ) -> Arc<Self> {
+    pub fn start_with(db: DatabaseConnection, producer: &'static str, options: EventLogOptions) -> Arc<Self> {
+        let log = Self::new(db, producer, options);
+        log.start_sequencer();
+        log
+    }
+
+    /// An event log whose sequencer is not running yet: for a service that
+    /// must serve (NOT_SERVING) before its migrations have created the outbox.
+    /// Call [`EventLog::start_sequencer`] once they have.
+    pub fn new(db: DatabaseConnection, producer: &'static str, options: EventLogOptions) -> Arc<Self> {
         // A zero batch would never make progress and a zero interval would spin.
         let options = EventLogOptions {
             poll_interval: std::cmp::max(options.poll_interval, Duration::from_millis(10)),
             batch_size: std::cmp::max(options.batch_size, 1),
         };
-        let log = Arc::new(Self {
+        Arc::new(Self {
             db,
             producer,
             options,
             wake_sequencer: Notify::new(),
             latest: watch::Sender::new(0),
             closed: watch::Sender::new(false),
-        });
-        tokio::spawn(log.clone().run_sequencer());
-        log
+        })
+    }
+
+    /// Spawns the sequencer on the current tokio runtime.
+    pub fn start_sequencer(self: &Arc<Self>) {
+        tokio::spawn(self.clone().run_sequencer());
     }
 
     /// Tells the sequencer that events have been committed. Call it after
@@ -142,12 +146,7 @@ impl EventLog {
             .order_by(T::Seq, Order::Asc)
             .limit(limit)
             .to_owned();
-        self.db
-            .query_all(&select)
-            .await?
-            .iter()
-            .map(event_from_row)
-            .collect()
+        self.db.query_all(&select).await?.iter().map(event_from_row).collect()
     }
 
     /// Every event numbered above `after`, then new ones as they are
@@ -203,7 +202,7 @@ impl EventLog {
     /// may also come from another replica's sequencer.
     async fn sequence_pending(&self) -> Result<i64, DbErr> {
         let backend = self.db.get_database_backend();
-        let txn = self.db.begin().await?;
+        let txn = crate::db::begin(&self.db).await?;
         if backend == DbBackend::Postgres {
             // Held until commit; the UPDATE below then runs with a snapshot
             // taken after the previous holder committed, so it sees its numbers.
@@ -214,19 +213,11 @@ impl EventLog {
             ))
             .await?;
         }
-        let numbered = txn
-            .execute_unprepared(SEQUENCE_PENDING)
-            .await?
-            .rows_affected();
+        let numbered = txn.execute_unprepared(SEQUENCE_PENDING).await?.rows_affected();
         let max = max_sequence(&txn).await?;
         txn.commit().await?;
         if numbered > 0 {
-            tracing::debug!(
-                producer = self.producer,
-                numbered,
-                max_seq = max,
-                "events sequenced"
-            );
+            tracing::debug!(producer = self.producer, numbered, max_seq = max, "events sequenced");
         }
         Ok(max)
     }
@@ -254,11 +245,7 @@ impl Tail {
             // Mark the current value seen before reading, so a number given
             // out while the query runs wakes the wait below.
             self.latest.borrow_and_update();
-            match self
-                .log
-                .events_after(self.after, self.log.options.batch_size)
-                .await
-            {
+            match self.log.events_after(self.after, self.log.options.batch_size).await {
                 Ok(events) if !events.is_empty() => {
                     if let Some(last) = events.last() {
                         self.after = last.sequence;
@@ -315,8 +302,7 @@ fn event_from_row(row: &QueryResult) -> Result<Event, DbErr> {
         }),
         // Trace context is for observability only: a damaged one must not
         // stop the stream.
-        trace_context: serde_json::from_str::<HashMap<String, String>>(&trace_context)
-            .unwrap_or_default(),
+        trace_context: serde_json::from_str::<HashMap<String, String>>(&trace_context).unwrap_or_default(),
     })
 }
 
@@ -329,10 +315,7 @@ pub struct StreamService {
 impl EventStreamService for StreamService {
     type SubscribeStream = BoxStream<'static, Result<Event, Status>>;
 
-    async fn subscribe(
-        &self,
-        request: Request<SubscribeRequest>,
-    ) -> Result<Response<Self::SubscribeStream>, Status> {
+    async fn subscribe(&self, request: Request<SubscribeRequest>) -> Result<Response<Self::SubscribeStream>, Status> {
         let caller = crate::auth::principal(&request)?;
         caller.require_service()?;
         let after = request.get_ref().after_sequence;

@@ -1,0 +1,54 @@
+//! Every event payload of the platform and its protobuf name. The impls live
+//! here because kit owns the trait and sanshi-proto the types; a service that
+//! publishes a new event adds one line.
+
+use super::EventPayload;
+use sanshi_proto::identity::v1 as identity;
+use sanshi_proto::qualification::v1 as qualification;
+
+macro_rules! payloads {
+    ($($ty:ty => $name:literal),* $(,)?) => {
+        $(impl EventPayload for $ty {
+            const TYPE: &'static str = $name;
+        })*
+    };
+}
+
+payloads! {
+    identity::AccountCreated => "sanshi.identity.v1.AccountCreated",
+    identity::AccountUpdated => "sanshi.identity.v1.AccountUpdated",
+    identity::RoleGranted => "sanshi.identity.v1.RoleGranted",
+    identity::RoleRevoked => "sanshi.identity.v1.RoleRevoked",
+    qualification::ProfessionalQualified => "sanshi.qualification.v1.ProfessionalQualified",
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost::Message;
+
+    /// The names must be the real protobuf names: consumers dispatch on them,
+    /// and reflection clients decode payloads by them.
+    #[test]
+    fn names_match_the_descriptor_set() {
+        let set = prost_types::FileDescriptorSet::decode(sanshi_proto::FILE_DESCRIPTOR_SET).unwrap();
+        let known: Vec<String> = set
+            .file
+            .iter()
+            .flat_map(|f| {
+                f.message_type
+                    .iter()
+                    .map(move |m| format!("{}.{}", f.package(), m.name()))
+            })
+            .collect();
+        for name in [
+            <identity::AccountCreated as EventPayload>::TYPE,
+            <identity::AccountUpdated as EventPayload>::TYPE,
+            <identity::RoleGranted as EventPayload>::TYPE,
+            <identity::RoleRevoked as EventPayload>::TYPE,
+            <qualification::ProfessionalQualified as EventPayload>::TYPE,
+        ] {
+            assert!(known.iter().any(|k| k == name), "{name}");
+        }
+    }
+}
