@@ -1,17 +1,21 @@
-//! Identity read RPC with token verification versus a bare tonic echo server,
+//! Identity read RPCs with token verification versus a bare tonic echo server,
 //! under the same closed-loop load in the same run. Run with `scripts/bench-rpc`.
 //!
-//! - identity: `AccountService/GetAccount {id: "me"}` with a bearer token, through
-//!   kit's full server stack (auth layer verifying the Ed25519 JWT, request id,
-//!   load shedding, readiness gate, tracing span) and a database read (SQLite).
-//! - baseline: a bare `tonic::transport::Server` serving the same RPC with a
-//!   constant answer and no layers.
+//! Each identity call carries a bearer token and goes through kit's full server
+//! stack (auth layer verifying the Ed25519 JWT, request id, load shedding,
+//! readiness gate, tracing span):
+//! - `RegionService/GetRegion`: served from the in-memory region tree;
+//! - `AccountService/GetAccount {id: "me"}`: one database read (SQLite by default).
 //!
-//! Prints requests/second and latency percentiles for both and their ratio.
+//! The baseline is a bare `tonic::transport::Server` serving the same two RPCs
+//! with constant answers and no layers. Prints requests/second and latency
+//! percentiles of each pair and their ratios.
 
 use sanshi_proto::identity::v1 as pb;
 use sanshi_proto::identity::v1::account_service_client::AccountServiceClient;
 use sanshi_proto::identity::v1::account_service_server::{AccountService, AccountServiceServer};
+use sanshi_proto::identity::v1::region_service_client::RegionServiceClient;
+use sanshi_proto::identity::v1::region_service_server::{RegionService, RegionServiceServer};
 use std::time::{Duration, Instant};
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
@@ -54,6 +58,63 @@ impl AccountService for Echo {
     }
 }
 
+#[tonic::async_trait]
+impl RegionService for Echo {
+    async fn get_region(&self, request: Request<pb::GetRegionRequest>) -> Result<Response<pb::Region>, Status> {
+        Ok(Response::new(pb::Region {
+            code: request.into_inner().code,
+            name: "渝中区".into(),
+            level: pb::RegionLevel::District as i32,
+            parent_code: "5001".into(),
+            longitude: Some(106.568896),
+            latitude: Some(29.552736),
+        }))
+    }
+    async fn list_regions(
+        &self,
+        _: Request<pb::ListRegionsRequest>,
+    ) -> Result<Response<pb::ListRegionsResponse>, Status> {
+        Err(Status::unimplemented("echo"))
+    }
+    async fn list_region_ancestors(
+        &self,
+        _: Request<pb::ListRegionAncestorsRequest>,
+    ) -> Result<Response<pb::ListRegionAncestorsResponse>, Status> {
+        Err(Status::unimplemented("echo"))
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Rpc {
+    GetRegion,
+    GetAccount,
+}
+
+async fn call(channel: &Channel, rpc: Rpc, token: Option<&str>) -> Result<(), Status> {
+    fn request<T>(message: T, token: Option<&str>) -> Request<T> {
+        match token {
+            Some(t) => kit::grpc::with_token(message, t),
+            None => Request::new(message),
+        }
+    }
+    match rpc {
+        Rpc::GetRegion => {
+            let message = pb::GetRegionRequest { code: "500103".into() };
+            RegionServiceClient::new(channel.clone())
+                .get_region(request(message, token))
+                .await
+                .map(|_| ())
+        }
+        Rpc::GetAccount => {
+            let message = pb::GetAccountRequest { id: "me".into() };
+            AccountServiceClient::new(channel.clone())
+                .get_account(request(message, token))
+                .await
+                .map(|_| ())
+        }
+    }
+}
+
 struct Measurement {
     requests: u64,
     errors: u64,
@@ -75,6 +136,7 @@ impl Measurement {
 /// the next request as soon as the last one answers, for `duration`.
 async fn load(
     url: &str,
+    rpc: Rpc,
     token: Option<&str>,
     connections: usize,
     concurrency: usize,
@@ -94,19 +156,14 @@ async fn load(
     let started = Instant::now();
     let mut tasks = Vec::new();
     for i in 0..concurrency {
-        let mut client = AccountServiceClient::new(channels[i % connections].clone());
+        let channel = channels[i % connections].clone();
         let token = token.map(str::to_string);
         tasks.push(tokio::spawn(async move {
             let (mut ok, mut errors, mut latencies) = (0u64, 0u64, Vec::new());
             while Instant::now() < deadline {
-                let message = pb::GetAccountRequest { id: "me".into() };
-                let request = match &token {
-                    Some(t) => kit::grpc::with_token(message, t),
-                    None => Request::new(message),
-                };
                 let t0 = Instant::now();
-                match client.get_account(request).await {
-                    Ok(_) => ok += 1,
+                match call(&channel, rpc, token.as_deref()).await {
+                    Ok(()) => ok += 1,
                     Err(_) => errors += 1,
                 }
                 latencies.push(t0.elapsed().as_micros() as u64);
@@ -133,7 +190,7 @@ async fn load(
 
 fn report(name: &str, m: &Measurement) {
     println!(
-        "{name:<9} {:>9.0} req/s  p50 {:>6} µs  p99 {:>6} µs  ({} requests, {} errors)",
+        "{name:<20} {:>9.0} req/s  p50 {:>6} µs  p99 {:>6} µs  ({} requests, {} errors)",
         m.rps(),
         m.percentile(0.50),
         m.percentile(0.99),
@@ -187,26 +244,27 @@ fn main() {
         tokio::spawn(
             tonic::transport::Server::builder()
                 .add_service(AccountServiceServer::new(Echo))
+                .add_service(RegionServiceServer::new(Echo))
                 .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
         );
 
         println!("load: {concurrency} concurrent callers over {connections} connections, {seconds} s per target");
         let duration = Duration::from_secs(seconds);
-        // Warm both up, then measure each in turn under the same load.
-        load(&echo_url, None, connections, concurrency, Duration::from_secs(1)).await;
-        load(
-            &identity_url,
-            Some(&token),
-            connections,
-            concurrency,
-            Duration::from_secs(1),
-        )
-        .await;
-        let echo = load(&echo_url, None, connections, concurrency, duration).await;
-        let identity = load(&identity_url, Some(&token), connections, concurrency, duration).await;
-        report("echo", &echo);
-        report("identity", &identity);
-        assert_eq!(identity.errors, 0, "identity answered with errors");
-        println!("ratio identity/echo: {:.2} (goal >= 0.60)", identity.rps() / echo.rps());
+        let warm_up = Duration::from_secs(1);
+        let mut ratios = Vec::new();
+        for (rpc, name) in [(Rpc::GetRegion, "GetRegion"), (Rpc::GetAccount, "GetAccount")] {
+            // Warm both up, then measure each in turn under the same load.
+            load(&echo_url, rpc, None, connections, concurrency, warm_up).await;
+            load(&identity_url, rpc, Some(&token), connections, concurrency, warm_up).await;
+            let echo = load(&echo_url, rpc, None, connections, concurrency, duration).await;
+            let served = load(&identity_url, rpc, Some(&token), connections, concurrency, duration).await;
+            report(&format!("echo {name}"), &echo);
+            report(&format!("identity {name}"), &served);
+            assert_eq!(served.errors, 0, "identity answered {name} with errors");
+            ratios.push((name, served.rps() / echo.rps()));
+        }
+        for (name, ratio) in ratios {
+            println!("ratio identity/echo {name}: {ratio:.2} (goal >= 0.60)");
+        }
     });
 }

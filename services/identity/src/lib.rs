@@ -49,6 +49,7 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
     let cipher = PiiCipher::from_base64(&config.pii.encryption_key, &config.pii.hash_key)?;
     // The sequencer starts once migrations have created the outbox.
     let events = EventLog::new(db.clone(), events::PRODUCER, EventLogOptions::default());
+    let regions = Arc::new(std::sync::OnceLock::new());
     let identity = Arc::new(Identity {
         db: db.clone(),
         cipher,
@@ -64,6 +65,7 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
             window: chrono::Duration::seconds(config.lockout.window_secs),
         },
         events: events.clone(),
+        regions: regions.clone(),
     });
 
     // Identity verifies its own tokens from its own key table.
@@ -82,7 +84,7 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
 
     let max = config.server.max_message_bytes;
     let services = Services::new()
-        .with(RegionServiceServer::new(api::regions::Regions { db: db.clone() }).max_decoding_message_size(max))
+        .with(RegionServiceServer::new(api::regions::Regions { tree: regions.clone() }).max_decoding_message_size(max))
         .with(
             AccountServiceServer::new(api::accounts::Accounts {
                 identity: identity.clone(),
@@ -114,6 +116,9 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
         .await
         .context("migrate identity database")?;
     events.start_sequencer();
+    let tree = domain::region::RegionTree::new(store::regions::all(&db).await?);
+    tracing::info!(regions = tree.len(), "region tree loaded");
+    let _ = regions.set(tree);
     identity.ensure_signing_key().await?;
     bootstrap(&identity, &config.bootstrap).await?;
     running.set_ready().await;

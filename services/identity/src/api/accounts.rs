@@ -17,7 +17,6 @@ use kit::{ServiceError, ServiceResult};
 use prost::Message;
 use sanshi_proto::identity::v1 as pb;
 use sanshi_proto::identity::v1::account_service_server::AccountService;
-use sea_orm::ConnectionTrait;
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
@@ -46,15 +45,15 @@ fn parse_grant(field: &str, grant: Option<&pb::RoleGrant>, v: &mut Violations) -
 }
 
 impl Identity {
-    async fn require_region_exists(
-        &self,
-        db: &impl ConnectionTrait,
-        field: &str,
-        code: &RegionCode,
-    ) -> ServiceResult<()> {
-        match store::regions::get(db, code.as_str()).await? {
-            Some(_) => Ok(()),
-            None => Err(ServiceError::invalid(field, format!("区划 {code} 不存在"))),
+    fn require_region_exists(&self, field: &str, code: &RegionCode) -> ServiceResult<()> {
+        let tree = self
+            .regions
+            .get()
+            .ok_or_else(|| ServiceError::Unavailable("服务正在启动，请稍后重试".into()))?;
+        if tree.contains(code.as_str()) {
+            Ok(())
+        } else {
+            Err(ServiceError::invalid(field, format!("区划 {code} 不存在")))
         }
     }
 
@@ -98,11 +97,9 @@ impl Identity {
         for (role, role_region) in &roles {
             check_grant(caller, *role, role_region)?;
         }
-        self.require_region_exists(&self.db, "account.region_code", &region)
-            .await?;
+        self.require_region_exists("account.region_code", &region)?;
         for (i, (_, role_region)) in roles.iter().enumerate() {
-            self.require_region_exists(&self.db, &format!("account.roles[{i}].region_code"), role_region)
-                .await?;
+            self.require_region_exists(&format!("account.roles[{i}].region_code"), role_region)?;
         }
 
         let idempotency_scope = format!("CreateAccount:{}", caller.account_id);
@@ -307,8 +304,7 @@ impl Identity {
         let account_region = RegionCode::parse(&record.account.region_code).map_err(ServiceError::internal)?;
         check_manage(caller, &account_region, &record.role_list())?;
         check_grant(caller, role, &region)?;
-        self.require_region_exists(&self.db, "grant.region_code", &region)
-            .await?;
+        self.require_region_exists("grant.region_code", &region)?;
         let action = if add { "grant_role" } else { "revoke_role" };
         let txn = kit::db::begin(&self.db).await?;
         // Touching the account row serialises changes to one account, which

@@ -34,6 +34,8 @@ pub struct Identity {
     pub cipher: PiiCipher,
     pub tokens: TokenSettings,
     pub lockout: LockoutPolicy,
+    /// The region tree, loaded once migrations have run.
+    pub regions: std::sync::Arc<std::sync::OnceLock<crate::domain::region::RegionTree>>,
     /// The outbox's sequencer; told after each commit that published.
     pub events: std::sync::Arc<kit::events::EventLog>,
 }

@@ -1,33 +1,33 @@
 //! RegionService: the division tree is public reference data; no token needed.
+//! Served from the in-memory [`RegionTree`] loaded at start.
 
 use super::{decode_page_token, encode_page_token, page_size};
-use crate::store;
-use crate::store::entities::region;
+use crate::domain::region::{RegionRow, RegionTree};
 use kit::region::{RegionCode, RegionLevel};
 use kit::{ServiceError, ServiceResult};
 use sanshi_proto::identity::v1 as pb;
 use sanshi_proto::identity::v1::region_service_server::RegionService;
-use sea_orm::DatabaseConnection;
+use std::sync::{Arc, OnceLock};
 use tonic::{Request, Response, Status};
 
 pub struct Regions {
-    pub db: DatabaseConnection,
+    /// Set once migrations have run; the readiness gate keeps calls out before.
+    pub tree: Arc<OnceLock<RegionTree>>,
 }
 
-fn to_proto(r: region::Model) -> pb::Region {
-    let level = match RegionLevel::parse(&r.level) {
-        Some(RegionLevel::Province) => pb::RegionLevel::Province,
-        Some(RegionLevel::City) => pb::RegionLevel::City,
-        Some(RegionLevel::District) => pb::RegionLevel::District,
-        Some(RegionLevel::Street) => pb::RegionLevel::Street,
-        Some(RegionLevel::Community) => pb::RegionLevel::Community,
-        None => pb::RegionLevel::Unspecified,
+pub fn to_proto(r: &RegionRow) -> pb::Region {
+    let level = match r.level {
+        RegionLevel::Province => pb::RegionLevel::Province,
+        RegionLevel::City => pb::RegionLevel::City,
+        RegionLevel::District => pb::RegionLevel::District,
+        RegionLevel::Street => pb::RegionLevel::Street,
+        RegionLevel::Community => pb::RegionLevel::Community,
     };
     pb::Region {
-        code: r.code,
-        name: r.name,
+        code: r.code.clone(),
+        name: r.name.clone(),
         level: level as i32,
-        parent_code: r.parent_code.unwrap_or_default(),
+        parent_code: r.parent_code.clone().unwrap_or_default(),
         longitude: r.lon,
         latitude: r.lat,
     }
@@ -38,36 +38,38 @@ fn parse_code(field: &str, code: &str) -> ServiceResult<RegionCode> {
 }
 
 impl Regions {
-    async fn get(&self, code: &str) -> ServiceResult<pb::Region> {
+    fn tree(&self) -> ServiceResult<&RegionTree> {
+        self.tree
+            .get()
+            .ok_or_else(|| ServiceError::Unavailable("服务正在启动，请稍后重试".into()))
+    }
+
+    fn get(&self, code: &str) -> ServiceResult<pb::Region> {
         let code = parse_code("code", code)?;
-        store::regions::get(&self.db, code.as_str())
-            .await?
+        self.tree()?
+            .get(code.as_str())
             .map(to_proto)
             .ok_or_else(|| ServiceError::not_found("区划", code.as_str()))
     }
 
-    async fn list(&self, req: pb::ListRegionsRequest) -> ServiceResult<pb::ListRegionsResponse> {
+    fn list(&self, req: pb::ListRegionsRequest) -> ServiceResult<pb::ListRegionsResponse> {
+        let tree = self.tree()?;
         let parent = if req.parent_code.is_empty() {
             None
         } else {
             Some(parse_code("parent_code", &req.parent_code)?)
         };
-        let limit = page_size(req.page_size, 100, 1000)?;
+        let limit = page_size(req.page_size, 100, 1000)? as usize;
         let after = decode_page_token(&req.page_token)?;
         if let Some(parent) = &parent
-            && store::regions::get(&self.db, parent.as_str()).await?.is_none()
+            && !tree.contains(parent.as_str())
         {
             return Err(ServiceError::not_found("区划", parent.as_str()));
         }
-        let mut rows = store::regions::children(
-            &self.db,
-            parent.as_ref().map(|p| p.as_str()),
-            after.as_deref(),
-            limit + 1,
-        )
-        .await?;
-        let next_page_token = if rows.len() as u64 > limit {
-            rows.truncate(limit as usize);
+        let parent = parent.as_ref().map(|p| p.as_str()).unwrap_or("");
+        let mut rows = tree.children(parent, after.as_deref(), limit + 1);
+        let next_page_token = if rows.len() > limit {
+            rows.truncate(limit);
             rows.last().map(|r| encode_page_token(&r.code)).unwrap_or_default()
         } else {
             String::new()
@@ -78,16 +80,14 @@ impl Regions {
         })
     }
 
-    async fn ancestors(&self, code: &str) -> ServiceResult<pb::ListRegionAncestorsResponse> {
+    fn ancestors(&self, code: &str) -> ServiceResult<pb::ListRegionAncestorsResponse> {
         let code = parse_code("code", code)?;
-        let mut codes: Vec<String> = code.ancestors().iter().map(|c| c.to_string()).collect();
-        codes.push(code.to_string());
-        let rows = store::regions::many(&self.db, codes).await?;
-        if rows.last().map(|r| r.code.as_str()) != Some(code.as_str()) {
-            return Err(ServiceError::not_found("区划", code.as_str()));
-        }
+        let chain = self
+            .tree()?
+            .lineage(code.as_str())
+            .ok_or_else(|| ServiceError::not_found("区划", code.as_str()))?;
         Ok(pb::ListRegionAncestorsResponse {
-            regions: rows.into_iter().map(to_proto).collect(),
+            regions: chain.into_iter().map(to_proto).collect(),
         })
     }
 }
@@ -95,20 +95,20 @@ impl Regions {
 #[tonic::async_trait]
 impl RegionService for Regions {
     async fn get_region(&self, request: Request<pb::GetRegionRequest>) -> Result<Response<pb::Region>, Status> {
-        Ok(Response::new(self.get(&request.into_inner().code).await?))
+        Ok(Response::new(self.get(&request.into_inner().code)?))
     }
 
     async fn list_regions(
         &self,
         request: Request<pb::ListRegionsRequest>,
     ) -> Result<Response<pb::ListRegionsResponse>, Status> {
-        Ok(Response::new(self.list(request.into_inner()).await?))
+        Ok(Response::new(self.list(request.into_inner())?))
     }
 
     async fn list_region_ancestors(
         &self,
         request: Request<pb::ListRegionAncestorsRequest>,
     ) -> Result<Response<pb::ListRegionAncestorsResponse>, Status> {
-        Ok(Response::new(self.ancestors(&request.into_inner().code).await?))
+        Ok(Response::new(self.ancestors(&request.into_inner().code)?))
     }
 }

@@ -3,10 +3,10 @@ use super::unique_violation;
 use chrono::Utc;
 use kit::auth::Role;
 use kit::{ServiceError, ServiceResult};
-use sea_orm::sea_query::Condition;
+use sea_orm::sea_query::{Asterisk, Condition, Expr, ExprTrait, Order, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, IntoActiveModel, QueryFilter,
+    QueryOrder, QuerySelect, Set,
 };
 
 /// An account with its role grants.
@@ -80,11 +80,34 @@ pub async fn find_by_username(db: &impl ConnectionTrait, username: &str) -> Resu
         .await
 }
 
+/// An account and its grants, in one query (a read on every authenticated page).
 pub async fn find(db: &impl ConnectionTrait, id: &str) -> Result<Option<AccountRecord>, DbErr> {
-    let Some(account) = account::Entity::find_by_id(id.to_string()).one(db).await? else {
+    let select = Query::select()
+        .column(("accounts", Asterisk))
+        .expr_as(Expr::col(("role_grants", "role")), "grant_role")
+        .expr_as(Expr::col(("role_grants", "region_code")), "grant_region")
+        .from("accounts")
+        .left_join(
+            "role_grants",
+            Expr::col(("role_grants", "account_id")).equals(("accounts", "id")),
+        )
+        .and_where(Expr::col(("accounts", "id")).eq(id))
+        .order_by(("role_grants", "role"), Order::Asc)
+        .order_by(("role_grants", "region_code"), Order::Asc)
+        .to_owned();
+    let rows = db.query_all(&select).await?;
+    let Some(first) = rows.first() else {
         return Ok(None);
     };
-    let roles = roles_of(db, id).await?;
+    let account = account::Model::from_query_result(first, "")?;
+    let mut roles = Vec::new();
+    for row in &rows {
+        let role: Option<String> = row.try_get("", "grant_role")?;
+        let region: Option<String> = row.try_get("", "grant_region")?;
+        if let (Some(role), Some(region)) = (role.as_deref().and_then(Role::parse), region) {
+            roles.push((role, region));
+        }
+    }
     Ok(Some(AccountRecord { account, roles }))
 }
 

@@ -1,33 +1,23 @@
 use super::entities::region;
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use crate::domain::region::RegionRow;
+use kit::region::RegionLevel;
+use sea_orm::{ConnectionTrait, DbErr, EntityTrait};
 
-pub async fn get(db: &impl ConnectionTrait, code: &str) -> Result<Option<region::Model>, DbErr> {
-    region::Entity::find_by_id(code.to_string()).one(db).await
-}
-
-/// Children of `parent` (top-level regions when `None`), by code, after `after`.
-pub async fn children(
-    db: &impl ConnectionTrait,
-    parent: Option<&str>,
-    after: Option<&str>,
-    limit: u64,
-) -> Result<Vec<region::Model>, DbErr> {
-    let mut query = region::Entity::find();
-    query = match parent {
-        Some(p) => query.filter(region::Column::ParentCode.eq(p)),
-        None => query.filter(region::Column::ParentCode.is_null()),
-    };
-    if let Some(after) = after {
-        query = query.filter(region::Column::Code.gt(after));
-    }
-    query.order_by_asc(region::Column::Code).limit(limit).all(db).await
-}
-
-/// The regions with these codes, in code order (root first).
-pub async fn many(db: &impl ConnectionTrait, codes: Vec<String>) -> Result<Vec<region::Model>, DbErr> {
-    region::Entity::find()
-        .filter(region::Column::Code.is_in(codes))
-        .order_by_asc(region::Column::Code)
-        .all(db)
-        .await
+/// Every region, for the in-memory tree.
+pub async fn all(db: &impl ConnectionTrait) -> Result<Vec<RegionRow>, DbErr> {
+    let rows = region::Entity::find().all(db).await?;
+    rows.into_iter()
+        .map(|r| {
+            let level = RegionLevel::parse(&r.level)
+                .ok_or_else(|| DbErr::Custom(format!("region {} has unknown level {}", r.code, r.level)))?;
+            Ok(RegionRow {
+                code: r.code,
+                name: r.name,
+                level,
+                parent_code: r.parent_code,
+                lon: r.lon,
+                lat: r.lat,
+            })
+        })
+        .collect()
 }
