@@ -1,0 +1,91 @@
+//! kit's server bootstrap: health follows readiness, and RPCs other than
+//! health and reflection wait for it.
+
+use kit::auth::SigningKey;
+use kit::auth::testing::{service_claims, verifier};
+use kit::config::ServerConfig;
+use kit::events::{EventLog, EventLogOptions};
+use kit::server::Services;
+use sanshi_proto::events::v1::SubscribeRequest;
+use sanshi_proto::events::v1::event_stream_service_client::EventStreamServiceClient;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+fn server_config() -> ServerConfig {
+    ServerConfig {
+        host: "127.0.0.1".into(),
+        port: 0,
+        request_timeout_ms: 5_000,
+        concurrency_limit: 16,
+        max_message_bytes: 1 << 20,
+        shutdown_grace_ms: 2_000,
+    }
+}
+
+async fn health(channel: &tonic::transport::Channel, service: &str) -> i32 {
+    HealthClient::new(channel.clone())
+        .check(HealthCheckRequest { service: service.into() })
+        .await
+        .unwrap()
+        .into_inner()
+        .status
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_and_rpcs_follow_readiness() {
+    let db = kit::db::testing::TestDb::sqlite().await;
+    let log = EventLog::new(db.conn.clone(), "test", EventLogOptions::default());
+    let key = SigningKey::generate();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = kit::server::start(
+        "test",
+        &server_config(),
+        verifier(&key),
+        Services::new().with(log.stream_service()),
+        async {
+            let _ = stopped.await;
+        },
+    )
+    .await
+    .unwrap();
+    assert_ne!(running.local_addr.port(), 0, "port 0 picks a free port");
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", running.local_addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let service = "sanshi.events.v1.EventStreamService";
+    let token = key.sign(&service_claims("svc"));
+    let subscribe = || {
+        let mut client = EventStreamServiceClient::new(channel.clone());
+        let token = token.clone();
+        async move { client.subscribe(kit::grpc::with_token(SubscribeRequest { after_sequence: 0 }, &token)).await }
+    };
+
+    // Before readiness (migrations not applied): health says so, RPCs are refused.
+    assert_eq!(health(&channel, "").await, ServingStatus::NotServing as i32);
+    assert_eq!(health(&channel, service).await, ServingStatus::NotServing as i32);
+    assert_eq!(subscribe().await.unwrap_err().code(), tonic::Code::Unavailable);
+
+    kit::db::migrate::<Migrator>(&db.conn).await.unwrap();
+    log.start_sequencer();
+    running.set_ready().await;
+    assert_eq!(health(&channel, "").await, ServingStatus::Serving as i32);
+    assert_eq!(health(&channel, service).await, ServingStatus::Serving as i32);
+    subscribe().await.expect("served once ready");
+
+    log.close();
+    stop.send(()).unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(10), running.wait())
+        .await
+        .expect("drains within the grace period")
+        .unwrap();
+}
+
+struct Migrator;
+
+impl sea_orm_migration::MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn sea_orm_migration::MigrationTrait>> {
+        kit::events::migrations()
+    }
+}
