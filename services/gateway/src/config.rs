@@ -45,13 +45,6 @@ impl Validate for Config {
     fn validate(&self) -> Result<(), ConfigError> {
         self.server.validate("server")?;
         self.telemetry.validate()?;
-        let url = &self.upstreams.identity_url;
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(ConfigError::new(
-                "upstreams.identity_url",
-                "must start with http:// or https://",
-            ));
-        }
-        Ok(())
+        kit::config::require_http_url("upstreams.identity_url", &self.upstreams.identity_url)
     }
 }

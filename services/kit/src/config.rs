@@ -113,6 +113,15 @@ fn from_config_error(error: config::ConfigError) -> ConfigError {
     }
 }
 
+/// Checks that `value` is an `http://` or `https://` URL; `key` names it in the error.
+pub fn require_http_url(key: &str, value: &str) -> Result<(), ConfigError> {
+    if value.starts_with("http://") || value.starts_with("https://") {
+        Ok(())
+    } else {
+        Err(ConfigError::new(key, "must start with http:// or https://"))
+    }
+}
+
 /// gRPC listener settings every service shares.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -201,13 +210,8 @@ pub struct TelemetryConfig {
 
 impl TelemetryConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if let Some(endpoint) = &self.otlp_endpoint
-            && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
-        {
-            return Err(ConfigError::new(
-                "telemetry.otlp_endpoint",
-                "must start with http:// or https://",
-            ));
+        if let Some(endpoint) = &self.otlp_endpoint {
+            require_http_url("telemetry.otlp_endpoint", endpoint)?;
         }
         tracing_subscriber::EnvFilter::try_new(&self.log_level)
             .map_err(|e| ConfigError::new("telemetry.log_level", e.to_string()))?;
@@ -243,12 +247,7 @@ impl AuthConfig {
         if self.audience.is_empty() {
             return Err(ConfigError::new("auth.audience", "must not be empty"));
         }
-        if !(self.identity_url.starts_with("http://") || self.identity_url.starts_with("https://")) {
-            return Err(ConfigError::new(
-                "auth.identity_url",
-                "must start with http:// or https://",
-            ));
-        }
+        require_http_url("auth.identity_url", &self.identity_url)?;
         Ok(())
     }
 }

@@ -24,7 +24,9 @@ fn server_config() -> ServerConfig {
 
 async fn health(channel: &tonic::transport::Channel, service: &str) -> i32 {
     HealthClient::new(channel.clone())
-        .check(HealthCheckRequest { service: service.into() })
+        .check(HealthCheckRequest {
+            service: service.into(),
+        })
         .await
         .unwrap()
         .into_inner()
@@ -59,7 +61,11 @@ async fn health_and_rpcs_follow_readiness() {
     let subscribe = || {
         let mut client = EventStreamServiceClient::new(channel.clone());
         let token = token.clone();
-        async move { client.subscribe(kit::grpc::with_token(SubscribeRequest { after_sequence: 0 }, &token)).await }
+        async move {
+            client
+                .subscribe(kit::grpc::with_token(SubscribeRequest { after_sequence: 0 }, &token))
+                .await
+        }
     };
 
     // Before readiness (migrations not applied): health says so, RPCs are refused.

@@ -107,18 +107,21 @@ impl Identity {
                 _ => pb::AccountStatus::Disabled,
             } as i32,
             region_code: a.region_code.clone(),
-            roles: record
-                .roles
-                .iter()
-                .map(|(role, region)| pb::RoleGrant {
-                    role: role.to_proto(),
-                    region_code: region.clone(),
-                })
-                .collect(),
+            roles: grants_to_proto(&record.roles),
             create_time: Some(timestamp(a.created_at)),
             update_time: Some(timestamp(a.updated_at)),
         }
     }
+}
+
+pub fn grants_to_proto(roles: &[(kit::auth::Role, String)]) -> Vec<pb::RoleGrant> {
+    roles
+        .iter()
+        .map(|(role, region)| pb::RoleGrant {
+            role: role.to_proto(),
+            region_code: region.clone(),
+        })
+        .collect()
 }
 
 /// The payload of an `AccountCreated` event.
@@ -128,14 +131,7 @@ pub fn account_created(record: &AccountRecord) -> pb::AccountCreated {
         username: record.account.username.clone(),
         display_name: record.account.display_name.clone(),
         region_code: record.account.region_code.clone(),
-        roles: record
-            .roles
-            .iter()
-            .map(|(role, region)| pb::RoleGrant {
-                role: role.to_proto(),
-                region_code: region.clone(),
-            })
-            .collect(),
+        roles: grants_to_proto(&record.roles),
     }
 }
 
