@@ -50,7 +50,9 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
     // The sequencer starts once migrations have created the outbox.
     let events = EventLog::new(db.clone(), events::PRODUCER, EventLogOptions::default());
     let regions = Arc::new(std::sync::OnceLock::new());
+    let audit_key = cipher.derive_key("audit-chain");
     let identity = Arc::new(Identity {
+        audit_key,
         db: db.clone(),
         cipher,
         tokens: TokenSettings {
@@ -192,7 +194,7 @@ async fn ensure_account(
         .map_err(|e| anyhow::anyhow!("bootstrap account {username}: {e}"))?;
     events::publish(&txn, &id, &api::account_created(&record)).await?;
     let audit = domain::audit::AuditEvent::new("", "bootstrap_account", &id, domain::audit::Outcome::Success);
-    store::audit::append(&txn, audit.with_detail(username)).await?;
+    identity.audit(&txn, audit.with_detail(username)).await?;
     txn.commit().await?;
     identity.events.notify();
     tracing::info!(username, kind, "bootstrap account created");

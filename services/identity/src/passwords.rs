@@ -16,7 +16,15 @@ static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
         .unwrap_or_default()
 });
 
+/// Each hash holds 19 MiB for tens of milliseconds: bound how many run at
+/// once so that a burst of logins queues instead of exhausting memory.
+static HASHING: LazyLock<tokio::sync::Semaphore> = LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    tokio::sync::Semaphore::new(cores * 2)
+});
+
 pub async fn hash(password: String) -> Result<String, ServiceError> {
+    let _permit = HASHING.acquire().await.map_err(ServiceError::internal)?;
     tokio::task::spawn_blocking(move || {
         Argon2::default()
             .hash_password(password.as_bytes())
@@ -29,6 +37,9 @@ pub async fn hash(password: String) -> Result<String, ServiceError> {
 
 /// Verifies `password` against `stored` (or a dummy hash when `None`).
 pub async fn verify(password: String, stored: Option<String>) -> bool {
+    let Ok(_permit) = HASHING.acquire().await else {
+        return false;
+    };
     tokio::task::spawn_blocking(move || {
         let exists = stored.is_some();
         let stored = stored.unwrap_or_else(|| DUMMY_HASH.clone());

@@ -175,6 +175,165 @@ async fn admins_act_only_inside_their_scope(db: TestDb) {
     h.stop().await;
 }
 
+async fn updates_and_role_changes_respect_scope_and_rank(db: TestDb) {
+    let h = Harness::start(db).await;
+    let (city, yuzhong, dadukou) = (
+        h.token("city").await,
+        h.token("yuzhong").await,
+        h.token("dadukou").await,
+    );
+    let mut accounts = h.accounts();
+    let street = accounts
+        .create_account(with_token(
+            new_account("qixinggang", "500103001", &[(pb::Role::StreetAdmin, "500103001")]),
+            &yuzhong,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let disable = |id: &str| pb::UpdateAccountRequest {
+        account: Some(pb::Account {
+            id: id.into(),
+            status: pb::AccountStatus::Disabled as i32,
+            ..Default::default()
+        }),
+        update_mask: Some(prost_types::FieldMask {
+            paths: vec!["status".into()],
+        }),
+    };
+    let grant = |id: &str, role: pb::Role, region: &str| pb::GrantRoleRequest {
+        account_id: id.into(),
+        grant: Some(pb::RoleGrant {
+            role: role as i32,
+            region_code: region.into(),
+        }),
+    };
+
+    // Another district's admin can neither change the account nor its roles.
+    let code =
+        |r: Result<tonic::Response<pb::Account>, tonic::Status>| r.map(|_| Code::Ok).unwrap_or_else(|s| s.code());
+    assert_eq!(
+        code(accounts.update_account(with_token(disable(&street.id), &dadukou)).await),
+        Code::PermissionDenied
+    );
+    let foreign = grant(&street.id, pb::Role::CommunityWorker, "500104001001");
+    assert_eq!(
+        code(accounts.grant_role(with_token(foreign, &dadukou)).await),
+        Code::PermissionDenied
+    );
+    // Its own district admin can, inside 500103 only.
+    let worker = grant(&street.id, pb::Role::CommunityWorker, "500103001003");
+    assert_eq!(
+        code(accounts.grant_role(with_token(worker.clone(), &yuzhong)).await),
+        Code::Ok
+    );
+    let outside = grant(&street.id, pb::Role::CommunityWorker, "500104001001");
+    assert_eq!(
+        code(accounts.grant_role(with_token(outside, &yuzhong)).await),
+        Code::PermissionDenied
+    );
+    let revoke = pb::RevokeRoleRequest {
+        account_id: worker.account_id.clone(),
+        grant: worker.grant.clone(),
+    };
+    assert_eq!(
+        code(accounts.revoke_role(with_token(revoke.clone(), &dadukou)).await),
+        Code::PermissionDenied
+    );
+    let revoked = accounts
+        .revoke_role(with_token(revoke, &yuzhong))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(revoked.roles.len(), 1);
+    assert_eq!(
+        code(accounts.update_account(with_token(disable(&street.id), &yuzhong)).await),
+        Code::Ok
+    );
+    // A disabled account cannot log in.
+    assert_eq!(
+        h.try_login("qixinggang", PASSWORD).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
+
+    // Someone living in 500103 who reviews city-wide is out of the district admin's reach.
+    let reviewer = accounts
+        .create_account(with_token(
+            new_account("citywide", "500103", &[(pb::Role::Reviewer, "50")]),
+            &city,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        code(
+            accounts
+                .update_account(with_token(disable(&reviewer.id), &yuzhong))
+                .await
+        ),
+        Code::PermissionDenied
+    );
+    // An admin cannot disable itself or a peer.
+    let me = accounts
+        .get_account(with_token(pb::GetAccountRequest { id: "me".into() }, &yuzhong))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        code(accounts.update_account(with_token(disable(&me.id), &yuzhong)).await),
+        Code::PermissionDenied
+    );
+    // Auditors are city-wide: a street admin cannot appoint one.
+    let street_token = h.token("jiefangbei").await;
+    let auditor = new_account("snoop", "500103003", &[(pb::Role::Auditor, "500103003")]);
+    let status = accounts
+        .create_account(with_token(auditor, &street_token))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        status.code(),
+        Code::InvalidArgument,
+        "auditor at street level is not a valid grant"
+    );
+    h.stop().await;
+}
+
+async fn service_tokens_do_not_administer(db: TestDb) {
+    let h = Harness::start(db).await;
+    let service = h
+        .auth()
+        .issue_service_token(pb::IssueServiceTokenRequest {
+            client_id: "matching".into(),
+            client_secret: SERVICE_SECRET.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .access_token;
+    let admin = new_account("mallory", "50", &[(pb::Role::CityAdmin, "50")]);
+    assert_eq!(
+        h.accounts()
+            .create_account(with_token(admin, &service))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::PermissionDenied
+    );
+    let rotate = h
+        .auth()
+        .rotate_signing_key(with_token(pb::RotateSigningKeyRequest {}, &service))
+        .await
+        .unwrap_err();
+    assert_eq!(rotate.code(), Code::PermissionDenied);
+    let audit = h
+        .audit()
+        .list_audit_entries(with_token(pb::ListAuditEntriesRequest::default(), &service))
+        .await
+        .unwrap_err();
+    assert_eq!(audit.code(), Code::PermissionDenied);
+    h.stop().await;
+}
+
 async fn bad_input_reports_every_field(db: TestDb) {
     let h = Harness::start(db).await;
     let city = h.token("city").await;
@@ -292,6 +451,31 @@ async fn lockout_after_five_failures(db: TestDb) {
     assert_eq!(locked.code(), Code::ResourceExhausted, "{locked:?}");
     // Other users are unaffected.
     h.try_login("city", PASSWORD).await.expect("other accounts log in");
+
+    // Guessing in parallel gets no more than five tries.
+    let guesses = (0..12).map(|_| h.try_login("dadukou", "WrongPassword1"));
+    let results = futures::future::join_all(guesses).await;
+    let tried = results
+        .iter()
+        .filter(|r| r.as_ref().unwrap_err().code() == Code::Unauthenticated)
+        .count();
+    let refused = results
+        .iter()
+        .filter(|r| r.as_ref().unwrap_err().code() == Code::ResourceExhausted)
+        .count();
+    assert_eq!((tried, refused), (5, 7));
+
+    // Failing as a service's client id through the person login does not lock the service out.
+    for _ in 0..6 {
+        let _ = h.try_login("matching", "WrongPassword1").await;
+    }
+    h.auth()
+        .issue_service_token(pb::IssueServiceTokenRequest {
+            client_id: "matching".into(),
+            client_secret: SERVICE_SECRET.into(),
+        })
+        .await
+        .expect("service still gets tokens");
     h.stop().await;
 }
 
@@ -410,6 +594,27 @@ async fn audit_chain_detects_tampering(db: TestDb) {
         .await
         .unwrap_err();
     assert_eq!(denied.code(), Code::PermissionDenied);
+
+    // The database itself refuses edits …
+    let refused =
+        h.db.conn
+            .execute_unprepared("UPDATE audit_log SET detail = 'x' WHERE seq = 1")
+            .await;
+    assert!(refused.is_err(), "audit log is append-only");
+    assert!(
+        h.db.conn
+            .execute_unprepared("DELETE FROM audit_log WHERE seq = 1")
+            .await
+            .is_err()
+    );
+    // … so an attacker with DDL rights drops the triggers first.
+    let drop_triggers = match h.db.kind {
+        kit::db::DbKind::Postgres => "DROP TRIGGER audit_log_append_only ON audit_log",
+        kit::db::DbKind::Sqlite => "DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete",
+    };
+    for statement in drop_triggers.split("; ") {
+        h.db.conn.execute_unprepared(statement).await.unwrap();
+    }
 
     // Turn the failed login into a success behind the service's back.
     let failed: i64 =
@@ -643,6 +848,8 @@ async fn health_and_reflection_are_served(db: TestDb) {
 kit::db_tests!(
     regions_are_seeded_from_real_data,
     admins_act_only_inside_their_scope,
+    updates_and_role_changes_respect_scope_and_rank,
+    service_tokens_do_not_administer,
     bad_input_reports_every_field,
     phone_is_encrypted_and_masked,
     lockout_after_five_failures,

@@ -69,10 +69,10 @@ impl Role {
     }
 
     /// Administrative rank: an admin may grant only roles of lower rank.
-    /// Services rank above everyone; non-admin roles share the lowest rank.
+    /// Non-admin roles share the lowest rank; the service role is outside
+    /// the ranking (see [`Principal::rank_covering`]).
     pub fn rank(self) -> u8 {
         match self {
-            Role::Service => 100,
             Role::CityAdmin => 40,
             Role::DistrictAdmin => 30,
             Role::StreetAdmin => 20,
@@ -210,9 +210,10 @@ impl Principal {
         }
     }
 
-    /// Fails unless the caller holds one of `roles` anywhere (or is a service).
+    /// Fails unless the caller holds one of `roles` (exactly: the service
+    /// role does not stand in for people's roles here).
     pub fn require_any(&self, roles: &[Role]) -> ServiceResult<()> {
-        if self.roles.iter().any(|(r, _)| roles.contains(r) || *r == Role::Service) {
+        if self.roles.iter().any(|(r, _)| roles.contains(r)) {
             Ok(())
         } else {
             Err(ServiceError::permission_denied())
@@ -227,11 +228,12 @@ impl Principal {
         }
     }
 
-    /// The highest administrative rank among the caller's roles that cover `region`.
+    /// The highest administrative rank among the caller's admin roles that
+    /// cover `region`. Services have none: they do not manage accounts.
     pub fn rank_covering(&self, region: &RegionCode) -> Option<u8> {
         self.roles
             .iter()
-            .filter(|(role, _)| role.is_admin() || *role == Role::Service)
+            .filter(|(role, _)| role.is_admin())
             .filter(|(_, scope)| scope.covers(region))
             .map(|(role, _)| role.rank())
             .max()
@@ -316,6 +318,7 @@ pub type KeySource = Arc<dyn Fn() -> BoxFuture<'static, anyhow::Result<Vec<Publi
 
 /// A key source that asks identity's `GetJwks` RPC.
 pub fn jwks_from_identity(channel: tonic::transport::Channel) -> KeySource {
+    let channel = tonic::service::interceptor::InterceptedService::new(channel, crate::grpc::TraceInterceptor);
     Arc::new(move || {
         let mut client = sanshi_proto::identity::v1::auth_service_client::AuthServiceClient::new(channel.clone());
         Box::pin(async move {
@@ -453,23 +456,36 @@ impl Verifier {
     }
 
     async fn key(&self, kid: &str) -> Option<DecodingKey> {
-        {
+        let (cached, fresh) = {
             let cache = self.cache.read().await;
             let fresh = cache.fetched_at.is_some_and(|t| t.elapsed() < self.max_age);
-            if let Some(key) = cache.keys.get(kid)
-                && fresh
-            {
-                return Some(key.clone());
+            (cache.keys.get(kid).cloned(), fresh)
+        };
+        match cached {
+            Some(key) if fresh => Some(key),
+            // A known key past its age: refresh if nobody else is, but never
+            // make this caller wait behind another's fetch.
+            Some(key) => {
+                if let Ok(log) = self.refresh_log.try_lock() {
+                    self.refresh_locked(log).await;
+                }
+                Some(key)
+            }
+            None => {
+                self.refresh().await;
+                self.cache.read().await.keys.get(kid).cloned()
             }
         }
-        self.refresh().await;
-        self.cache.read().await.keys.get(kid).cloned()
     }
 
     /// Refetches the keys, at most `max_refreshes_per_second` times a
     /// second; on failure the keys already known stay in use.
     pub async fn refresh(&self) {
-        let mut log = self.refresh_log.lock().await;
+        let log = self.refresh_log.lock().await;
+        self.refresh_locked(log).await;
+    }
+
+    async fn refresh_locked(&self, mut log: tokio::sync::MutexGuard<'_, std::collections::VecDeque<Instant>>) {
         while log.front().is_some_and(|t| t.elapsed() > Duration::from_secs(1)) {
             log.pop_front();
         }

@@ -35,7 +35,32 @@ pub fn load<T: DeserializeOwned + Validate>(
     file: Option<&Path>,
     env_prefix: &str,
 ) -> Result<T, ConfigError> {
-    load_from(defaults, file, env_source(env_prefix, None))
+    let vars = env_vars_for(defaults, env_prefix, std::env::vars())?;
+    load_from(defaults, file, env_source(env_prefix, Some(vars)))
+}
+
+/// The variables that configure this service: `<PREFIX>_<SECTION>__<KEY>`
+/// where SECTION is a top-level table of its defaults. Others that share the
+/// prefix (`SANSHI_CONFIG`, another service's sections in a shared
+/// environment, tool settings) are not configuration keys and are left alone.
+fn env_vars_for(
+    defaults: &str,
+    prefix: &str,
+    vars: impl Iterator<Item = (String, String)>,
+) -> Result<std::collections::HashMap<String, String>, ConfigError> {
+    let sections: std::collections::HashMap<String, config::Value> = config::Config::builder()
+        .add_source(config::File::from_str(defaults, config::FileFormat::Toml))
+        .build()
+        .and_then(|c| c.try_deserialize())
+        .map_err(from_config_error)?;
+    let head = format!("{prefix}_");
+    Ok(vars
+        .filter(|(name, _)| {
+            name.strip_prefix(&head)
+                .and_then(|rest| rest.split_once("__"))
+                .is_some_and(|(section, _)| sections.contains_key(&section.to_lowercase()))
+        })
+        .collect())
 }
 
 /// Loads `T` from `defaults` with `overrides` (TOML text) on top, ignoring
@@ -313,6 +338,26 @@ mod tests {
 
         let err = load_from::<Sample>(DEFAULTS, Some(Path::new("/nonexistent/c.toml")), env(&[])).unwrap_err();
         assert_eq!(err.key, "--config");
+    }
+
+    #[test]
+    fn only_this_services_sections_come_from_the_environment() {
+        let vars = [
+            ("SANSHI_CONFIG", "/etc/sanshi/identity.toml"),
+            ("SANSHI_TEST_POSTGRES_URL", "postgres://x"),
+            ("SANSHI_UPSTREAMS__IDENTITY_URL", "http://identity:50051"),
+            ("SANSHI_SERVER__PORT", "7000"),
+            ("OTHER_SERVER__PORT", "1"),
+        ];
+        let kept = env_vars_for(
+            DEFAULTS,
+            "SANSHI",
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+        .unwrap();
+        assert_eq!(kept.keys().collect::<Vec<_>>(), ["SANSHI_SERVER__PORT"]);
+        let c: Sample = load_from(DEFAULTS, None, env_source("SANSHI", Some(kept))).unwrap();
+        assert_eq!(c.server.port, 7000);
     }
 
     #[test]

@@ -41,14 +41,6 @@ pub fn connect_lazy(url: &str) -> anyhow::Result<TracedChannel> {
     Ok(InterceptedService::new(channel, TraceInterceptor))
 }
 
-/// The plain channel under [`connect_lazy`], for clients that need `Channel` itself.
-pub fn channel_lazy(url: &str) -> anyhow::Result<Channel> {
-    Ok(Endpoint::from_shared(url.to_string())?
-        .connect_timeout(Duration::from_secs(5))
-        .tcp_nodelay(true)
-        .connect_lazy())
-}
-
 /// Wraps `message` in a request that carries `token` as its bearer token.
 pub fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);

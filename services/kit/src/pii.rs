@@ -198,6 +198,17 @@ impl PiiCipher {
     }
 }
 
+impl PiiCipher {
+    /// A 32-byte key for `purpose`, derived from the hash key (HMAC-SHA-256),
+    /// so that one configured secret can key several independent MACs.
+    pub fn derive_key(&self, purpose: &str) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.hash_key).expect("hmac takes any key length");
+        mac.update(b"sanshi-derive:");
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+}
+
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -92,8 +92,7 @@ impl Identity {
         let region = region.expect("checked by violations");
 
         // Permission: the caller covers the account and outranks every role it gets.
-        let role_list: Vec<Role> = roles.iter().map(|(r, _)| *r).collect();
-        check_manage(caller, &region, &role_list)?;
+        check_manage(caller, &region, &roles)?;
         for (role, role_region) in &roles {
             check_grant(caller, *role, role_region)?;
         }
@@ -131,7 +130,7 @@ impl Identity {
             .map(|(r, c)| format!("{}@{c}", r.as_str()))
             .collect::<Vec<_>>()
             .join(",");
-        store::audit::append(
+        self.audit(
             &txn,
             AuditEvent::new(&caller.account_id, "create_account", &id, Outcome::Success).with_detail(format!(
                 "username={} region={region} roles=[{grants}]",
@@ -250,7 +249,7 @@ impl Identity {
         let region = RegionCode::parse(&record.account.region_code).map_err(ServiceError::internal)?;
         let own = caller.account_id == record.account.id;
         if admin_only || !own {
-            check_manage(caller, &region, &record.role_list())?;
+            check_manage(caller, &region, &record.grants()?)?;
         }
         let disabling = changes.status == Some("disabled");
         let txn = kit::db::begin(&self.db).await?;
@@ -269,7 +268,7 @@ impl Identity {
             status: status as i32,
         };
         crate::events::publish(&txn, &updated.id, &event).await?;
-        store::audit::append(
+        self.audit(
             &txn,
             AuditEvent::new(&caller.account_id, "update_account", &updated.id, Outcome::Success)
                 .with_detail(paths.join(",")),
@@ -302,7 +301,7 @@ impl Identity {
             return Err(ServiceError::FailedPrecondition("服务账号的角色不能修改".into()));
         }
         let account_region = RegionCode::parse(&record.account.region_code).map_err(ServiceError::internal)?;
-        check_manage(caller, &account_region, &record.role_list())?;
+        check_manage(caller, &account_region, &record.grants()?)?;
         check_grant(caller, role, &region)?;
         self.require_region_exists("grant.region_code", &region)?;
         let action = if add { "grant_role" } else { "revoke_role" };
@@ -341,7 +340,7 @@ impl Identity {
                 )
                 .await?;
             }
-            store::audit::append(
+            self.audit(
                 &txn,
                 AuditEvent::new(&caller.account_id, action, account_id, Outcome::Success)
                     .with_detail(format!("{}@{region}", role.as_str())),

@@ -97,6 +97,7 @@ impl Identity {
         db: &impl ConnectionTrait,
         account: &account::Model,
         family_id: String,
+        refresh_expires_at: chrono::DateTime<Utc>,
     ) -> ServiceResult<pb::TokenPair> {
         let (access_token, expires_in) = self.access_token(db, account).await?;
         let refresh_token = new_refresh_token();
@@ -105,7 +106,7 @@ impl Identity {
             token_hash(&refresh_token),
             family_id,
             account.id.clone(),
-            Utc::now() + self.tokens.refresh_ttl,
+            refresh_expires_at,
         )
         .await?;
         Ok(pb::TokenPair {
@@ -116,15 +117,32 @@ impl Identity {
         })
     }
 
-    /// Fails with RESOURCE_EXHAUSTED while `username` is locked out.
-    async fn check_lockout(&self, username: &str) -> ServiceResult<()> {
+    /// How a username appears in the audit log: as itself when the account
+    /// exists, otherwise as a keyed hash, so that a password typed into the
+    /// username field is never kept.
+    fn audit_name(&self, username: &str, exists: bool) -> String {
+        if exists {
+            username.to_string()
+        } else {
+            format!("unknown:{}", &self.cipher.lookup_hash("username", username)[..16])
+        }
+    }
+
+    /// Counts an attempt on `bucket` before the password is checked: in one
+    /// serialised transaction it refuses while the bucket is locked out, and
+    /// otherwise records a failure up front that a successful check clears.
+    /// Parallel guesses therefore cannot get past the limit.
+    async fn claim_attempt(&self, bucket: &str, action: &str, target: &str) -> ServiceResult<()> {
         let now = Utc::now();
-        let failures = store::tokens::failures_since(&self.db, username, now - self.lockout.window).await?;
+        let txn = kit::db::begin(&self.db).await?;
+        store::tokens::lock_bucket(&txn, bucket).await?;
+        let failures = store::tokens::failures_since(&txn, bucket, now - self.lockout.window).await?;
         if let Some(until) = locked_until(self.lockout, &failures, now) {
+            txn.rollback().await?;
             let minutes = ((until - now).num_seconds() + 59) / 60;
-            tracing::warn!(username, failures = failures.len(), "login locked out");
+            tracing::warn!(target, action, failures = failures.len(), "login locked out");
             self.audit_standalone(
-                AuditEvent::new("", "login", username, Outcome::Denied)
+                AuditEvent::new("", action, target, Outcome::Denied)
                     .with_detail(format!("locked out for {minutes} min")),
             )
             .await;
@@ -132,41 +150,52 @@ impl Identity {
                 "登录失败次数过多，请 {minutes} 分钟后再试"
             )));
         }
+        store::tokens::record_failure(&txn, bucket).await?;
+        txn.commit().await?;
         Ok(())
     }
 
-    /// Checks a username and password; counts a failure toward lockout.
+    /// Checks a username and password for an account of `kind`. Returns the
+    /// account and its lockout bucket, which the caller clears on success.
     async fn check_credentials(
         &self,
         username: &str,
         password: &str,
         kind: &str,
         action: &str,
-    ) -> ServiceResult<account::Model> {
-        self.check_lockout(username).await?;
+    ) -> ServiceResult<(account::Model, String)> {
+        let wrong = || ServiceError::Unauthenticated(WRONG_CREDENTIALS.into());
+        if username.chars().count() > 32 {
+            // No account can have such a name (see validate_username).
+            return Err(wrong());
+        }
         let account = store::accounts::find_by_username(&self.db, username)
             .await?
             .filter(|a| a.kind == kind);
+        let target = self.audit_name(username, account.is_some());
+        // People and services lock out separately, so that failed logins as a
+        // service's client id through the public gateway cannot lock the service out.
+        let bucket = format!("{kind}:{username}");
+        self.claim_attempt(&bucket, action, &target).await?;
         let ok = passwords::verify(password.to_string(), account.as_ref().map(|a| a.password_hash.clone())).await;
         match account {
             Some(account) if ok => {
                 if account.status != "active" {
                     self.audit_standalone(
-                        AuditEvent::new(&account.id, action, username, Outcome::Denied).with_detail("account disabled"),
+                        AuditEvent::new(&account.id, action, &target, Outcome::Denied).with_detail("account disabled"),
                     )
                     .await;
                     return Err(ServiceError::Unauthenticated("账号已停用".into()));
                 }
-                Ok(account)
+                Ok((account, bucket))
             }
             _ => {
-                store::tokens::record_failure(&self.db, username).await?;
-                tracing::info!(username, action, "wrong credentials");
+                tracing::info!(target, action, "wrong credentials");
                 self.audit_standalone(
-                    AuditEvent::new("", action, username, Outcome::Failure).with_detail("wrong credentials"),
+                    AuditEvent::new("", action, &target, Outcome::Failure).with_detail("wrong credentials"),
                 )
                 .await;
-                Err(ServiceError::Unauthenticated(WRONG_CREDENTIALS.into()))
+                Err(wrong())
             }
         }
     }
@@ -180,15 +209,16 @@ impl Identity {
             v.add("password", "请输入密码");
         }
         v.into_result()?;
-        let account = self
+        let (account, bucket) = self
             .check_credentials(&req.username, &req.password, "person", "login")
             .await?;
         let txn = kit::db::begin(&self.db).await?;
-        store::tokens::clear_failures(&txn, &account.username).await?;
+        store::tokens::clear_failures(&txn, &bucket).await?;
+        let family = uuid::Uuid::new_v4().to_string();
         let pair = self
-            .token_pair(&txn, &account, uuid::Uuid::new_v4().to_string())
+            .token_pair(&txn, &account, family, Utc::now() + self.tokens.refresh_ttl)
             .await?;
-        store::audit::append(
+        self.audit(
             &txn,
             AuditEvent::new(&account.id, "login", &account.username, Outcome::Success),
         )
@@ -212,7 +242,7 @@ impl Identity {
             // A spent token presented again means it was copied: end every
             // session descended from the same login.
             let revoked = store::tokens::revoke_family(&txn, &token.family_id).await?;
-            store::audit::append(
+            self.audit(
                 &txn,
                 AuditEvent::new(
                     &token.account_id,
@@ -241,7 +271,11 @@ impl Identity {
         if account.status != "active" {
             return Err(ServiceError::Unauthenticated("账号已停用".into()));
         }
-        let pair = self.token_pair(&txn, &account, token.family_id.clone()).await?;
+        // The new token inherits the family's expiry: rotation never extends a
+        // session beyond `refresh_ttl` after its login.
+        let pair = self
+            .token_pair(&txn, &account, token.family_id.clone(), token.expires_at)
+            .await?;
         txn.commit().await?;
         Ok(pair)
     }
@@ -254,7 +288,7 @@ impl Identity {
         if let Some(token) = store::tokens::find_refresh(&self.db, &token_hash(&req.refresh_token)).await? {
             let txn = kit::db::begin(&self.db).await?;
             store::tokens::revoke_family(&txn, &token.family_id).await?;
-            store::audit::append(
+            self.audit(
                 &txn,
                 AuditEvent::new(&token.account_id, "logout", &token.account_id, Outcome::Success),
             )
@@ -274,10 +308,11 @@ impl Identity {
         let record = store::accounts::find(&self.db, account_id)
             .await?
             .ok_or_else(ServiceError::unauthenticated)?;
-        let username = record.account.username.clone();
-        self.check_lockout(&username).await?;
+        // A wrong current password counts toward the same lockout as a wrong login.
+        let bucket = format!("person:{}", record.account.username);
+        self.claim_attempt(&bucket, "change_password", &record.account.username)
+            .await?;
         if !passwords::verify(req.current_password, Some(record.account.password_hash.clone())).await {
-            store::tokens::record_failure(&self.db, &username).await?;
             self.audit_standalone(AuditEvent::new(
                 account_id,
                 "change_password",
@@ -294,9 +329,10 @@ impl Identity {
             ..Default::default()
         };
         store::accounts::update(&txn, record.account, changes).await?;
+        store::tokens::clear_failures(&txn, &bucket).await?;
         // Other sessions keep no refresh token that outlives the old password.
         store::tokens::revoke_account(&txn, account_id).await?;
-        store::audit::append(
+        self.audit(
             &txn,
             AuditEvent::new(account_id, "change_password", account_id, Outcome::Success),
         )
@@ -314,10 +350,18 @@ impl Identity {
             v.add("client_secret", "缺少 client_secret");
         }
         v.into_result()?;
-        let account = self
+        let (account, bucket) = self
             .check_credentials(&req.client_id, &req.client_secret, "service", "service_token")
             .await?;
-        let (access_token, expires_in) = self.access_token(&self.db, &account).await?;
+        let txn = kit::db::begin(&self.db).await?;
+        store::tokens::clear_failures(&txn, &bucket).await?;
+        let (access_token, expires_in) = self.access_token(&txn, &account).await?;
+        self.audit(
+            &txn,
+            AuditEvent::new(&account.id, "service_token", &account.username, Outcome::Success),
+        )
+        .await?;
+        txn.commit().await?;
         Ok(pb::IssueServiceTokenResponse {
             access_token,
             expires_in,
@@ -345,7 +389,7 @@ impl Identity {
         let txn = kit::db::begin(&self.db).await?;
         store::keys::retire_current(&txn).await?;
         store::keys::insert(&txn, &self.cipher, &key).await?;
-        store::audit::append(
+        self.audit(
             &txn,
             AuditEvent::new(actor, "rotate_signing_key", &key.kid, Outcome::Success),
         )
@@ -382,7 +426,12 @@ impl AuthService for Auth {
     ) -> Result<Response<pb::ChangePasswordResponse>, Status> {
         let caller = principal(&request)?;
         if caller.kind != PrincipalKind::Person {
-            return Err(ServiceError::PermissionDenied("服务账号不能修改密码".into()).into());
+            let actor = caller.account_id.clone();
+            let denied = Err(ServiceError::PermissionDenied("服务账号不能修改密码".into()));
+            return Ok(self
+                .identity
+                .audit_failure(&actor, "change_password", &actor, denied)
+                .await?);
         }
         let account_id = caller.account_id.clone();
         self.identity.change_password(&account_id, request.into_inner()).await?;

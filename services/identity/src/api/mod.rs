@@ -34,6 +34,8 @@ pub struct Identity {
     pub cipher: PiiCipher,
     pub tokens: TokenSettings,
     pub lockout: LockoutPolicy,
+    /// Keys the audit chain's HMAC (derived from `pii.hash_key`).
+    pub audit_key: [u8; 32],
     /// The region tree, loaded once migrations have run.
     pub regions: std::sync::Arc<std::sync::OnceLock<crate::domain::region::RegionTree>>,
     /// The outbox's sequencer; told after each commit that published.
@@ -41,6 +43,11 @@ pub struct Identity {
 }
 
 impl Identity {
+    /// Appends to the audit chain inside `txn`.
+    pub async fn audit(&self, txn: &impl sea_orm::ConnectionTrait, event: AuditEvent) -> Result<(), sea_orm::DbErr> {
+        store::audit::append(txn, &self.audit_key, event).await.map(|_| ())
+    }
+
     /// Records an event in its own transaction: for failures and denials,
     /// whose own transaction (if any) was rolled back. Successful changes
     /// append inside their transaction instead.
@@ -48,7 +55,7 @@ impl Identity {
         // A transaction of its own: the chain's lock is held until commit.
         let result = async {
             let txn = kit::db::begin(&self.db).await?;
-            store::audit::append(&txn, event.clone()).await?;
+            self.audit(&txn, event.clone()).await?;
             txn.commit().await
         }
         .await;

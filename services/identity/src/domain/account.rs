@@ -52,7 +52,8 @@ pub fn allowed_levels(role: Role) -> &'static [RegionLevel] {
         Role::StreetAdmin => &[Street],
         Role::CommunityWorker | Role::Resident => &[Community],
         Role::Reviewer => &[Province, City, District],
-        Role::Auditor => &[Province, City, District, Street],
+        // The audit log spans the whole installation, so auditors sit at its top.
+        Role::Auditor => &[Province, City],
         Role::Professional => &[Province, City, District, Street, Community],
         Role::Service => &[],
     }
@@ -80,33 +81,43 @@ fn level_name(level: RegionLevel) -> &'static str {
     }
 }
 
-/// May `actor` grant (or revoke) `role` at `region`? Only admins whose scope
-/// covers the region and who rank above the role. Professionals are
-/// qualified by the qualification service, services by configuration.
+/// May `actor` grant (or revoke) `role` at `region`? Admins whose scope
+/// covers the region and who rank above the role. The professional role is
+/// granted by the platform's services only (on qualification); the service
+/// role by configuration only.
 pub fn check_grant(actor: &Principal, role: Role, region: &RegionCode) -> ServiceResult<()> {
-    if matches!(role, Role::Service) || (matches!(role, Role::Professional) && !actor.is_service()) {
-        return Err(ServiceError::PermissionDenied(format!(
-            "角色 {} 不能由管理员授予",
-            role.as_str()
-        )));
-    }
-    match actor.rank_covering(region) {
-        Some(rank) if rank > role.rank() => Ok(()),
-        _ => Err(ServiceError::PermissionDenied(format!(
-            "无权在区划 {region} 授予角色 {}",
-            role.as_str()
-        ))),
+    match role {
+        Role::Service => Err(ServiceError::PermissionDenied("服务角色只能通过配置设置".into())),
+        Role::Professional if actor.is_service() => Ok(()),
+        Role::Professional => Err(ServiceError::PermissionDenied(
+            "专业人员角色由资格审核通过后自动授予".into(),
+        )),
+        _ => match actor.rank_covering(region) {
+            Some(rank) if rank > role.rank() => Ok(()),
+            _ => Err(ServiceError::PermissionDenied(format!(
+                "无权在区划 {region} 授予角色 {}",
+                role.as_str()
+            ))),
+        },
     }
 }
 
-/// May `actor` change an account (status, profile, roles) whose region is
-/// `account_region` and who holds `account_roles`? The actor must cover the
-/// account and outrank every role it holds.
-pub fn check_manage(actor: &Principal, account_region: &RegionCode, account_roles: &[Role]) -> ServiceResult<()> {
-    let target_rank = account_roles.iter().map(|r| r.rank()).max().unwrap_or(0);
-    match actor.rank_covering(account_region) {
-        Some(rank) if rank > target_rank => Ok(()),
-        _ => Err(ServiceError::permission_denied()),
+/// May `actor` change an account (status, profile, roles) that belongs to
+/// `account_region` and holds `account_roles`? The actor must cover the
+/// account's region, and for every role the account holds, cover that role's
+/// region with a higher rank: a district admin cannot disable someone who is
+/// also an admin elsewhere or a city-wide reviewer.
+pub fn check_manage(
+    actor: &Principal,
+    account_region: &RegionCode,
+    account_roles: &[(Role, RegionCode)],
+) -> ServiceResult<()> {
+    let outranks = |region: &RegionCode, rank: u8| actor.rank_covering(region).is_some_and(|own| own > rank);
+    let lowest = Role::Resident.rank() - 1;
+    if outranks(account_region, lowest) && account_roles.iter().all(|(role, region)| outranks(region, role.rank())) {
+        Ok(())
+    } else {
+        Err(ServiceError::permission_denied())
     }
 }
 
@@ -173,6 +184,25 @@ mod tests {
             "qualification grants it"
         );
         assert!(check_grant(&yuzhong, Role::Service, &code("500103")).is_err());
+        assert!(
+            check_grant(&yuzhong, Role::Auditor, &code("50")).is_err(),
+            "auditors are city-wide"
+        );
+    }
+
+    #[test]
+    fn services_grant_professionals_and_nothing_else() {
+        let service = Principal {
+            account_id: "svc".into(),
+            username: "qualification".into(),
+            kind: PrincipalKind::Service,
+            roles: vec![(Role::Service, Scope::All)],
+            token: String::new(),
+        };
+        assert!(check_grant(&service, Role::Professional, &code("500103")).is_ok());
+        assert!(check_grant(&service, Role::CityAdmin, &code("50")).is_err());
+        assert!(check_grant(&service, Role::Reviewer, &code("500103")).is_err());
+        assert!(check_manage(&service, &code("500103"), &[]).is_err());
     }
 
     #[test]
@@ -194,9 +224,13 @@ mod tests {
     #[test]
     fn managing_needs_a_higher_rank_over_the_account() {
         let yuzhong = admin(Role::DistrictAdmin, "500103");
-        assert!(check_manage(&yuzhong, &code("500103001"), &[Role::StreetAdmin]).is_ok());
-        assert!(check_manage(&yuzhong, &code("500103"), &[Role::DistrictAdmin]).is_err());
+        assert!(check_manage(&yuzhong, &code("500103001"), &[(Role::StreetAdmin, code("500103001"))]).is_ok());
+        assert!(check_manage(&yuzhong, &code("500103"), &[(Role::DistrictAdmin, code("500103"))]).is_err());
         assert!(check_manage(&yuzhong, &code("500104"), &[]).is_err());
+        assert!(check_manage(&yuzhong, &code("500103"), &[]).is_ok());
+        // At home in 500103 but an admin next door, or a reviewer city-wide.
+        assert!(check_manage(&yuzhong, &code("500103"), &[(Role::StreetAdmin, code("500104001"))]).is_err());
+        assert!(check_manage(&yuzhong, &code("500103"), &[(Role::Reviewer, code("50"))]).is_err());
         assert!(check_read(&yuzhong, "other", &code("500103002")).is_ok());
         assert!(check_read(&yuzhong, "other", &code("500104")).is_err());
         assert!(check_read(&yuzhong, "actor", &code("500104")).is_ok(), "own account");

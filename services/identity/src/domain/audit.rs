@@ -1,8 +1,11 @@
 //! The audit log's hash chain. Each entry's hash covers its fields and the
 //! previous entry's hash, so editing or deleting any entry breaks every hash
-//! after it; the head row catches entries deleted from the end.
+//! after it; the head row catches entries deleted from the end. The hash is
+//! an HMAC under a key from configuration: someone who can write to the
+//! database but does not hold the key cannot forge a consistent chain.
 
-use sha2::{Digest, Sha256};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -67,9 +70,9 @@ pub struct ChainedEntry {
     pub hash: String,
 }
 
-/// Hash of an entry: SHA-256 over a JSON array of its fields, which keeps
-/// field boundaries unambiguous.
-pub fn entry_hash(prev_hash: &str, seq: i64, at: &str, event: &AuditEvent) -> String {
+/// Hash of an entry: HMAC-SHA-256 under `key` over a JSON array of its
+/// fields, which keeps field boundaries unambiguous.
+pub fn entry_hash(key: &[u8], prev_hash: &str, seq: i64, at: &str, event: &AuditEvent) -> String {
     let fields = serde_json::json!([
         prev_hash,
         seq,
@@ -80,15 +83,17 @@ pub fn entry_hash(prev_hash: &str, seq: i64, at: &str, event: &AuditEvent) -> St
         event.outcome.as_str(),
         event.detail
     ]);
-    kit::pii::hex(&Sha256::digest(fields.to_string().as_bytes()))
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("hmac takes any key length");
+    mac.update(fields.to_string().as_bytes());
+    kit::pii::hex(&mac.finalize().into_bytes())
 }
 
-pub fn chain(prev: Option<(&i64, &str)>, at: String, event: AuditEvent) -> ChainedEntry {
+pub fn chain(key: &[u8], prev: Option<(&i64, &str)>, at: String, event: AuditEvent) -> ChainedEntry {
     let (seq, prev_hash) = match prev {
         Some((seq, hash)) => (seq + 1, hash.to_string()),
         None => (1, GENESIS_HASH.to_string()),
     };
-    let hash = entry_hash(&prev_hash, seq, &at, &event);
+    let hash = entry_hash(key, &prev_hash, seq, &at, &event);
     ChainedEntry {
         seq,
         at,
@@ -110,24 +115,24 @@ pub struct Verification {
 /// calls so that a long log can be checked page by page.
 #[derive(Debug)]
 pub struct ChainVerifier {
+    key: Vec<u8>,
     expected_seq: i64,
     prev_hash: String,
     checked: i64,
     broken: Option<(i64, String)>,
 }
 
-impl Default for ChainVerifier {
-    fn default() -> Self {
+impl ChainVerifier {
+    pub fn new(key: &[u8]) -> Self {
         Self {
+            key: key.to_vec(),
             expected_seq: 1,
             prev_hash: GENESIS_HASH.into(),
             checked: 0,
             broken: None,
         }
     }
-}
 
-impl ChainVerifier {
     pub fn is_broken(&self) -> bool {
         self.broken.is_some()
     }
@@ -141,7 +146,7 @@ impl ChainVerifier {
             Some(format!("expected entry {} but found {}", self.expected_seq, entry.seq))
         } else if entry.prev_hash != self.prev_hash {
             Some("previous hash does not match".to_string())
-        } else if entry_hash(&entry.prev_hash, entry.seq, &entry.at, &entry.event) != entry.hash {
+        } else if entry_hash(&self.key, &entry.prev_hash, entry.seq, &entry.at, &entry.event) != entry.hash {
             Some("entry hash does not match its content".to_string())
         } else {
             None
@@ -188,19 +193,21 @@ impl ChainVerifier {
 mod tests {
     use super::*;
 
+    const KEY: &[u8] = b"test audit key";
+
     fn log(n: usize) -> Vec<ChainedEntry> {
         let mut entries: Vec<ChainedEntry> = Vec::new();
         for i in 0..n {
             let prev = entries.last().map(|e| (&e.seq, e.hash.as_str()));
             let event = AuditEvent::new("a1", "login", format!("user{i}"), Outcome::Success);
-            let entry = chain(prev, format!("2026-11-22T00:00:0{i}Z"), event);
+            let entry = chain(KEY, prev, format!("2026-11-22T00:00:0{i}Z"), event);
             entries.push(entry);
         }
         entries
     }
 
     fn verify(entries: &[ChainedEntry], head: Option<(i64, String)>) -> Verification {
-        let mut v = ChainVerifier::default();
+        let mut v = ChainVerifier::new(KEY);
         entries.iter().for_each(|e| v.feed(e));
         v.finish(head)
     }
@@ -242,7 +249,14 @@ mod tests {
         // Rewriting an entry and recomputing its hash still breaks the next link.
         let mut rehashed = entries.clone();
         rehashed[1].event.detail = "forged".into();
-        rehashed[1].hash = entry_hash(&rehashed[1].prev_hash, 2, &rehashed[1].at, &rehashed[1].event);
-        assert_eq!(verify(&rehashed, h).first_broken, 3);
+        rehashed[1].hash = entry_hash(KEY, &rehashed[1].prev_hash, 2, &rehashed[1].at, &rehashed[1].event);
+        assert_eq!(verify(&rehashed, h.clone()).first_broken, 3);
+
+        // Rewriting the whole chain without the key does not verify either.
+        let mut forged = entries.clone();
+        forged[4].event.detail = "forged".into();
+        forged[4].hash = entry_hash(b"guessed key", &forged[4].prev_hash, 5, &forged[4].at, &forged[4].event);
+        let forged_head = head(&forged);
+        assert_eq!(verify(&forged, forged_head).first_broken, 5);
     }
 }

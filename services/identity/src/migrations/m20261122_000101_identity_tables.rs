@@ -79,16 +79,17 @@ impl MigrationTrait for Migration {
             Table::create()
                 .table("login_failures")
                 .col(big_pk_auto("id"))
-                .col(string_len("username", 64))
+                // `person:<username>` or `service:<client id>`.
+                .col(string_len("bucket", 80))
                 .col(timestamp_with_time_zone("failed_at"))
                 .to_owned(),
         )
         .await?;
         m.create_index(
             Index::create()
-                .name("login_failures_username")
+                .name("login_failures_bucket")
                 .table("login_failures")
-                .col("username")
+                .col("bucket")
                 .col("failed_at")
                 .to_owned(),
         )

@@ -4,6 +4,7 @@ use sea_orm_migration::prelude::*;
 
 mod m20261122_000101_identity_tables;
 mod m20261122_000102_regions;
+mod m20261122_000103_audit_append_only;
 
 pub struct Migrator;
 
@@ -13,6 +14,7 @@ impl MigratorTrait for Migrator {
         all.extend(kit::events::migrations());
         all.push(Box::new(m20261122_000101_identity_tables::Migration));
         all.push(Box::new(m20261122_000102_regions::Migration));
+        all.push(Box::new(m20261122_000103_audit_append_only::Migration));
         all
     }
 }

@@ -17,8 +17,17 @@ pub struct AccountRecord {
 }
 
 impl AccountRecord {
-    pub fn role_list(&self) -> Vec<Role> {
-        self.roles.iter().map(|(r, _)| *r).collect()
+    /// The grants with parsed region codes (stored codes were validated on write).
+    pub fn grants(&self) -> ServiceResult<Vec<(Role, kit::region::RegionCode)>> {
+        self.roles
+            .iter()
+            .map(|(role, region)| {
+                Ok((
+                    *role,
+                    kit::region::RegionCode::parse(region).map_err(ServiceError::internal)?,
+                ))
+            })
+            .collect()
     }
 }
 

@@ -13,13 +13,13 @@ use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter
 const AUDIT_LOCK_KEY: i64 = 0x5341_4e53_4849_0001;
 
 /// Appends inside the caller's transaction (the lock lasts until it ends).
-pub async fn append(db: &impl ConnectionTrait, event: AuditEvent) -> Result<ChainedEntry, DbErr> {
+pub async fn append(db: &impl ConnectionTrait, key: &[u8], event: AuditEvent) -> Result<ChainedEntry, DbErr> {
     if kind(db) == DbKind::Postgres {
         kit::db::execute(db, &format!("SELECT pg_advisory_xact_lock({AUDIT_LOCK_KEY})")).await?;
     }
     let head = head(db).await?;
     let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-    let entry = chain(head.as_ref().map(|(s, h)| (s, h.as_str())), at, event);
+    let entry = chain(key, head.as_ref().map(|(s, h)| (s, h.as_str())), at, event);
     audit_entry::ActiveModel {
         seq: Set(entry.seq),
         at: Set(entry.at.clone()),

@@ -105,7 +105,8 @@ pub mod login_failure {
     pub struct Model {
         #[sea_orm(primary_key)]
         pub id: i64,
-        pub username: String,
+        /// The lockout bucket: `person:<username>` or `service:<client id>`.
+        pub bucket: String,
         pub failed_at: DateTimeUtc,
     }
 

@@ -1,4 +1,5 @@
-//! Refresh tokens and login failures.
+//! Refresh tokens and login failures. Failures are kept per lockout bucket
+//! (`person:<username>` or `service:<client id>`).
 
 use super::entities::{login_failure, refresh_token};
 use chrono::{DateTime, Utc};
@@ -63,9 +64,23 @@ pub async fn revoke_account(db: &impl ConnectionTrait, account_id: &str) -> Resu
     Ok(result.rows_affected)
 }
 
-pub async fn record_failure(db: &impl ConnectionTrait, username: &str) -> Result<(), DbErr> {
+/// Serialises attempts on one lockout bucket until the transaction ends
+/// (PostgreSQL; SQLite's IMMEDIATE transactions are serial already).
+pub async fn lock_bucket(db: &impl ConnectionTrait, bucket: &str) -> Result<(), DbErr> {
+    if kit::db::kind(db) == kit::db::DbKind::Postgres {
+        let lock = sea_orm::Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            "SELECT pg_advisory_xact_lock(hashtext($1))",
+            [bucket.into()],
+        );
+        db.execute_raw(lock).await?;
+    }
+    Ok(())
+}
+
+pub async fn record_failure(db: &impl ConnectionTrait, bucket: &str) -> Result<(), DbErr> {
     login_failure::ActiveModel {
-        username: Set(username.into()),
+        bucket: Set(bucket.into()),
         failed_at: Set(Utc::now()),
         ..Default::default()
     }
@@ -76,11 +91,11 @@ pub async fn record_failure(db: &impl ConnectionTrait, username: &str) -> Result
 
 pub async fn failures_since(
     db: &impl ConnectionTrait,
-    username: &str,
+    bucket: &str,
     since: DateTime<Utc>,
 ) -> Result<Vec<DateTime<Utc>>, DbErr> {
     Ok(login_failure::Entity::find()
-        .filter(login_failure::Column::Username.eq(username))
+        .filter(login_failure::Column::Bucket.eq(bucket))
         .filter(login_failure::Column::FailedAt.gt(since))
         .all(db)
         .await?
@@ -89,9 +104,9 @@ pub async fn failures_since(
         .collect())
 }
 
-pub async fn clear_failures(db: &impl ConnectionTrait, username: &str) -> Result<(), DbErr> {
+pub async fn clear_failures(db: &impl ConnectionTrait, bucket: &str) -> Result<(), DbErr> {
     login_failure::Entity::delete_many()
-        .filter(login_failure::Column::Username.eq(username))
+        .filter(login_failure::Column::Bucket.eq(bucket))
         .exec(db)
         .await
         .map(|_| ())
