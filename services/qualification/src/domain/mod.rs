@@ -1,0 +1,1 @@
+//! Qualification rules, free of I/O.
