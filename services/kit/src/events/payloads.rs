@@ -20,6 +20,9 @@ payloads! {
     identity::RoleGranted => "sanshi.identity.v1.RoleGranted",
     identity::RoleRevoked => "sanshi.identity.v1.RoleRevoked",
     qualification::ProfessionalQualified => "sanshi.qualification.v1.ProfessionalQualified",
+    qualification::QualificationSuspended => "sanshi.qualification.v1.QualificationSuspended",
+    qualification::QualificationRevoked => "sanshi.qualification.v1.QualificationRevoked",
+    qualification::QualificationRenewed => "sanshi.qualification.v1.QualificationRenewed",
 }
 
 #[cfg(test)]
@@ -47,6 +50,9 @@ mod tests {
             <identity::RoleGranted as EventPayload>::TYPE,
             <identity::RoleRevoked as EventPayload>::TYPE,
             <qualification::ProfessionalQualified as EventPayload>::TYPE,
+            <qualification::QualificationSuspended as EventPayload>::TYPE,
+            <qualification::QualificationRevoked as EventPayload>::TYPE,
+            <qualification::QualificationRenewed as EventPayload>::TYPE,
         ] {
             assert!(known.iter().any(|k| k == name), "{name}");
         }
