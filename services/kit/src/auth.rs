@@ -336,6 +336,14 @@ pub fn jwks_from_identity(channel: tonic::transport::Channel) -> KeySource {
     })
 }
 
+/// A key source that asks identity at `url` (`http://identity:50051`), connecting lazily.
+pub fn jwks_from_url(url: &str) -> anyhow::Result<KeySource> {
+    let channel = tonic::transport::Endpoint::from_shared(url.to_string())?
+        .connect_timeout(Duration::from_secs(5))
+        .connect_lazy();
+    Ok(jwks_from_identity(channel))
+}
+
 /// A key source with fixed keys (tests, benchmarks).
 pub fn static_keys(keys: Vec<PublicJwk>) -> KeySource {
     Arc::new(move || {

@@ -83,7 +83,10 @@ impl Validate for Config {
         self.database.validate()?;
         self.telemetry.validate()?;
         self.auth.validate()?;
-        for (key, value) in [("pii.encryption_key", &self.pii.encryption_key), ("pii.hash_key", &self.pii.hash_key)] {
+        for (key, value) in [
+            ("pii.encryption_key", &self.pii.encryption_key),
+            ("pii.hash_key", &self.pii.hash_key),
+        ] {
             kit::pii::decode_key(value)
                 .map_err(|_| ConfigError::new(key, "must be base64 of 32 bytes (openssl rand -base64 32)"))?;
         }

@@ -1,5 +1,68 @@
 //! The qualification service: professionals' applications, automatic
 //! pre-checks and the review workflow. It is the source of truth for who is
-//! qualified to serve.
+//! qualified to serve, and publishes `ProfessionalQualified`,
+//! `QualificationSuspended`, `QualificationRevoked` and `QualificationRenewed`.
 
+pub mod api;
+pub mod config;
 pub mod domain;
+pub mod migrations;
+pub mod store;
+
+use anyhow::Context as _;
+pub use config::Config;
+use kit::auth::Verifier;
+use kit::events::{EventLog, EventLogOptions};
+use kit::pii::PiiCipher;
+use kit::server::{Running, Services};
+use sanshi_proto::qualification::v1::qualification_service_server::QualificationServiceServer;
+use std::sync::Arc;
+
+pub const NAME: &str = "qualification";
+
+pub async fn migrate(config: &Config) -> anyhow::Result<()> {
+    let db = kit::db::connect(&config.database).await?;
+    kit::db::migrate::<migrations::Migrator>(&db).await
+}
+
+pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    start(config, shutdown).await?.wait().await
+}
+
+/// Starts serving; other RPCs than health answer UNAVAILABLE until migrations are done.
+pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<Running> {
+    let db = kit::db::connect(&config.database)
+        .await
+        .context("connect qualification database")?;
+    let events = EventLog::new(db.clone(), api::PRODUCER, EventLogOptions::default());
+    let qualification = Arc::new(api::Qualification {
+        db: db.clone(),
+        cipher: PiiCipher::from_base64(&config.pii.encryption_key, &config.pii.hash_key)?,
+        rules: domain::Rules {
+            min_years_of_practice: config.rules.min_years_of_practice,
+            ..Default::default()
+        },
+        validity_months: config.rules.validity_months,
+        events: events.clone(),
+    });
+    let keys = kit::auth::jwks_from_url(&config.auth.identity_url)?;
+    let verifier = Arc::new(Verifier::new(&config.auth.issuer, &config.auth.audience, keys));
+    let services = Services::new()
+        .with(
+            QualificationServiceServer::new(api::Service(qualification))
+                .max_decoding_message_size(config.server.max_message_bytes),
+        )
+        .with(events.stream_service());
+    let closing = events.clone();
+    let shutdown = async move {
+        shutdown.await;
+        closing.close();
+    };
+    let running = kit::server::start(NAME, &config.server, verifier, services, shutdown).await?;
+    kit::db::migrate::<migrations::Migrator>(&db)
+        .await
+        .context("migrate qualification database")?;
+    events.start_sequencer();
+    running.set_ready().await;
+    Ok(running)
+}

@@ -68,6 +68,34 @@ pub fn identity_config(data_dir: &Path, host: &str, port: u16) -> anyhow::Result
     Ok(kit::config::from_toml(identity::config::DEFAULTS, &overrides)?)
 }
 
+pub fn qualification_config(
+    data_dir: &Path,
+    host: &str,
+    port: u16,
+    identity_url: &str,
+) -> anyhow::Result<qualification::Config> {
+    let overrides = format!(
+        r#"
+        [server]
+        host = "{host}"
+        port = {port}
+        [database]
+        url = "sqlite://{db}"
+        [telemetry]
+        log_format = "pretty"
+        [auth]
+        identity_url = "{identity_url}"
+        client_secret = "{secret}"
+        [pii]
+        encryption_key = "{DEV_PII_ENCRYPTION_KEY}"
+        hash_key = "{DEV_PII_HASH_KEY}"
+        "#,
+        db = data_dir.join("qualification.db").display(),
+        secret = service_secret("qualification"),
+    );
+    Ok(kit::config::from_toml(qualification::config::DEFAULTS, &overrides)?)
+}
+
 pub fn gateway_config(host: &str, port: u16, identity_url: &str) -> anyhow::Result<gateway::Config> {
     let overrides = format!(
         "[server]\nhost = \"{host}\"\nport = {port}\n[telemetry]\nlog_format = \"pretty\"\n[upstreams]\nidentity_url = \"{identity_url}\"\n"
@@ -91,6 +119,11 @@ pub async fn run(data_dir: &Path, host: &str) -> anyhow::Result<()> {
 
     let identity = identity::start(identity_config, signal(&stop)).await?;
     let identity_url = format!("http://{}", identity.local_addr);
+    let qualification = qualification::start(
+        qualification_config(data_dir, host, 50052, &identity_url)?,
+        signal(&stop),
+    )
+    .await?;
     let gateway = gateway::start(gateway_config(host, 8080, &identity_url)?, signal(&stop)).await?;
 
     println!();
@@ -103,7 +136,8 @@ pub async fn run(data_dir: &Path, host: &str) -> anyhow::Result<()> {
         "  gateway   http://{}   (try POST /api/v1/auth/login)",
         gateway.local_addr
     );
-    println!("  identity  grpc://{}  (reflection enabled)", identity.local_addr);
+    println!("  identity       grpc://{}  (reflection enabled)", identity.local_addr);
+    println!("  qualification  grpc://{}", qualification.local_addr);
     println!();
     println!("Demo accounts (username / password):");
     for (username, name, role, region) in DEMO_ACCOUNTS {
@@ -113,6 +147,6 @@ pub async fn run(data_dir: &Path, host: &str) -> anyhow::Result<()> {
 
     kit::server::shutdown_signal().await;
     let _ = stop.send(());
-    let (a, b) = tokio::join!(identity.wait(), gateway.wait());
-    a.and(b)
+    let (a, b, c) = tokio::join!(identity.wait(), qualification.wait(), gateway.wait());
+    a.and(b).and(c)
 }

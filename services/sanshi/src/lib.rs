@@ -50,6 +50,7 @@ pub enum Command {
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Service {
     Identity,
+    Qualification,
     Gateway,
 }
 
@@ -63,6 +64,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 "{}",
                 match service {
                     Service::Identity => identity::config::DEFAULTS,
+                    Service::Qualification => qualification::config::DEFAULTS,
                     Service::Gateway => gateway::config::DEFAULTS,
                 }
             );
@@ -79,6 +81,11 @@ async fn serve(service: Service, file: Option<PathBuf>) -> anyhow::Result<()> {
             let _telemetry = kit::telemetry::init(identity::NAME, &config.telemetry)?;
             identity::serve(config, shutdown).await
         }
+        Service::Qualification => {
+            let config = qualification::Config::load(file.as_deref())?;
+            let _telemetry = kit::telemetry::init(qualification::NAME, &config.telemetry)?;
+            qualification::serve(config, shutdown).await
+        }
         Service::Gateway => {
             let config = gateway::Config::load(file.as_deref())?;
             let _telemetry = kit::telemetry::init(gateway::NAME, &config.telemetry)?;
@@ -94,6 +101,13 @@ async fn migrate(service: Service, file: Option<PathBuf>) -> anyhow::Result<()> 
             let _telemetry = kit::telemetry::init(identity::NAME, &config.telemetry)?;
             identity::migrate(&config).await?;
             tracing::info!(service = identity::NAME, "migrations applied");
+            Ok(())
+        }
+        Service::Qualification => {
+            let config = qualification::Config::load(file.as_deref())?;
+            let _telemetry = kit::telemetry::init(qualification::NAME, &config.telemetry)?;
+            qualification::migrate(&config).await?;
+            tracing::info!(service = qualification::NAME, "migrations applied");
             Ok(())
         }
         Service::Gateway => anyhow::bail!("the gateway has no database"),

@@ -32,8 +32,13 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        for (name, col) in [("applications_account", "account_id"), ("applications_id_hash", "id_hash"), ("applications_state", "state")] {
-            m.create_index(Index::create().name(name).table("applications").col(col).to_owned()).await?;
+        for (name, col) in [
+            ("applications_account", "account_id"),
+            ("applications_id_hash", "id_hash"),
+            ("applications_state", "state"),
+        ] {
+            m.create_index(Index::create().name(name).table("applications").col(col).to_owned())
+                .await?;
         }
 
         // Requested service regions, for scope checks and the reviewer queue.
@@ -47,7 +52,11 @@ impl MigrationTrait for Migration {
         )
         .await?;
         m.create_index(
-            Index::create().name("application_regions_code").table("application_regions").col("region_code").to_owned(),
+            Index::create()
+                .name("application_regions_code")
+                .table("application_regions")
+                .col("region_code")
+                .to_owned(),
         )
         .await?;
 
@@ -83,7 +92,25 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(Index::create().name("decisions_application").table("decisions").col("application_id").to_owned())
-            .await
+        m.create_index(
+            Index::create()
+                .name("decisions_application")
+                .table("decisions")
+                .col("application_id")
+                .to_owned(),
+        )
+        .await?;
+
+        // Every read of unmasked personal data: who read whose, when.
+        m.create_table(
+            Table::create()
+                .table("pii_reads")
+                .col(big_pk_auto("id"))
+                .col(string_len("application_id", 36))
+                .col(string_len("reader_account_id", 36))
+                .col(timestamp_with_time_zone("read_at"))
+                .to_owned(),
+        )
+        .await
     }
 }
