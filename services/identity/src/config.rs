@@ -35,6 +35,11 @@ hash_key = ""
 [lockout]
 max_failures = 5
 window_secs = 900
+
+[consumers]
+# gRPC endpoint of the qualification service whose decisions grant the
+# professional role; empty while there is none.
+qualification_url = ""
 "#;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -46,8 +51,16 @@ pub struct Config {
     pub tokens: TokenConfig,
     pub pii: PiiConfig,
     pub lockout: LockoutConfig,
+    pub consumers: ConsumersConfig,
     #[serde(default)]
     pub bootstrap: Bootstrap,
+}
+
+/// Event streams identity follows.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsumersConfig {
+    pub qualification_url: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -166,6 +179,9 @@ impl Validate for Config {
         }
         if self.pii.encryption_key == self.pii.hash_key {
             return Err(ConfigError::new("pii.hash_key", "must differ from pii.encryption_key"));
+        }
+        if !self.consumers.qualification_url.is_empty() {
+            kit::config::require_http_url("consumers.qualification_url", &self.consumers.qualification_url)?;
         }
         if self.lockout.max_failures == 0 || self.lockout.window_secs <= 0 {
             return Err(ConfigError::new(

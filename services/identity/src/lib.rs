@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod config;
+pub mod consumers;
 pub mod domain;
 pub mod events;
 pub mod migrations;
@@ -106,12 +107,19 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
             .max_decoding_message_size(max),
         )
         .with(events.stream_service());
+    // One shutdown signal, for the server and the consumers.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
     let closing = events.clone();
-    let shutdown = async move {
+    tokio::spawn(async move {
         shutdown.await;
         // Open event streams would otherwise hold the drain until its grace period.
         closing.close();
+        let _ = stop.send(true);
+    });
+    let on_stop = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stopped.wait_for(|s| *s).await;
     };
+    let shutdown = on_stop(stopped.clone());
     let running = kit::server::start(NAME, &config.server, verifier, services, shutdown).await?;
 
     kit::db::migrate::<migrations::Migrator>(&db)
@@ -123,8 +131,31 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
     let _ = regions.set(tree);
     identity.ensure_signing_key().await?;
     bootstrap(&identity, &config.bootstrap).await?;
+    if !config.consumers.qualification_url.is_empty() {
+        let handler = Arc::new(consumers::QualificationEvents {
+            identity: identity.clone(),
+        });
+        kit::events::Consumer::new(
+            consumers::QUALIFICATION_CONSUMER,
+            "qualification",
+            db.clone(),
+            &config.consumers.qualification_url,
+            self_service_tokens(identity.clone()),
+            handler,
+        )?
+        .spawn(on_stop(stopped));
+    }
     running.set_ready().await;
     Ok(running)
+}
+
+/// Identity's own service token, signed locally: it needs no credentials to
+/// ask itself for one.
+fn self_service_tokens(identity: Arc<Identity>) -> kit::grpc::TokenSource {
+    Arc::new(move || {
+        let identity = identity.clone();
+        Box::pin(async move { identity.self_service_token().await.map_err(tonic::Status::from) })
+    })
 }
 
 /// Creates the configured accounts that do not exist yet.

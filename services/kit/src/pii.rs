@@ -84,6 +84,16 @@ impl IdCardNumber {
         &self.0
     }
 
+    /// Completes 17 digits with their check character (seed and test data).
+    pub fn with_check(body: &str) -> Result<Self, PiiError> {
+        let b = body.as_bytes();
+        if b.len() != 17 || !b.iter().all(u8::is_ascii_digit) {
+            return Err(PiiError::InvalidIdCard);
+        }
+        let sum: u32 = b.iter().zip(ID_WEIGHTS).map(|(d, w)| u32::from(d - b'0') * w).sum();
+        Self::parse(&format!("{body}{}", ID_CHECK[(sum % 11) as usize] as char))
+    }
+
     /// `500103********123X`
     pub fn masked(&self) -> String {
         format!("{}********{}", &self.0[..6], &self.0[14..])
@@ -115,6 +125,25 @@ impl CreditCode {
             return Err(PiiError::InvalidCreditCode);
         }
         Ok(Self(code))
+    }
+
+    /// Completes 17 characters with their check character (seed and test data).
+    pub fn with_check(body: &str) -> Result<Self, PiiError> {
+        let body = body.to_ascii_uppercase();
+        let b = body.as_bytes();
+        if b.len() != 17 {
+            return Err(PiiError::InvalidCreditCode);
+        }
+        let mut sum = 0;
+        for (c, w) in b.iter().zip(CREDIT_WEIGHTS) {
+            sum += CREDIT_CHARS
+                .iter()
+                .position(|x| x == c)
+                .ok_or(PiiError::InvalidCreditCode)? as u32
+                * w;
+        }
+        let check = CREDIT_CHARS[((31 - sum % 31) % 31) as usize] as char;
+        Self::parse(&format!("{body}{check}"))
     }
 
     pub fn as_str(&self) -> &str {
@@ -252,6 +281,20 @@ mod tests {
         let sum: u32 = body.bytes().zip(ID_WEIGHTS).map(|(d, w)| u32::from(d - b'0') * w).sum();
         let id = format!("{body}{}", ID_CHECK[(sum % 11) as usize] as char);
         assert_eq!(IdCardNumber::parse(&id), Err(PiiError::InvalidIdCard));
+    }
+
+    #[test]
+    fn check_characters_are_computed() {
+        assert_eq!(
+            IdCardNumber::with_check("11010519491231002").unwrap().as_str(),
+            "11010519491231002X"
+        );
+        assert_eq!(
+            CreditCode::with_check("91440300708461136").unwrap().as_str(),
+            "91440300708461136T"
+        );
+        assert!(IdCardNumber::with_check("11010519491331002").is_err(), "month 13");
+        assert!(CreditCode::with_check("9144030070846113I").is_err());
     }
 
     #[test]

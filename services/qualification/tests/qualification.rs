@@ -31,15 +31,21 @@ async fn stack(qdb: TestDb) -> Stack {
     let idb = TestDb::of_kind(qdb.kind)
         .await
         .expect("second database of the same kind");
-    let identity = identity::start(identity::testing::config(&idb.config.url), std::future::pending())
-        .await
-        .unwrap();
+    // Identity follows qualification's events, so it must know the port first.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut identity_config = identity::testing::config(&idb.config.url);
+    identity_config.consumers.qualification_url = format!("http://127.0.0.1:{port}");
+    let identity = identity::start(identity_config, std::future::pending()).await.unwrap();
     let identity_url = format!("http://{}", identity.local_addr);
     let overrides = format!(
         r#"
         [server]
         host = "127.0.0.1"
-        port = 0
+        port = {port}
         [database]
         url = "{url}"
         [telemetry]
@@ -90,6 +96,29 @@ impl Stack {
             .tokens
             .unwrap()
             .access_token
+    }
+
+    /// The account's professional grants, once identity has applied what
+    /// qualification published (waits until `expected` or 30 s).
+    async fn professional_regions(&self, token: &str, expected: &[&str]) -> Vec<String> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let me = id::account_service_client::AccountServiceClient::new(self.identity.clone())
+                .get_account(kit::grpc::with_token(id::GetAccountRequest { id: "me".into() }, token))
+                .await
+                .unwrap()
+                .into_inner();
+            let regions: Vec<String> = me
+                .roles
+                .iter()
+                .filter(|g| g.role == id::Role::Professional as i32)
+                .map(|g| g.region_code.clone())
+                .collect();
+            if regions == expected || std::time::Instant::now() > deadline {
+                return regions;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
     }
 
     /// Creates an account through the city admin and logs it in.
@@ -333,6 +362,8 @@ async fn review_workflow_scope_and_events(db: TestDb) {
         Code::FailedPrecondition,
         "approved is frozen"
     );
+    // Identity applies the decision: the applicant is now a professional where they serve.
+    assert_eq!(s.professional_regions(&applicant, &["500103"]).await, ["500103"]);
     for (decision, state) in [
         (pb::Decision::Suspend, pb::ApplicationState::Suspended),
         (pb::Decision::Reinstate, pb::ApplicationState::Approved),
@@ -346,6 +377,11 @@ async fn review_workflow_scope_and_events(db: TestDb) {
             .into_inner();
         assert_eq!(after.state, state as i32, "{decision:?}");
     }
+    assert_eq!(
+        s.professional_regions(&applicant, &[]).await,
+        Vec::<String>::new(),
+        "revoked: role removed"
+    );
     let history = s
         .q()
         .get_application(t(pb::GetApplicationRequest { id: draft.id.clone() }, &applicant))

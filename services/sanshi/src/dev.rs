@@ -57,6 +57,8 @@ pub fn identity_config(data_dir: &Path, host: &str, port: u16) -> anyhow::Result
         [pii]
         encryption_key = "{DEV_PII_ENCRYPTION_KEY}"
         hash_key = "{DEV_PII_HASH_KEY}"
+        [consumers]
+        qualification_url = "http://{host}:50052"
         [bootstrap]
         accounts = [{accounts}]
         services = [{services}]
@@ -125,6 +127,19 @@ pub async fn run(data_dir: &Path, host: &str) -> anyhow::Result<()> {
     )
     .await?;
     let gateway = gateway::start(gateway_config(host, 8080, &identity_url)?, signal(&stop)).await?;
+
+    let channel = |addr: std::net::SocketAddr| tonic::transport::Channel::from_shared(format!("http://{addr}"));
+    let seeding = async {
+        let identity_channel = channel(identity.local_addr)?.connect().await?;
+        let qualification_channel = channel(qualification.local_addr)?.connect().await?;
+        crate::seed::applications(identity_channel, qualification_channel, DEMO_PASSWORD).await
+    };
+    // Demo data is a convenience: the platform runs without it.
+    match seeding.await {
+        Ok(0) => {}
+        Ok(seeded) => tracing::info!(applications = seeded, "demo applications seeded"),
+        Err(error) => tracing::warn!(error = format!("{error:#}"), "seeding demo applications failed"),
+    }
 
     println!();
     println!(

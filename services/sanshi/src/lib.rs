@@ -1,6 +1,7 @@
 //! Commands of the `sanshi` binary.
 
 pub mod dev;
+pub mod seed;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;

@@ -374,6 +374,26 @@ impl Identity {
         Ok(store::keys::published(&self.db, horizon).await?)
     }
 
+    /// A service token for identity itself (to read other services' event streams).
+    pub async fn self_service_token(&self) -> ServiceResult<String> {
+        let now = Utc::now();
+        let claims = Claims {
+            iss: self.tokens.issuer.clone(),
+            aud: self.tokens.audience.clone(),
+            sub: "identity".into(),
+            exp: (now + self.tokens.service_ttl).timestamp(),
+            iat: now.timestamp(),
+            jti: uuid::Uuid::new_v4().to_string(),
+            name: "identity".into(),
+            kind: PrincipalKind::Service,
+            roles: vec![RoleClaim {
+                role: Role::Service,
+                region: None,
+            }],
+        };
+        Ok(self.signing_key(&self.db).await?.sign(&claims))
+    }
+
     /// Makes sure a signing key exists (first start).
     pub async fn ensure_signing_key(&self) -> anyhow::Result<()> {
         if store::keys::current(&self.db, &self.cipher).await?.is_none() {

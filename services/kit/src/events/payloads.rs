@@ -23,6 +23,7 @@ payloads! {
     qualification::QualificationSuspended => "sanshi.qualification.v1.QualificationSuspended",
     qualification::QualificationRevoked => "sanshi.qualification.v1.QualificationRevoked",
     qualification::QualificationRenewed => "sanshi.qualification.v1.QualificationRenewed",
+    qualification::QualificationExpired => "sanshi.qualification.v1.QualificationExpired",
 }
 
 #[cfg(test)]
@@ -53,6 +54,7 @@ mod tests {
             <qualification::QualificationSuspended as EventPayload>::TYPE,
             <qualification::QualificationRevoked as EventPayload>::TYPE,
             <qualification::QualificationRenewed as EventPayload>::TYPE,
+            <qualification::QualificationExpired as EventPayload>::TYPE,
         ] {
             assert!(known.iter().any(|k| k == name), "{name}");
         }
