@@ -685,6 +685,48 @@ impl Qualification {
         Ok(response)
     }
 
+    /// Marks approved qualifications past their validity as expired, each in
+    /// its own transaction with its event. Returns how many expired.
+    pub async fn expire_due(&self, today: NaiveDate) -> ServiceResult<usize> {
+        let mut expired = 0;
+        for id in store::due_for_expiry(&self.db, today).await? {
+            let mut app = self.load(&id).await?;
+            let Ok(next) = transition(app.state, Action::Expire) else {
+                continue;
+            };
+            let now = Utc::now();
+            let from = app.state;
+            app.state = next;
+            app.updated_at = now;
+            let txn = kit::db::begin(&self.db).await?;
+            store::save(&txn, &self.cipher, &app).await?;
+            let row = DecisionRow {
+                decision: Action::Expire.as_str().into(),
+                from_state: from.as_str().into(),
+                to_state: next.as_str().into(),
+                reason: format!(
+                    "资格有效期至 {}",
+                    app.qualified_until.map(|d| d.to_string()).unwrap_or_default()
+                ),
+                reviewer_account_id: "system".into(),
+                created_at: now,
+            };
+            store::record_decision(&txn, &app.id, &row).await?;
+            let event = pb::QualificationExpired {
+                application_id: app.id.clone(),
+                account_id: app.account_id.clone(),
+            };
+            kit::events::publish(&txn, PRODUCER, "application", &app.id, &event).await?;
+            txn.commit().await?;
+            expired += 1;
+        }
+        if expired > 0 {
+            self.events.notify();
+            tracing::info!(expired, "qualifications expired");
+        }
+        Ok(expired)
+    }
+
     /// The event a decision publishes, in its transaction.
     async fn publish(
         &self,

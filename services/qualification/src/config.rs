@@ -34,6 +34,8 @@ hash_key = ""
 [rules]
 min_years_of_practice = 5
 validity_months = 36
+# How often approved qualifications past their validity are marked expired.
+expiry_sweep_secs = 3600
 "#;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -69,6 +71,7 @@ pub struct RulesConfig {
     pub min_years_of_practice: u32,
     /// How long a qualification lasts before it must be renewed.
     pub validity_months: u32,
+    pub expiry_sweep_secs: u64,
 }
 
 impl Config {
@@ -95,6 +98,9 @@ impl Validate for Config {
         }
         if self.rules.min_years_of_practice > 60 {
             return Err(ConfigError::new("rules.min_years_of_practice", "must be at most 60"));
+        }
+        if self.rules.expiry_sweep_secs == 0 {
+            return Err(ConfigError::new("rules.expiry_sweep_secs", "must be positive"));
         }
         if !(1..=120).contains(&self.rules.validity_months) {
             return Err(ConfigError::new("rules.validity_months", "must be between 1 and 120"));

@@ -17,6 +17,22 @@ use kit::pii::PiiCipher;
 use kit::server::{Running, Services};
 use sanshi_proto::qualification::v1::qualification_service_server::QualificationServiceServer;
 use std::sync::Arc;
+use std::time::Duration;
+
+/// Expires lapsed qualifications every `interval` until the event log closes
+/// (which the shutdown does).
+async fn expiry_sweep(qualification: Arc<api::Qualification>, interval: Duration, events: Arc<EventLog>) {
+    let mut ticks = tokio::time::interval(interval);
+    loop {
+        ticks.tick().await;
+        if events.is_closed() {
+            return;
+        }
+        if let Err(error) = qualification.expire_due(chrono::Utc::now().date_naive()).await {
+            tracing::warn!(error = %error, "expiry sweep failed");
+        }
+    }
+}
 
 pub const NAME: &str = "qualification";
 
@@ -45,11 +61,12 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
         validity_months: config.rules.validity_months,
         events: events.clone(),
     });
+    let sweeper = qualification.clone();
     let keys = kit::auth::jwks_from_url(&config.auth.identity_url)?;
     let verifier = Arc::new(Verifier::new(&config.auth.issuer, &config.auth.audience, keys));
     let services = Services::new()
         .with(
-            QualificationServiceServer::new(api::Service(qualification))
+            QualificationServiceServer::new(api::Service(qualification.clone()))
                 .max_decoding_message_size(config.server.max_message_bytes),
         )
         .with(events.stream_service());
@@ -63,6 +80,11 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
         .await
         .context("migrate qualification database")?;
     events.start_sequencer();
+    tokio::spawn(expiry_sweep(
+        sweeper,
+        Duration::from_secs(config.rules.expiry_sweep_secs),
+        events.clone(),
+    ));
     running.set_ready().await;
     Ok(running)
 }

@@ -454,6 +454,22 @@ pub async fn states_by_region(
         .collect()
 }
 
+/// Approved applications whose validity ended on or before `today`.
+pub async fn due_for_expiry(db: &impl ConnectionTrait, today: NaiveDate) -> Result<Vec<String>, DbErr> {
+    let select = Query::select()
+        .column("id")
+        .from("applications")
+        .and_where(Expr::col("state").eq(State::Approved.as_str()))
+        // ISO dates compare as text.
+        .and_where(Expr::col("qualified_until").lte(today.to_string()))
+        .to_owned();
+    db.query_all(&select)
+        .await?
+        .iter()
+        .map(|r| r.try_get("", "id"))
+        .collect()
+}
+
 pub async fn record_decision(db: &impl ConnectionTrait, application_id: &str, row: &DecisionRow) -> Result<(), DbErr> {
     let insert = Query::insert()
         .into_table("decisions")

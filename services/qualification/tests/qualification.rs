@@ -53,6 +53,8 @@ async fn stack(qdb: TestDb) -> Stack {
         log_level = "warn"
         [auth]
         identity_url = "{identity_url}"
+        [rules]
+        expiry_sweep_secs = 1
         [pii]
         encryption_key = "BAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyAhIiM="
         hash_key = "MDEyMzQ1Njc4OWFiY2RlZmdoaWprbG1ub3BxcnN0dXY="
@@ -542,6 +544,61 @@ async fn prechecks_duplicates_and_encryption(db: TestDb) {
         .unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied);
 
+    // A lapsed qualification expires by itself, and identity takes the role away.
+    let other_reviewer = s.person("rev_other", id::Role::Reviewer, "500103").await;
+    {
+        let mut q = s.q();
+        q.decide_application(t(decide(&original.id, pb::Decision::StartReview, ""), &other_reviewer))
+            .await
+            .unwrap();
+        let verify = pb::VerifyEmployerRequest {
+            id: original.id.clone(),
+            verified: true,
+            note: "已核实".into(),
+        };
+        q.verify_employer(t(verify, &other_reviewer)).await.unwrap();
+        q.decide_application(t(
+            decide(&original.id, pb::Decision::Approve, "符合条件"),
+            &other_reviewer,
+        ))
+        .await
+        .unwrap();
+    }
+    assert_eq!(s.professional_regions(&first, &["500103"]).await, ["500103"]);
+    let lapse = format!(
+        "UPDATE applications SET qualified_until = '2020-01-01' WHERE id = '{}'",
+        original.id
+    );
+    s.qdb.conn.execute_unprepared(&lapse).await.unwrap();
+    assert_eq!(
+        s.professional_regions(&first, &[]).await,
+        Vec::<String>::new(),
+        "expired: role removed"
+    );
+    let expired = s
+        .q()
+        .get_application(t(
+            pb::GetApplicationRequest {
+                id: original.id.clone(),
+            },
+            &first,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(expired.state, pb::ApplicationState::Expired as i32);
+    let renewed = s
+        .q()
+        .decide_application(t(
+            decide(&original.id, pb::Decision::Renew, "复审通过"),
+            &other_reviewer,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(renewed.state, pb::ApplicationState::Approved as i32);
+    assert!(renewed.qualified_until.as_str() > "2026-01-01");
+
     // Counts per state per district.
     let counts = s
         .q()
@@ -549,13 +606,17 @@ async fn prechecks_duplicates_and_encryption(db: TestDb) {
         .await
         .unwrap()
         .into_inner();
-    let submitted: i32 = counts
-        .counts
-        .iter()
-        .filter(|c| c.district_code == "500103" && c.state == pb::ApplicationState::Submitted as i32)
-        .map(|c| c.count)
-        .sum();
-    assert_eq!(submitted, 2);
+    let count = |state: pb::ApplicationState| -> i32 {
+        counts
+            .counts
+            .iter()
+            .filter(|c| c.district_code == "500103" && c.state == state as i32)
+            .map(|c| c.count)
+            .sum()
+    };
+    assert_eq!(count(pb::ApplicationState::Submitted), 1, "the reviewer's own");
+    assert_eq!(count(pb::ApplicationState::Approved), 1, "renewed");
+    assert_eq!(count(pb::ApplicationState::Draft), 1, "the duplicate");
 }
 
 kit::db_tests!(review_workflow_scope_and_events, prechecks_duplicates_and_encryption);

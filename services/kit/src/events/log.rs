@@ -117,6 +117,12 @@ impl EventLog {
         self.closed.send_replace(true);
     }
 
+    /// Whether [`EventLog::close`] was called: background work tied to the
+    /// service's life can stop too.
+    pub fn is_closed(&self) -> bool {
+        *self.closed.borrow()
+    }
+
     /// The `EventStreamService` to add to the server.
     pub fn stream_service(self: &Arc<Self>) -> EventStreamServiceServer<StreamService> {
         EventStreamServiceServer::new(StreamService { log: self.clone() })
