@@ -19,6 +19,7 @@ pub const NAME: &str = "gateway";
 pub fn router(upstreams: routes::Upstreams, config: &Config) -> Router {
     Router::new()
         .route("/healthz", get(routes::healthz))
+        .route("/api/v1/auth/register", post(routes::register))
         .route("/api/v1/auth/login", post(routes::login))
         .route("/api/v1/auth/refresh", post(routes::refresh))
         .route("/api/v1/auth/logout", post(routes::logout))

@@ -22,6 +22,15 @@ pub struct LoginBody {
 }
 
 #[derive(Deserialize)]
+pub struct RegisterBody {
+    pub username: String,
+    pub display_name: String,
+    pub phone: String,
+    pub password: String,
+    pub community_code: String,
+}
+
+#[derive(Deserialize)]
 pub struct RefreshBody {
     pub refresh_token: String,
 }
@@ -140,6 +149,24 @@ pub async fn logout(
         })
         .await?;
     Ok(http::StatusCode::NO_CONTENT)
+}
+
+pub async fn register(
+    State(up): State<Upstreams>,
+    ApiJson(body): ApiJson<RegisterBody>,
+) -> Result<(http::StatusCode, Json<AccountView>), ApiError> {
+    let request = pb::RegisterAccountRequest {
+        username: body.username,
+        display_name: body.display_name,
+        phone: body.phone,
+        password: body.password,
+        community_code: body.community_code,
+    };
+    let account = AccountServiceClient::new(up.identity)
+        .register_account(request)
+        .await?
+        .into_inner();
+    Ok((http::StatusCode::CREATED, Json(account.into())))
 }
 
 pub async fn me(State(up): State<Upstreams>, headers: HeaderMap) -> Result<Json<AccountView>, ApiError> {

@@ -97,6 +97,24 @@ async fn login_refresh_and_me(db: TestDb) {
     assert_eq!(me["roles"][0]["role"], "district_admin");
     assert_eq!(me["roles"][0]["region_code"], "500103");
 
+    // Self-registration: a resident of a real community, phone required and unique.
+    let body = json!({
+        "username": "zhanggong", "display_name": "张工", "phone": "13900001111",
+        "password": "Register2026", "community_code": "500103003013"
+    });
+    let (status, _, account) = s.post("/api/v1/auth/register", body.clone()).await;
+    assert_eq!(status, 201, "{account}");
+    assert_eq!(account["roles"][0]["role"], "resident");
+    assert_eq!(account["phone"], "13900001111", "the new holder sees it");
+    let (status, _, problem) = s.post("/api/v1/auth/register", body).await;
+    assert_eq!(status, 409, "{problem}");
+    let bad = json!({"username": "x", "display_name": "", "phone": "1", "password": "a", "community_code": "500103"});
+    let (status, _, problem) = s.post("/api/v1/auth/register", bad).await;
+    assert_eq!(status, 400);
+    assert_eq!(problem["errors"].as_array().unwrap().len(), 5, "{problem}");
+    let (status, _, _) = s.login("zhanggong", "Register2026").await;
+    assert_eq!(status, 200);
+
     let (status, _, refreshed) = s
         .post(
             "/api/v1/auth/refresh",

@@ -24,6 +24,9 @@ struct Echo;
 
 #[tonic::async_trait]
 impl AccountService for Echo {
+    async fn register_account(&self, _: Request<pb::RegisterAccountRequest>) -> Result<Response<pb::Account>, Status> {
+        Err(Status::unimplemented("echo"))
+    }
     async fn create_account(&self, _: Request<pb::CreateAccountRequest>) -> Result<Response<pb::Account>, Status> {
         Err(Status::unimplemented("echo"))
     }

@@ -148,6 +148,48 @@ impl Identity {
         Ok(response)
     }
 
+    pub async fn register(&self, req: pb::RegisterAccountRequest) -> ServiceResult<pb::Account> {
+        let mut v = Violations::new();
+        v.check("username", validate_username(&req.username));
+        v.check("display_name", validate_display_name(&req.display_name));
+        let phone = v.check("phone", PhoneNumber::parse(&req.phone));
+        v.check("password", validate_password(&req.password));
+        let community = v.check("community_code", RegionCode::parse(&req.community_code));
+        if let Some(code) = &community
+            && code.level() != kit::region::RegionLevel::Community
+        {
+            v.add("community_code", "请选择所在社区（12 位社区代码）");
+        }
+        v.into_result()?;
+        let (phone, community) = (phone.expect("checked"), community.expect("checked"));
+        self.require_region_exists("community_code", &community)?;
+        let password_hash = passwords::hash(req.password).await?;
+        let id = uuid::Uuid::now_v7().to_string();
+        let txn = kit::db::begin(&self.db).await?;
+        let new = NewAccount {
+            id: id.clone(),
+            username: req.username.clone(),
+            display_name: req.display_name.trim().to_string(),
+            phone_sealed: Some(self.cipher.seal(phone.as_str().as_bytes())),
+            phone_hash: Some(self.cipher.lookup_hash("phone", phone.as_str())),
+            region_code: community.to_string(),
+            kind: "person",
+            password_hash,
+            roles: vec![(Role::Resident, community.to_string())],
+        };
+        let record = store::accounts::insert(&txn, new).await?;
+        crate::events::publish(&txn, &id, &super::account_created(&record)).await?;
+        self.audit(
+            &txn,
+            AuditEvent::new(&id, "register", &id, Outcome::Success).with_detail(format!("community={community}")),
+        )
+        .await?;
+        txn.commit().await?;
+        self.events.notify();
+        tracing::info!(account_id = id, "account registered");
+        Ok(self.account_to_proto(&record, &id))
+    }
+
     pub async fn get_account(&self, caller: &Principal, id: &str) -> ServiceResult<pb::Account> {
         let id = if id == "me" || id.is_empty() {
             caller.account_id.as_str()
@@ -374,6 +416,13 @@ impl Accounts {
 
 #[tonic::async_trait]
 impl AccountService for Accounts {
+    async fn register_account(
+        &self,
+        request: Request<pb::RegisterAccountRequest>,
+    ) -> Result<Response<pb::Account>, Status> {
+        Ok(Response::new(self.identity.register(request.into_inner()).await?))
+    }
+
     async fn create_account(
         &self,
         request: Request<pb::CreateAccountRequest>,
