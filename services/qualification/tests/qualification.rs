@@ -15,7 +15,10 @@ struct Stack {
     identity: Channel,
     qualification: Channel,
     qdb: TestDb,
-    _idb: TestDb,
+    idb: TestDb,
+    identity_config: identity::Config,
+    stop_identity: Option<tokio::sync::oneshot::Sender<()>>,
+    identity_task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
 const ID_A: &str = "11010519491231002X";
@@ -39,8 +42,15 @@ async fn stack(qdb: TestDb) -> Stack {
         .port();
     let mut identity_config = identity::testing::config(&idb.config.url);
     identity_config.consumers.qualification_url = format!("http://127.0.0.1:{port}");
-    let identity = identity::start(identity_config, std::future::pending()).await.unwrap();
+    let (stop_identity, identity_stopped) = tokio::sync::oneshot::channel::<()>();
+    let identity = identity::start(identity_config.clone(), async {
+        let _ = identity_stopped.await;
+    })
+    .await
+    .unwrap();
     let identity_url = format!("http://{}", identity.local_addr);
+    // A restart comes back on the same port.
+    identity_config.server.port = identity.local_addr.port();
     let overrides = format!(
         r#"
         [server]
@@ -74,14 +84,51 @@ async fn stack(qdb: TestDb) -> Stack {
         identity: connect(identity.local_addr).await,
         qualification: connect(running.local_addr).await,
         qdb,
-        _idb: idb,
+        idb,
+        identity_config,
+        stop_identity: Some(stop_identity),
+        identity_task: None,
     };
-    tokio::spawn(identity.wait());
+    let mut stack = stack;
+    stack.identity_task = Some(tokio::spawn(identity.wait()));
     tokio::spawn(running.wait());
     stack
 }
 
 impl Stack {
+    async fn stop_identity(&mut self) {
+        if let Some(stop) = self.stop_identity.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.identity_task.take() {
+            task.await.unwrap().unwrap();
+        }
+    }
+
+    async fn start_identity(&mut self) {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let running = identity::start(self.identity_config.clone(), async {
+            let _ = stopped.await;
+        })
+        .await
+        .unwrap();
+        self.stop_identity = Some(stop);
+        self.identity_task = Some(tokio::spawn(running.wait()));
+    }
+
+    async fn count(db: &TestDb, sql: &str) -> i64 {
+        let row = db
+            .conn
+            .query_one_raw(sea_orm::Statement::from_string(
+                db.conn.get_database_backend(),
+                sql.to_string(),
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get_by_index::<i64>(0).unwrap()
+    }
+
     fn q(&self) -> QualificationServiceClient<Channel> {
         QualificationServiceClient::new(self.qualification.clone())
     }
@@ -619,4 +666,64 @@ async fn prechecks_duplicates_and_encryption(db: TestDb) {
     assert_eq!(count(pb::ApplicationState::Draft), 1, "the duplicate");
 }
 
-kit::db_tests!(review_workflow_scope_and_events, prechecks_duplicates_and_encryption);
+async fn decisions_apply_once_across_a_consumer_restart(db: TestDb) {
+    let mut s = stack(db).await;
+    let applicant = s.person("restart_applicant", id::Role::Resident, "500103003013").await;
+    let reviewer = s.person("restart_reviewer", id::Role::Reviewer, "500103").await;
+    let app = create_and_submit(&s, &applicant, form(ID_A, &["500103", "500104"], "2015-03-01")).await;
+    let mut q = s.q();
+    q.decide_application(t(decide(&app.id, pb::Decision::StartReview, ""), &reviewer))
+        .await
+        .unwrap();
+    let verify = pb::VerifyEmployerRequest {
+        id: app.id.clone(),
+        verified: true,
+        note: "已核实".into(),
+    };
+    q.verify_employer(t(verify, &reviewer)).await.unwrap();
+    q.decide_application(t(decide(&app.id, pb::Decision::Approve, "符合条件"), &reviewer))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.professional_regions(&applicant, &["500103", "500104"]).await,
+        ["500103", "500104"]
+    );
+
+    // Identity, the consumer, goes down; decisions go on without it.
+    s.stop_identity().await;
+    q.decide_application(t(decide(&app.id, pb::Decision::Suspend, "核查"), &reviewer))
+        .await
+        .unwrap();
+    q.decide_application(t(decide(&app.id, pb::Decision::Reinstate, "核查完毕"), &reviewer))
+        .await
+        .unwrap();
+    q.decide_application(t(decide(&app.id, pb::Decision::Suspend, "再次核查"), &reviewer))
+        .await
+        .unwrap();
+    s.start_identity().await;
+
+    // It catches up from its cursor, applying each of qualification's four events once …
+    let applied_sql = "SELECT COUNT(*) FROM applied_events WHERE consumer = 'identity.qualification'";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while Stack::count(&s.idb, applied_sql).await < 4 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(Stack::count(&s.idb, applied_sql).await, 4);
+    // … ending suspended, so without the professional role.
+    let applicant = s.login("restart_applicant").await;
+    assert_eq!(s.professional_regions(&applicant, &[]).await, Vec::<String>::new());
+    // Role changes: +2 (approve), -2 (suspend), +2 (reinstate), -2 (suspend).
+    let role_events = Stack::count(
+        &s.idb,
+        "SELECT COUNT(*) FROM outbox_events WHERE event_type IN ('sanshi.identity.v1.RoleGranted', 'sanshi.identity.v1.RoleRevoked')",
+    )
+    .await;
+    assert_eq!(role_events, 8);
+    s.stop_identity().await;
+}
+
+kit::db_tests!(
+    review_workflow_scope_and_events,
+    prechecks_duplicates_and_encryption,
+    decisions_apply_once_across_a_consumer_restart
+);
