@@ -591,6 +591,53 @@ async fn prechecks_duplicates_and_encryption(db: TestDb) {
         .unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied);
 
+    // Returned for changes: the applicant edits and resubmits as version 2; version 1 is kept.
+    let returned_reviewer = s.person("rev_return", id::Role::Reviewer, "500103").await;
+    let mut q = s.q();
+    q.decide_application(t(decide(&own.id, pb::Decision::StartReview, ""), &returned_reviewer))
+        .await
+        .unwrap();
+    let back = q
+        .decide_application(t(
+            decide(&own.id, pb::Decision::ReturnForChanges, "请补充证书"),
+            &returned_reviewer,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(back.state, pb::ApplicationState::ReturnedForChanges as i32);
+    let mut changed = pb::Application {
+        id: own.id.clone(),
+        ..Default::default()
+    };
+    changed.service_region_codes = vec!["500103".into(), "500103003".into()];
+    let mask = vec!["service_region_codes".to_string()];
+    q.update_application(t(
+        pb::UpdateApplicationRequest {
+            application: Some(changed),
+            update_mask: mask,
+        },
+        &reviewer,
+    ))
+    .await
+    .unwrap();
+    let v2 = q
+        .submit_application(t(pb::SubmitApplicationRequest { id: own.id.clone() }, &reviewer))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((v2.version, v2.state), (2, pb::ApplicationState::Submitted as i32));
+    assert_eq!(v2.service_region_codes, ["500103", "500103003"]);
+    let versions = Stack::count(
+        &s.qdb,
+        &format!(
+            "SELECT COUNT(*) FROM application_versions WHERE application_id = '{}'",
+            own.id
+        ),
+    )
+    .await;
+    assert_eq!(versions, 2);
+
     // A lapsed qualification expires by itself, and identity takes the role away.
     let other_reviewer = s.person("rev_other", id::Role::Reviewer, "500103").await;
     {
