@@ -1,7 +1,7 @@
 //! Identity's configuration. Defaults below; override with a TOML file
 //! (`--config`) or `SANSHI_*` variables, e.g. `SANSHI_DATABASE__URL`.
 
-use kit::config::{ConfigError, DatabaseConfig, ServerConfig, TelemetryConfig, Validate};
+use kit::config::{ConfigError, DatabaseConfig, PiiConfig, ServerConfig, TelemetryConfig, Validate};
 use serde::Deserialize;
 
 pub const DEFAULTS: &str = r#"
@@ -72,21 +72,6 @@ pub struct TokenConfig {
     pub access_ttl_secs: i64,
     pub refresh_ttl_secs: i64,
     pub service_ttl_secs: i64,
-}
-
-/// Keys for personal data at rest: base64 of 32 random bytes each
-/// (`openssl rand -base64 32`). Required; there is no default.
-#[derive(Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PiiConfig {
-    pub encryption_key: String,
-    pub hash_key: String,
-}
-
-impl std::fmt::Debug for PiiConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("PiiConfig(..)")
-    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -170,16 +155,7 @@ impl Validate for Config {
                 "must be between 60 and 3600 seconds",
             ));
         }
-        for (key, value) in [
-            ("pii.encryption_key", &self.pii.encryption_key),
-            ("pii.hash_key", &self.pii.hash_key),
-        ] {
-            kit::pii::decode_key(value)
-                .map_err(|_| ConfigError::new(key, "must be base64 of 32 bytes (openssl rand -base64 32)"))?;
-        }
-        if self.pii.encryption_key == self.pii.hash_key {
-            return Err(ConfigError::new("pii.hash_key", "must differ from pii.encryption_key"));
-        }
+        self.pii.validate()?;
         if !self.consumers.qualification_url.is_empty() {
             kit::config::require_http_url("consumers.qualification_url", &self.consumers.qualification_url)?;
         }

@@ -21,7 +21,6 @@ use anyhow::Context as _;
 pub use config::Config;
 use kit::auth::{KeySource, Role, Verifier};
 use kit::events::{EventLog, EventLogOptions};
-use kit::pii::PiiCipher;
 use kit::server::{Running, Services};
 use sanshi_proto::identity::v1::{
     account_service_server::AccountServiceServer, audit_service_server::AuditServiceServer,
@@ -47,7 +46,7 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
     let db = kit::db::connect(&config.database)
         .await
         .context("connect identity database")?;
-    let cipher = PiiCipher::from_base64(&config.pii.encryption_key, &config.pii.hash_key)?;
+    let cipher = config.pii.cipher()?;
     // The sequencer starts once migrations have created the outbox.
     let events = EventLog::new(db.clone(), events::PRODUCER, EventLogOptions::default());
     let regions = Arc::new(std::sync::OnceLock::new());

@@ -251,6 +251,43 @@ impl TelemetryConfig {
     }
 }
 
+/// Keys for personal data at rest: base64 of 32 random bytes each
+/// (`openssl rand -base64 32`). Required; there is no default.
+#[derive(Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PiiConfig {
+    /// AES-256-GCM key that seals values.
+    pub encryption_key: String,
+    /// HMAC key of lookup hashes (and keys derived from it).
+    pub hash_key: String,
+}
+
+impl std::fmt::Debug for PiiConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PiiConfig(..)")
+    }
+}
+
+impl PiiConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (key, value) in [
+            ("pii.encryption_key", &self.encryption_key),
+            ("pii.hash_key", &self.hash_key),
+        ] {
+            crate::pii::decode_key(value)
+                .map_err(|_| ConfigError::new(key, "must be base64 of 32 bytes (openssl rand -base64 32)"))?;
+        }
+        if self.encryption_key == self.hash_key {
+            return Err(ConfigError::new("pii.hash_key", "must differ from pii.encryption_key"));
+        }
+        Ok(())
+    }
+
+    pub fn cipher(&self) -> Result<crate::pii::PiiCipher, crate::pii::CipherError> {
+        crate::pii::PiiCipher::from_base64(&self.encryption_key, &self.hash_key)
+    }
+}
+
 /// How a service verifies tokens and obtains its own.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]

@@ -138,6 +138,14 @@ impl Scope {
         }
     }
 
+    /// The code prefix the scope stands for: "" for everything.
+    pub fn prefix(&self) -> &str {
+        match self {
+            Scope::All => "",
+            Scope::Region(code) => code.as_str(),
+        }
+    }
+
     /// Whether all of `other` lies inside this scope.
     pub fn covers_scope(&self, other: &Scope) -> bool {
         match (self, other) {

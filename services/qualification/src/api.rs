@@ -35,13 +35,7 @@ fn today() -> NaiveDate {
 }
 
 fn scope_prefixes(scopes: &[Scope]) -> Vec<String> {
-    scopes
-        .iter()
-        .map(|s| match s {
-            Scope::All => String::new(),
-            Scope::Region(code) => code.to_string(),
-        })
-        .collect()
+    scopes.iter().map(|s| s.prefix().to_string()).collect()
 }
 
 /// Whether one of `roles` held by the caller covers one of the application's

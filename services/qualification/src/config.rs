@@ -1,6 +1,6 @@
 //! Qualification's configuration (`sanshi config qualification` prints the defaults).
 
-use kit::config::{AuthConfig, ConfigError, DatabaseConfig, ServerConfig, TelemetryConfig, Validate};
+use kit::config::{AuthConfig, ConfigError, DatabaseConfig, PiiConfig, ServerConfig, TelemetryConfig, Validate};
 use serde::Deserialize;
 
 pub const DEFAULTS: &str = r#"
@@ -49,20 +49,6 @@ pub struct Config {
     pub rules: RulesConfig,
 }
 
-/// Keys for ID and phone numbers at rest: base64 of 32 random bytes each.
-#[derive(Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PiiConfig {
-    pub encryption_key: String,
-    pub hash_key: String,
-}
-
-impl std::fmt::Debug for PiiConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("PiiConfig(..)")
-    }
-}
-
 /// The programme's rules.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -86,16 +72,7 @@ impl Validate for Config {
         self.database.validate()?;
         self.telemetry.validate()?;
         self.auth.validate()?;
-        for (key, value) in [
-            ("pii.encryption_key", &self.pii.encryption_key),
-            ("pii.hash_key", &self.pii.hash_key),
-        ] {
-            kit::pii::decode_key(value)
-                .map_err(|_| ConfigError::new(key, "must be base64 of 32 bytes (openssl rand -base64 32)"))?;
-        }
-        if self.pii.encryption_key == self.pii.hash_key {
-            return Err(ConfigError::new("pii.hash_key", "must differ from pii.encryption_key"));
-        }
+        self.pii.validate()?;
         if self.rules.min_years_of_practice > 60 {
             return Err(ConfigError::new("rules.min_years_of_practice", "must be at most 60"));
         }

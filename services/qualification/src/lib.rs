@@ -13,7 +13,6 @@ use anyhow::Context as _;
 pub use config::Config;
 use kit::auth::Verifier;
 use kit::events::{EventLog, EventLogOptions};
-use kit::pii::PiiCipher;
 use kit::server::{Running, Services};
 use sanshi_proto::qualification::v1::qualification_service_server::QualificationServiceServer;
 use std::sync::Arc;
@@ -53,7 +52,7 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
     let events = EventLog::new(db.clone(), api::PRODUCER, EventLogOptions::default());
     let qualification = Arc::new(api::Qualification {
         db: db.clone(),
-        cipher: PiiCipher::from_base64(&config.pii.encryption_key, &config.pii.hash_key)?,
+        cipher: config.pii.cipher()?,
         rules: domain::Rules {
             min_years_of_practice: config.rules.min_years_of_practice,
             ..Default::default()

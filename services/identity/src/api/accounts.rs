@@ -12,7 +12,7 @@ use crate::store::accounts::{AccountChanges, AccountRecord, NewAccount};
 use kit::auth::{Principal, Role, principal};
 use kit::error::Violations;
 use kit::pii::PhoneNumber;
-use kit::region::{RegionCode, Scope};
+use kit::region::RegionCode;
 use kit::{ServiceError, ServiceResult};
 use prost::Message;
 use sanshi_proto::identity::v1 as pb;
@@ -214,13 +214,7 @@ impl Identity {
             return Err(ServiceError::permission_denied());
         }
         let prefixes: Vec<String> = if req.region_code.is_empty() {
-            scopes
-                .iter()
-                .map(|s| match s {
-                    Scope::All => String::new(),
-                    Scope::Region(code) => code.to_string(),
-                })
-                .collect()
+            scopes.iter().map(|s| s.prefix().to_string()).collect()
         } else {
             let region =
                 RegionCode::parse(&req.region_code).map_err(|e| ServiceError::invalid("region_code", e.to_string()))?;
