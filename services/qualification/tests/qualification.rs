@@ -693,6 +693,45 @@ async fn prechecks_duplicates_and_encryption(db: TestDb) {
     assert_eq!(renewed.state, pb::ApplicationState::Approved as i32);
     assert!(renewed.qualified_until.as_str() > "2026-01-01");
 
+    // The queue's filters: profession and submission date.
+    let list = |filter: pb::ListApplicationsRequest| {
+        let (mut q, reviewer) = (s.q(), returned_reviewer.clone());
+        async move {
+            q.list_applications(t(filter, &reviewer))
+                .await
+                .unwrap()
+                .into_inner()
+                .total_size
+        }
+    };
+    let planners = pb::ListApplicationsRequest {
+        profession: pb::Profession::Planner as i32,
+        ..Default::default()
+    };
+    assert_eq!(list(planners).await, 3);
+    let engineers = pb::ListApplicationsRequest {
+        profession: pb::Profession::Engineer as i32,
+        ..Default::default()
+    };
+    assert_eq!(list(engineers).await, 0);
+    let today = chrono::Utc::now().date_naive();
+    let since_today = pb::ListApplicationsRequest {
+        submitted_from: today.to_string(),
+        ..Default::default()
+    };
+    assert_eq!(list(since_today).await, 2, "submitted ones; the draft has no date");
+    let tomorrow = pb::ListApplicationsRequest {
+        submitted_from: today.succ_opt().unwrap().to_string(),
+        ..Default::default()
+    };
+    assert_eq!(list(tomorrow).await, 0);
+    let bad = pb::ListApplicationsRequest {
+        submitted_from: "2026-13-01".into(),
+        ..Default::default()
+    };
+    let status = s.q().list_applications(t(bad, &returned_reviewer)).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+
     // Counts per state per district.
     let counts = s
         .q()
