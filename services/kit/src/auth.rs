@@ -631,6 +631,11 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let verifier = self.verifier.clone();
         Box::pin(async move {
+            // This block runs inside the RPC's span (its `call` does not), which is
+            // made before the request id exists: record the id here.
+            if let Some(id) = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()) {
+                tracing::Span::current().record("request_id", id);
+            }
             let token = request
                 .headers()
                 .get(http::header::AUTHORIZATION)

@@ -178,18 +178,13 @@ pub async fn start(
 
 fn rpc_span(request: &http::Request<()>) -> tracing::Span {
     let path = request.uri().path();
-    let request_id = request
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
     let span = tracing::info_span!(
         "rpc",
         otel.name = path,
         otel.kind = "server",
         rpc.system = "grpc",
         rpc.method = path,
-        request_id,
+        request_id = tracing::field::Empty,
         trace_id = tracing::field::Empty,
         account_id = tracing::field::Empty,
     );
