@@ -89,7 +89,7 @@ impl Identity {
             .filter_map(|(i, g)| parse_grant(&format!("account.roles[{i}]"), Some(g), &mut v))
             .collect();
         v.into_result()?;
-        let region = region.expect("checked by violations");
+        let region = region.ok_or_else(|| ServiceError::invalid("account.region_code", "区划代码无效"))?;
 
         // Permission: the caller covers the account and outranks every role it gets.
         check_manage(caller, &region, &roles)?;
@@ -161,7 +161,9 @@ impl Identity {
             v.add("community_code", "请选择所在社区（12 位社区代码）");
         }
         v.into_result()?;
-        let (phone, community) = (phone.expect("checked"), community.expect("checked"));
+        let (Some(phone), Some(community)) = (phone, community) else {
+            return Err(ServiceError::invalid("phone", "手机号或社区代码无效"));
+        };
         self.require_region_exists("community_code", &community)?;
         let password_hash = passwords::hash(req.password).await?;
         let id = uuid::Uuid::now_v7().to_string();
@@ -331,7 +333,7 @@ impl Identity {
         let mut v = Violations::new();
         let parsed = parse_grant("grant", grant.as_ref(), &mut v);
         v.into_result()?;
-        let (role, region) = parsed.expect("checked by violations");
+        let (role, region) = parsed.ok_or_else(|| ServiceError::invalid("grant", "角色无效"))?;
         let record = self.load_account(account_id).await?;
         if record.account.kind != "person" {
             return Err(ServiceError::FailedPrecondition("服务账号的角色不能修改".into()));
