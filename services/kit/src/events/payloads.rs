@@ -4,6 +4,7 @@
 
 use super::EventPayload;
 use sanshi_proto::identity::v1 as identity;
+use sanshi_proto::matching::v1 as matching;
 use sanshi_proto::qualification::v1 as qualification;
 
 macro_rules! payloads {
@@ -24,6 +25,15 @@ payloads! {
     qualification::QualificationRevoked => "sanshi.qualification.v1.QualificationRevoked",
     qualification::QualificationRenewed => "sanshi.qualification.v1.QualificationRenewed",
     qualification::QualificationExpired => "sanshi.qualification.v1.QualificationExpired",
+    matching::MatchConfirmed => "sanshi.matching.v1.MatchConfirmed",
+    matching::MatchEnded => "sanshi.matching.v1.MatchEnded",
+    matching::MatchSuspended => "sanshi.matching.v1.MatchSuspended",
+    matching::MatchResumed => "sanshi.matching.v1.MatchResumed",
+    matching::CommunityUpdated => "sanshi.matching.v1.CommunityUpdated",
+    matching::NeedSubmitted => "sanshi.matching.v1.NeedSubmitted",
+    matching::NeedAssigned => "sanshi.matching.v1.NeedAssigned",
+    matching::NeedResolved => "sanshi.matching.v1.NeedResolved",
+    matching::NeedEvaluated => "sanshi.matching.v1.NeedEvaluated",
 }
 
 #[cfg(test)]
@@ -55,6 +65,15 @@ mod tests {
             <qualification::QualificationRevoked as EventPayload>::TYPE,
             <qualification::QualificationRenewed as EventPayload>::TYPE,
             <qualification::QualificationExpired as EventPayload>::TYPE,
+            <matching::MatchConfirmed as EventPayload>::TYPE,
+            <matching::MatchEnded as EventPayload>::TYPE,
+            <matching::MatchSuspended as EventPayload>::TYPE,
+            <matching::MatchResumed as EventPayload>::TYPE,
+            <matching::CommunityUpdated as EventPayload>::TYPE,
+            <matching::NeedSubmitted as EventPayload>::TYPE,
+            <matching::NeedAssigned as EventPayload>::TYPE,
+            <matching::NeedResolved as EventPayload>::TYPE,
+            <matching::NeedEvaluated as EventPayload>::TYPE,
         ] {
             assert!(known.iter().any(|k| k == name), "{name}");
         }

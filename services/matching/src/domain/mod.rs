@@ -1,0 +1,9 @@
+//! Matching's rules, free of I/O: community profiles, the match life cycle,
+//! recommendation scores, teams and the need state machine.
+
+pub mod community;
+pub mod geo;
+pub mod lifecycle;
+pub mod need;
+pub mod score;
+pub mod team;
