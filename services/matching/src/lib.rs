@@ -3,3 +3,5 @@
 //! assignment, teams and residents' needs.
 
 pub mod domain;
+pub mod migrations;
+pub mod store;

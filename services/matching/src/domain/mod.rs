@@ -2,6 +2,7 @@
 //! recommendation scores, teams and the need state machine.
 
 pub mod community;
+pub mod division;
 pub mod geo;
 pub mod lifecycle;
 pub mod need;
