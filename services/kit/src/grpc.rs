@@ -90,3 +90,11 @@ pub fn service_tokens(identity_url: &str, client_id: String, client_secret: Stri
         })
     }))
 }
+
+/// A protobuf timestamp of a UTC time.
+pub fn timestamp(t: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: t.timestamp_subsec_nanos() as i32,
+    }
+}

@@ -783,12 +783,7 @@ impl Qualification {
     }
 }
 
-pub fn timestamp(t: chrono::DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: t.timestamp(),
-        nanos: t.timestamp_subsec_nanos() as i32,
-    }
-}
+pub use kit::grpc::timestamp;
 
 pub struct Service(pub Arc<Qualification>);
 

@@ -142,12 +142,7 @@ pub fn account_created(record: &AccountRecord) -> pb::AccountCreated {
     }
 }
 
-pub fn timestamp(t: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: t.timestamp(),
-        nanos: t.timestamp_subsec_nanos() as i32,
-    }
-}
+pub use kit::grpc::timestamp;
 
 /// Page size within `1..=max`, `default` when unset; negative is invalid.
 pub fn page_size(requested: i32, default: u64, max: u64) -> ServiceResult<u64> {

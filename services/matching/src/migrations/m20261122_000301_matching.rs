@@ -76,7 +76,14 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        index(m, "professional_regions", "professional_regions_code", &["region_code"], false).await?;
+        index(
+            m,
+            "professional_regions",
+            "professional_regions_code",
+            &["region_code"],
+            false,
+        )
+        .await?;
 
         m.create_table(
             Table::create()
@@ -103,7 +110,14 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        index(m, "matches", "matches_professional", &["professional_id", "state"], false).await?;
+        index(
+            m,
+            "matches",
+            "matches_professional",
+            &["professional_id", "state"],
+            false,
+        )
+        .await?;
         index(m, "matches", "matches_community", &["community_code", "state"], false).await?;
         index(m, "matches", "matches_expiry", &["state", "expires_at"], false).await?;
 

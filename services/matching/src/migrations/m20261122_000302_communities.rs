@@ -9,8 +9,8 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        let rows = crate::domain::division::urban_communities(crate::domain::division::CHONGQING)
-            .map_err(DbErr::Migration)?;
+        let rows =
+            crate::domain::division::urban_communities(crate::domain::division::CHONGQING).map_err(DbErr::Migration)?;
         let now = chrono::Utc::now();
         for batch in rows.chunks(500) {
             let mut insert = Query::insert()

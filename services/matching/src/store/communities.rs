@@ -158,7 +158,9 @@ pub async fn list(db: &impl ConnectionTrait, filter: &Filter, offset: u64, size:
 
 /// Every community matching `filter` (recommendations and assignment).
 pub async fn all(db: &impl ConnectionTrait, filter: &Filter) -> ServiceResult<Vec<Community>> {
-    let select = filtered(filter).column(Asterisk).order_by("code", Order::Asc).to_owned();
+    let select = filtered(filter)
+        .column(Asterisk)
+        .order_by("code", Order::Asc)
+        .to_owned();
     db.query_all(&select).await?.iter().map(from_row).collect()
 }
-

@@ -117,7 +117,11 @@ pub async fn find(db: &impl ConnectionTrait, id: &str) -> ServiceResult<Option<M
 }
 
 /// The pending, active or suspended match of a pair, if any.
-pub async fn open_for_pair(db: &impl ConnectionTrait, community: &str, professional: &str) -> ServiceResult<Option<Match>> {
+pub async fn open_for_pair(
+    db: &impl ConnectionTrait,
+    community: &str,
+    professional: &str,
+) -> ServiceResult<Option<Match>> {
     let open: Vec<&str> = [MatchState::Pending, MatchState::Active, MatchState::Suspended]
         .iter()
         .map(|s| s.as_str())
@@ -187,7 +191,11 @@ pub async fn of_professional(db: &impl ConnectionTrait, id: &str, states: &[Matc
 }
 
 /// Active matches per key (`professional_id` or `community_code`).
-pub async fn active_counts(db: &impl ConnectionTrait, key: &'static str, ids: &[String]) -> ServiceResult<HashMap<String, i32>> {
+pub async fn active_counts(
+    db: &impl ConnectionTrait,
+    key: &'static str,
+    ids: &[String],
+) -> ServiceResult<HashMap<String, i32>> {
     let mut out = HashMap::new();
     for chunk in ids.chunks(500) {
         let select = Query::select()
@@ -199,7 +207,10 @@ pub async fn active_counts(db: &impl ConnectionTrait, key: &'static str, ids: &[
             .group_by_col(key)
             .to_owned();
         for row in db.query_all(&select).await? {
-            out.insert(row.try_get_by_index::<String>(0)?, row.try_get_by_index::<i64>(1)? as i32);
+            out.insert(
+                row.try_get_by_index::<String>(0)?,
+                row.try_get_by_index::<i64>(1)? as i32,
+            );
         }
     }
     Ok(out)

@@ -33,7 +33,12 @@ pub(crate) fn prefix(column: &'static str, prefix: &str) -> SimpleExpr {
 
 /// Rows matched by an `UPDATE`: touching a row first serialises writers of
 /// it (a row lock on PostgreSQL; SQLite write transactions are exclusive).
-pub(crate) async fn touch(db: &impl ConnectionTrait, table: &'static str, key: &'static str, id: &str) -> Result<u64, DbErr> {
+pub(crate) async fn touch(
+    db: &impl ConnectionTrait,
+    table: &'static str,
+    key: &'static str,
+    id: &str,
+) -> Result<u64, DbErr> {
     let update = Query::update()
         .table(table)
         .value(key, id)

@@ -150,12 +150,23 @@ pub async fn add_history(db: &impl ConnectionTrait, need_id: &str, change: &Stat
         .and_where(Expr::col("need_id").eq(need_id))
         .to_owned();
     let seq: i32 = match db.query_one(&next).await? {
-        Some(row) => row.try_get_by_index::<i32>(0).or_else(|_| row.try_get_by_index::<i64>(0).map(|v| v as i32))?,
+        Some(row) => row
+            .try_get_by_index::<i32>(0)
+            .or_else(|_| row.try_get_by_index::<i64>(0).map(|v| v as i32))?,
         None => 1,
     };
     let insert = Query::insert()
         .into_table("need_history")
-        .columns(["need_id", "seq", "from_state", "to_state", "action", "note", "actor_id", "at"])
+        .columns([
+            "need_id",
+            "seq",
+            "from_state",
+            "to_state",
+            "action",
+            "note",
+            "actor_id",
+            "at",
+        ])
         .values_panic([
             need_id.into(),
             seq.into(),
@@ -259,7 +270,10 @@ pub async fn open_counts(db: &impl ConnectionTrait, codes: &[String]) -> Service
             .group_by_col("community_code")
             .to_owned();
         for row in db.query_all(&select).await? {
-            out.insert(row.try_get_by_index::<String>(0)?, row.try_get_by_index::<i64>(1)? as i32);
+            out.insert(
+                row.try_get_by_index::<String>(0)?,
+                row.try_get_by_index::<i64>(1)? as i32,
+            );
         }
     }
     Ok(out)

@@ -198,7 +198,12 @@ pub async fn set_status(
     Ok(db.execute(&update).await?.rows_affected() > 0)
 }
 
-pub async fn set_availability(db: &impl ConnectionTrait, account_id: &str, capacity: i32, available: bool) -> Result<(), DbErr> {
+pub async fn set_availability(
+    db: &impl ConnectionTrait,
+    account_id: &str,
+    capacity: i32,
+    available: bool,
+) -> Result<(), DbErr> {
     let update = Query::update()
         .table("professionals")
         .value("capacity", capacity)
@@ -272,7 +277,12 @@ pub async fn count(db: &impl ConnectionTrait, filter: &Filter) -> ServiceResult<
     Ok(row.map(|r| r.try_get_by_index::<i64>(0)).transpose()?.unwrap_or(0))
 }
 
-pub async fn list(db: &impl ConnectionTrait, filter: &Filter, offset: u64, size: u64) -> ServiceResult<Vec<Professional>> {
+pub async fn list(
+    db: &impl ConnectionTrait,
+    filter: &Filter,
+    offset: u64,
+    size: u64,
+) -> ServiceResult<Vec<Professional>> {
     let select = filtered(filter)
         .column(Asterisk)
         .order_by("account_id", Order::Asc)

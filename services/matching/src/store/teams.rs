@@ -31,7 +31,8 @@ fn from_row(row: &QueryResult) -> ServiceResult<Team> {
     let kind: String = row.try_get("", "kind")?;
     Ok(Team {
         id: row.try_get("", "id")?,
-        kind: TeamKind::parse(&kind).ok_or_else(|| ServiceError::internal(anyhow::anyhow!("unknown team kind {kind}")))?,
+        kind: TeamKind::parse(&kind)
+            .ok_or_else(|| ServiceError::internal(anyhow::anyhow!("unknown team kind {kind}")))?,
         name: row.try_get("", "name")?,
         region_code: row.try_get("", "region_code")?,
         region_name: row.try_get("", "region_name")?,
@@ -184,7 +185,12 @@ pub async fn list(
     if let Some(kind) = kind {
         select.and_where(Expr::col("kind").eq(kind.as_str()));
     }
-    let mut teams: Vec<Team> = db.query_all(&select).await?.iter().map(from_row).collect::<ServiceResult<_>>()?;
+    let mut teams: Vec<Team> = db
+        .query_all(&select)
+        .await?
+        .iter()
+        .map(from_row)
+        .collect::<ServiceResult<_>>()?;
     for team in &mut teams {
         team.members = members(db, &team.id).await?;
     }

@@ -1,0 +1,537 @@
+//! NeedService: residents' needs from submission to evaluation, with a public
+//! note on every change and a deadline per category.
+
+use super::{Matching, caller, community_side, idempotent, location, timestamp, viewer_prefixes};
+use crate::domain::geo::valid_position;
+use crate::domain::lifecycle::MatchState;
+use crate::domain::need::{self, Actor, NeedAction, NeedState};
+use crate::store::{self, needs::Need, needs::StatusChange, page};
+use chrono::Utc;
+use kit::auth::{Principal, Role};
+use kit::{ServiceError, ServiceResult};
+use sanshi_proto::matching::v1 as pb;
+use sanshi_proto::matching::v1::need_service_server::NeedService;
+use std::sync::Arc;
+use tonic::{Request, Response, Status};
+
+const MAX_MEDIA: usize = 9;
+
+pub fn state_to_proto(s: NeedState) -> i32 {
+    use pb::NeedState as P;
+    (match s {
+        NeedState::Submitted => P::Submitted,
+        NeedState::Triaged => P::Triaged,
+        NeedState::Assigned => P::Assigned,
+        NeedState::InProgress => P::InProgress,
+        NeedState::Resolved => P::Resolved,
+        NeedState::ClosedNotResolved => P::ClosedNotResolved,
+        NeedState::Duplicate => P::Duplicate,
+        NeedState::NotApplicable => P::NotApplicable,
+        NeedState::Reopened => P::Reopened,
+    }) as i32
+}
+
+fn state_from_proto(v: i32) -> Option<NeedState> {
+    NeedState::ALL.into_iter().find(|s| state_to_proto(*s) == v)
+}
+
+fn action_to_proto(a: Option<NeedAction>) -> i32 {
+    use pb::NeedAction as P;
+    (match a {
+        None => P::Unspecified,
+        Some(NeedAction::Triage) => P::Triage,
+        Some(NeedAction::Assign) => P::Assign,
+        Some(NeedAction::Start) => P::Start,
+        Some(NeedAction::Resolve) => P::Resolve,
+        Some(NeedAction::CloseNotResolved) => P::CloseNotResolved,
+        Some(NeedAction::MarkDuplicate) => P::MarkDuplicate,
+        Some(NeedAction::MarkNotApplicable) => P::MarkNotApplicable,
+        Some(NeedAction::Reopen) => P::Reopen,
+    }) as i32
+}
+
+fn action_from_proto(v: i32) -> Option<NeedAction> {
+    use pb::NeedAction as P;
+    Some(match P::try_from(v).ok()? {
+        P::Unspecified => return None,
+        P::Triage => NeedAction::Triage,
+        P::Assign => NeedAction::Assign,
+        P::Start => NeedAction::Start,
+        P::Resolve => NeedAction::Resolve,
+        P::CloseNotResolved => NeedAction::CloseNotResolved,
+        P::MarkDuplicate => NeedAction::MarkDuplicate,
+        P::MarkNotApplicable => NeedAction::MarkNotApplicable,
+        P::Reopen => NeedAction::Reopen,
+    })
+}
+
+fn valid_media_url(url: &str) -> bool {
+    (url.starts_with("https://") || url.starts_with("http://"))
+        && url.len() <= 512
+        && !url.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+impl Matching {
+    async fn need_to_proto(&self, n: &Need, with_history: bool) -> ServiceResult<pb::Need> {
+        let history = if with_history {
+            store::needs::history(&self.db, &n.id)
+                .await?
+                .into_iter()
+                .map(|h| pb::NeedStatusChange {
+                    from_state: state_to_proto(h.from),
+                    to_state: state_to_proto(h.to),
+                    action: action_to_proto(h.action),
+                    note: h.note,
+                    actor_account_id: h.actor_id,
+                    change_time: Some(timestamp(h.at)),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Ok(pb::Need {
+            id: n.id.clone(),
+            community_code: n.community_code.clone(),
+            category_code: n.category_code.clone(),
+            description: n.description.clone(),
+            location: n.location.map(|(lon, lat)| location(lon, lat)),
+            address: n.address.clone(),
+            media_urls: n.media_urls.clone(),
+            contact_consent: n.contact_consent,
+            submitter_account_id: n.submitter_id.clone(),
+            state: state_to_proto(n.state),
+            status_note: n.status_note.clone(),
+            agency_responsible: n.agency_responsible.clone(),
+            assigned_professional_account_id: n.professional_id.clone(),
+            assigned_team_id: n.team_id.clone(),
+            duplicate_of: n.duplicate_of.clone(),
+            request_time: Some(timestamp(n.requested_at)),
+            update_time: Some(timestamp(n.updated_at)),
+            expected_time: Some(timestamp(n.expected_at)),
+            overdue: need::is_overdue(n.state, n.expected_at, Utc::now()),
+            satisfaction: n.satisfaction,
+            evaluation_comment: n.evaluation_comment.clone(),
+            history,
+        })
+    }
+
+    async fn load_need(&self, id: &str) -> ServiceResult<Need> {
+        store::needs::find(&self.db, id)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("需求", id))
+    }
+
+    /// Every capacity in which the caller acts on need `n`.
+    async fn actors(&self, caller: &Principal, n: &Need) -> ServiceResult<Vec<Actor>> {
+        let mut actors = Vec::new();
+        if community_side(caller, &n.community_code) {
+            actors.push(Actor::Community);
+        }
+        let team_member =
+            !n.team_id.is_empty() && store::teams::is_member(&self.db, &n.team_id, &caller.account_id).await?;
+        if (!n.professional_id.is_empty() && n.professional_id == caller.account_id) || team_member {
+            actors.push(Actor::Assignee);
+        }
+        if n.submitter_id == caller.account_id {
+            actors.push(Actor::Submitter);
+        }
+        Ok(actors)
+    }
+
+    async fn sees_need(&self, caller: &Principal, n: &Need) -> ServiceResult<bool> {
+        Ok(viewer_prefixes(caller)
+            .iter()
+            .any(|p| n.community_code.starts_with(p.as_str()))
+            || !self.actors(caller, n).await?.is_empty())
+    }
+
+    async fn submit_need(&self, caller: &Principal, req: pb::SubmitNeedRequest) -> ServiceResult<pb::Need> {
+        let mut v = kit::error::Violations::new();
+        let code = super::community_code("community_code", &req.community_code);
+        let category = need::category(req.category_code.trim());
+        if category.is_none() {
+            v.add("category_code", "未知的需求类别");
+        }
+        let description = req.description.trim().to_string();
+        if !(5..=2000).contains(&description.chars().count()) {
+            v.add("description", "需求描述应为 5 到 2000 个字");
+        }
+        let position = match req.location {
+            Some(l) if valid_position(l.longitude, l.latitude) => Some((l.longitude, l.latitude)),
+            Some(_) => {
+                v.add("location", "经纬度无效");
+                None
+            }
+            None => None,
+        };
+        let address = req.address.trim().to_string();
+        if address.chars().count() > 256 {
+            v.add("address", "地址不超过 256 个字");
+        }
+        if req.media_urls.len() > MAX_MEDIA {
+            v.add("media_urls", format!("照片最多 {MAX_MEDIA} 张"));
+        }
+        for (i, url) in req.media_urls.iter().enumerate() {
+            if !valid_media_url(url) {
+                v.add(format!("media_urls[{i}]"), "照片地址应为 http(s) 链接");
+            }
+        }
+        let code = match code {
+            Ok(code) => Some(code),
+            Err(ServiceError::InvalidArgument(list)) => {
+                for f in list {
+                    v.add(f.field, f.description);
+                }
+                None
+            }
+            Err(e) => return Err(e),
+        };
+        v.into_result()?;
+        let (Some(code), Some(category)) = (code, category) else {
+            return Err(ServiceError::invalid("community_code", "社区代码无效"));
+        };
+        // Residents submit for their own community; its workers and admins for residents.
+        if !caller.covers(
+            &[
+                Role::Resident,
+                Role::CommunityWorker,
+                Role::StreetAdmin,
+                Role::DistrictAdmin,
+                Role::CityAdmin,
+            ],
+            &code,
+        ) {
+            return Err(ServiceError::PermissionDenied("只能为本人所在社区提交需求".into()));
+        }
+        let community = self.community(code.as_str()).await?;
+        let scope = format!("SubmitNeed:{}", caller.account_id);
+        let response = idempotent(&self.db, scope, &req.request_id, || async {
+            let now = Utc::now();
+            let n = Need {
+                id: uuid::Uuid::now_v7().to_string(),
+                community_code: community.code.clone(),
+                category_code: category.code.to_string(),
+                description,
+                location: position,
+                address,
+                media_urls: req.media_urls.clone(),
+                contact_consent: req.contact_consent,
+                submitter_id: caller.account_id.clone(),
+                state: NeedState::Submitted,
+                status_note: "已收到您的需求，社区将尽快分拣处理".into(),
+                agency_responsible: format!("{}{}", community.district_name, community.street_name),
+                professional_id: String::new(),
+                team_id: String::new(),
+                duplicate_of: String::new(),
+                requested_at: now,
+                updated_at: now,
+                expected_at: need::expected_at(category, now),
+                satisfaction: 0,
+                evaluation_comment: String::new(),
+            };
+            let txn = kit::db::begin(&self.db).await?;
+            store::needs::insert(&txn, &n).await?;
+            let change = StatusChange {
+                from: NeedState::Submitted,
+                to: NeedState::Submitted,
+                action: None,
+                note: n.status_note.clone(),
+                actor_id: caller.account_id.clone(),
+                at: now,
+            };
+            store::needs::add_history(&txn, &n.id, &change).await?;
+            let payload = pb::NeedSubmitted {
+                need_id: n.id.clone(),
+                community_code: n.community_code.clone(),
+                category_code: n.category_code.clone(),
+                submitter_account_id: n.submitter_id.clone(),
+            };
+            kit::events::publish(&txn, super::PRODUCER, "need", &n.id, &payload).await?;
+            let mut response = self.need_to_proto(&n, false).await?;
+            response.history = vec![pb::NeedStatusChange {
+                from_state: state_to_proto(change.from),
+                to_state: state_to_proto(change.to),
+                action: 0,
+                note: change.note,
+                actor_account_id: change.actor_id,
+                change_time: Some(timestamp(now)),
+            }];
+            Ok((response, txn))
+        })
+        .await?;
+        self.events.notify();
+        tracing::info!(need_id = %response.id, community = %community.code, "need submitted");
+        Ok(response)
+    }
+
+    async fn get_need(&self, caller: &Principal, id: &str) -> ServiceResult<pb::Need> {
+        let n = self.load_need(id).await?;
+        if !self.sees_need(caller, &n).await? {
+            return Err(ServiceError::permission_denied());
+        }
+        self.need_to_proto(&n, true).await
+    }
+
+    async fn list_needs(&self, caller: &Principal, req: pb::ListNeedsRequest) -> ServiceResult<pb::ListNeedsResponse> {
+        let size = page::size(req.page_size)?;
+        let offset = page::offset(&req.page_token)?;
+        let state = match req.state {
+            0 => None,
+            v => Some(state_from_proto(v).ok_or_else(|| ServiceError::invalid("state", "未知的需求状态"))?),
+        };
+        if !req.category_code.is_empty() && need::category(&req.category_code).is_none() {
+            return Err(ServiceError::invalid("category_code", "未知的需求类别"));
+        }
+        let filter = store::needs::Filter {
+            community_prefixes: viewer_prefixes(caller),
+            submitter: Some(caller.account_id.clone()),
+            assignee: Some(caller.account_id.clone()),
+            region: super::region_filter("region_code", &req.region_code)?,
+            state,
+            category: req.category_code.clone(),
+            overdue_at: req.overdue_only.then(Utc::now),
+            only_assignee: req.assigned_to_me.then(|| caller.account_id.clone()),
+        };
+        let fetched = store::needs::list(&self.db, &filter, offset, size).await?;
+        let next = page::next(offset, size, fetched.len());
+        let mut needs = Vec::new();
+        for n in fetched.iter().take(size as usize) {
+            needs.push(self.need_to_proto(n, false).await?);
+        }
+        Ok(pb::ListNeedsResponse {
+            needs,
+            next_page_token: next,
+        })
+    }
+
+    /// Checks an ASSIGN target: a professional actively matched with the
+    /// community, or a team of the community or a region containing it.
+    async fn check_assignee(&self, n: &Need, professional: &str, team: &str) -> ServiceResult<()> {
+        match (professional.is_empty(), team.is_empty()) {
+            (false, true) => {
+                let matched = store::matches::open_for_pair(&self.db, &n.community_code, professional)
+                    .await?
+                    .is_some_and(|m| m.state == MatchState::Active);
+                if !matched {
+                    return Err(ServiceError::FailedPrecondition(
+                        "只能派给与本社区已建立匹配的专业人员".into(),
+                    ));
+                }
+            }
+            (true, false) => {
+                let team = store::teams::find(&self.db, team)
+                    .await?
+                    .ok_or_else(|| ServiceError::not_found("团队", team))?;
+                if !n.community_code.starts_with(team.region_code.as_str()) {
+                    return Err(ServiceError::FailedPrecondition("该团队不负责本社区".into()));
+                }
+            }
+            _ => {
+                return Err(ServiceError::invalid(
+                    "assignee_professional_account_id",
+                    "请指定一名专业人员或一个团队（二选一）",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    async fn update_status(&self, caller: &Principal, req: pb::UpdateNeedStatusRequest) -> ServiceResult<pb::Need> {
+        let action = action_from_proto(req.action).ok_or_else(|| ServiceError::invalid("action", "请选择操作"))?;
+        // A retry finds the stored response before the state check, which it would now fail.
+        let scope = format!("UpdateNeedStatus:{}", req.id);
+        let mut response = idempotent(&self.db, scope, &req.request_id, || {
+            self.change_status(caller, &req, action)
+        })
+        .await?;
+        self.events.notify();
+        // The history includes this change once committed.
+        response.history = self.need_to_proto(&self.load_need(&req.id).await?, true).await?.history;
+        Ok(response)
+    }
+
+    async fn change_status(
+        &self,
+        caller: &Principal,
+        req: &pb::UpdateNeedStatusRequest,
+        action: NeedAction,
+    ) -> ServiceResult<(pb::Need, sea_orm::DatabaseTransaction)> {
+        let mut n = self.load_need(&req.id).await?;
+        let actors = self.actors(caller, &n).await?;
+        if actors.is_empty() && !self.sees_need(caller, &n).await? {
+            return Err(ServiceError::permission_denied());
+        }
+        let before = n.state;
+        let to = need::transition(before, action, &actors, &req.note).map_err(|e| match e {
+            need::NeedError::NoteRequired | need::NeedError::NoteTooLong => {
+                ServiceError::invalid("note", e.to_string())
+            }
+            need::NeedError::NotAllowed(_) => ServiceError::PermissionDenied(e.to_string()),
+            need::NeedError::IllegalTransition(..) => ServiceError::FailedPrecondition(e.to_string()),
+        })?;
+        match action {
+            NeedAction::Assign => {
+                let (p, t) = (req.assignee_professional_account_id.trim(), req.assignee_team_id.trim());
+                self.check_assignee(&n, p, t).await?;
+                n.professional_id = p.to_string();
+                n.team_id = t.to_string();
+            }
+            NeedAction::MarkDuplicate => {
+                let original = self
+                    .load_need(req.duplicate_of.trim())
+                    .await
+                    .map_err(|_| ServiceError::invalid("duplicate_of", "请填写本社区内被重复的需求编号"))?;
+                if original.id == n.id || original.community_code != n.community_code {
+                    return Err(ServiceError::invalid("duplicate_of", "请填写本社区内被重复的需求编号"));
+                }
+                n.duplicate_of = original.id;
+            }
+            NeedAction::Reopen => {
+                n.satisfaction = 0;
+                n.evaluation_comment.clear();
+            }
+            _ => {}
+        }
+        let now = Utc::now();
+        n.state = to;
+        n.status_note = req.note.trim().to_string();
+        n.updated_at = now;
+        let txn = kit::db::begin(&self.db).await?;
+        {
+            if !store::needs::update(&txn, &n, before).await? {
+                return Err(ServiceError::FailedPrecondition("该需求已被他人处理，请刷新".into()));
+            }
+            let change = StatusChange {
+                from: before,
+                to,
+                action: Some(action),
+                note: n.status_note.clone(),
+                actor_id: caller.account_id.clone(),
+                at: now,
+            };
+            store::needs::add_history(&txn, &n.id, &change).await?;
+            if action == NeedAction::Assign {
+                let payload = pb::NeedAssigned {
+                    need_id: n.id.clone(),
+                    community_code: n.community_code.clone(),
+                    category_code: n.category_code.clone(),
+                    professional_account_id: n.professional_id.clone(),
+                    team_id: n.team_id.clone(),
+                    expected_time: Some(timestamp(n.expected_at)),
+                };
+                kit::events::publish(&txn, super::PRODUCER, "need", &n.id, &payload).await?;
+            }
+            if matches!(to, NeedState::Resolved | NeedState::ClosedNotResolved) {
+                let payload = pb::NeedResolved {
+                    need_id: n.id.clone(),
+                    community_code: n.community_code.clone(),
+                    professional_account_id: n.professional_id.clone(),
+                    team_id: n.team_id.clone(),
+                    state: state_to_proto(to),
+                    resolve_time: Some(timestamp(now)),
+                };
+                kit::events::publish(&txn, super::PRODUCER, "need", &n.id, &payload).await?;
+            }
+        }
+        tracing::info!(need_id = %n.id, action = action.as_str(), state = to.as_str(), "need status changed");
+        Ok((self.need_to_proto(&n, false).await?, txn))
+    }
+
+    async fn evaluate(&self, caller: &Principal, req: pb::EvaluateNeedRequest) -> ServiceResult<pb::Need> {
+        let mut n = self.load_need(&req.id).await?;
+        if n.submitter_id != caller.account_id {
+            return Err(ServiceError::PermissionDenied("只有需求提交人可以评价".into()));
+        }
+        if !(1..=5).contains(&req.satisfaction) {
+            return Err(ServiceError::invalid("satisfaction", "满意度应为 1 到 5 星"));
+        }
+        let comment = req.comment.trim().to_string();
+        if comment.chars().count() > 500 {
+            return Err(ServiceError::invalid("comment", "评价不超过 500 个字"));
+        }
+        if !need::can_evaluate(n.state) {
+            return Err(ServiceError::FailedPrecondition("需求办结后才能评价".into()));
+        }
+        if n.satisfaction != 0 {
+            return Err(ServiceError::FailedPrecondition("您已评价过该需求".into()));
+        }
+        n.satisfaction = req.satisfaction;
+        n.evaluation_comment = comment;
+        n.updated_at = Utc::now();
+        let txn = kit::db::begin(&self.db).await?;
+        if !store::needs::update(&txn, &n, n.state).await? {
+            return Err(ServiceError::FailedPrecondition("该需求状态已变化，请刷新".into()));
+        }
+        let payload = pb::NeedEvaluated {
+            need_id: n.id.clone(),
+            community_code: n.community_code.clone(),
+            professional_account_id: n.professional_id.clone(),
+            satisfaction: n.satisfaction,
+        };
+        kit::events::publish(&txn, super::PRODUCER, "need", &n.id, &payload).await?;
+        txn.commit().await?;
+        self.events.notify();
+        self.need_to_proto(&n, true).await
+    }
+}
+
+pub fn categories() -> pb::ListNeedCategoriesResponse {
+    pb::ListNeedCategoriesResponse {
+        categories: need::CATEGORIES
+            .iter()
+            .map(|c| pb::NeedCategory {
+                code: c.code.into(),
+                name: c.name.into(),
+                description: c.description.into(),
+                sla_days: c.sla_days as i32,
+                specialties: c.specialties.iter().map(|s| s.to_string()).collect(),
+            })
+            .collect(),
+    }
+}
+
+pub struct Needs(pub Arc<Matching>);
+
+#[tonic::async_trait]
+impl NeedService for Needs {
+    async fn list_need_categories(
+        &self,
+        request: Request<pb::ListNeedCategoriesRequest>,
+    ) -> Result<Response<pb::ListNeedCategoriesResponse>, Status> {
+        caller(&request)?;
+        Ok(Response::new(categories()))
+    }
+
+    async fn submit_need(&self, request: Request<pb::SubmitNeedRequest>) -> Result<Response<pb::Need>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(self.0.submit_need(&caller, request.into_inner()).await?))
+    }
+
+    async fn get_need(&self, request: Request<pb::GetNeedRequest>) -> Result<Response<pb::Need>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(self.0.get_need(&caller, &request.into_inner().id).await?))
+    }
+
+    async fn list_needs(
+        &self,
+        request: Request<pb::ListNeedsRequest>,
+    ) -> Result<Response<pb::ListNeedsResponse>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(self.0.list_needs(&caller, request.into_inner()).await?))
+    }
+
+    async fn update_need_status(
+        &self,
+        request: Request<pb::UpdateNeedStatusRequest>,
+    ) -> Result<Response<pb::Need>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(
+            self.0.update_status(&caller, request.into_inner()).await?,
+        ))
+    }
+
+    async fn evaluate_need(&self, request: Request<pb::EvaluateNeedRequest>) -> Result<Response<pb::Need>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(self.0.evaluate(&caller, request.into_inner()).await?))
+    }
+}

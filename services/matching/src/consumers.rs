@@ -1,0 +1,145 @@
+//! Matching follows qualification: a qualified professional enters (or
+//! re-enters) the read model; a suspended, revoked or expired one leaves the
+//! active pool and their matches are suspended; reinstatement resumes them.
+//! Each event is applied once, in the consumer's transaction.
+
+use crate::api::PRODUCER;
+use crate::domain::lifecycle::MatchState;
+use crate::store::{self, matches::Match, professionals::Professional, professionals::Status};
+use chrono::Utc;
+use futures::future::BoxFuture;
+use kit::events::{Event, EventHandler, decode};
+use kit::{ServiceError, ServiceResult};
+use sanshi_proto::matching::v1 as pb;
+use sanshi_proto::qualification::v1 as qualification;
+use sea_orm::DatabaseTransaction;
+
+pub const QUALIFICATION_CONSUMER: &str = "matching.qualification";
+
+pub struct QualificationEvents {
+    pub default_capacity: i32,
+}
+
+impl EventHandler for QualificationEvents {
+    fn apply<'a>(&'a self, txn: &'a DatabaseTransaction, event: &'a Event) -> BoxFuture<'a, Result<(), ServiceError>> {
+        Box::pin(self.handle(txn, event))
+    }
+}
+
+fn bad_payload(error: prost::DecodeError) -> ServiceError {
+    ServiceError::internal(anyhow::anyhow!("undecodable qualification event: {error}"))
+}
+
+impl QualificationEvents {
+    async fn handle(&self, txn: &DatabaseTransaction, event: &Event) -> ServiceResult<()> {
+        if let Some(e) = decode::<qualification::ProfessionalQualified>(event) {
+            return self.qualified(txn, e.map_err(bad_payload)?).await;
+        }
+        if let Some(e) = decode::<qualification::QualificationRenewed>(event) {
+            let e = e.map_err(bad_payload)?;
+            store::professionals::set_status(txn, &e.account_id, Status::Active, "", Some(&e.qualified_until)).await?;
+            return Ok(());
+        }
+        let (account_id, status, reason) = if let Some(e) = decode::<qualification::QualificationSuspended>(event) {
+            let e = e.map_err(bad_payload)?;
+            (e.account_id, Status::Suspended, e.reason)
+        } else if let Some(e) = decode::<qualification::QualificationRevoked>(event) {
+            let e = e.map_err(bad_payload)?;
+            (e.account_id, Status::Revoked, e.reason)
+        } else if let Some(e) = decode::<qualification::QualificationExpired>(event) {
+            (
+                e.map_err(bad_payload)?.account_id,
+                Status::Expired,
+                "资格已到期".to_string(),
+            )
+        } else {
+            return Ok(());
+        };
+        if !store::professionals::set_status(txn, &account_id, status, &reason, None).await? {
+            tracing::warn!(account_id, "qualification event for an unknown professional");
+            return Ok(());
+        }
+        self.suspend_matches(txn, &account_id, &reason).await
+    }
+
+    async fn qualified(&self, txn: &DatabaseTransaction, e: qualification::ProfessionalQualified) -> ServiceResult<()> {
+        let was = store::professionals::find(txn, &e.account_id).await?;
+        let profession = crate::api::profession_from_proto(e.profession);
+        let p = Professional {
+            account_id: e.account_id.clone(),
+            application_id: e.application_id,
+            real_name: e.real_name,
+            profession,
+            specialties: e.specialties,
+            service_regions: e.service_region_codes,
+            location: e.base_location.map(|l| (l.longitude, l.latitude)),
+            employer_name: e.employer_name,
+            status: Status::Active,
+            status_reason: String::new(),
+            qualified_until: e.qualified_until,
+            capacity: self.default_capacity,
+            available: true,
+            star_rating: 0.0,
+            updated_at: Utc::now(),
+        };
+        store::professionals::upsert_qualified(txn, &p).await?;
+        tracing::info!(account_id = %p.account_id, regions = p.service_regions.len(), "professional qualified");
+        if was.is_some_and(|w| w.status != Status::Active) {
+            self.resume_matches(txn, &p).await?;
+        }
+        Ok(())
+    }
+
+    /// Active and pending matches of the professional are suspended.
+    async fn suspend_matches(&self, txn: &DatabaseTransaction, account_id: &str, reason: &str) -> ServiceResult<()> {
+        let open = store::matches::of_professional(txn, account_id, &[MatchState::Active, MatchState::Pending]).await?;
+        for mut m in open {
+            let before = m.state;
+            m.state = MatchState::Suspended;
+            store::matches::update(txn, &m, before).await?;
+            let payload = pb::MatchSuspended {
+                match_id: m.id.clone(),
+                community_code: m.community_code.clone(),
+                professional_account_id: m.professional_id.clone(),
+                reason: reason.to_string(),
+            };
+            kit::events::publish(txn, PRODUCER, "match", &m.id, &payload).await?;
+            tracing::info!(match_id = %m.id, "match suspended with the qualification");
+        }
+        Ok(())
+    }
+
+    /// Suspended matches come back: confirmed ones active (capacity
+    /// permitting), unconfirmed ones pending until their expiry.
+    async fn resume_matches(&self, txn: &DatabaseTransaction, p: &Professional) -> ServiceResult<()> {
+        let suspended: Vec<Match> =
+            store::matches::of_professional(txn, &p.account_id, &[MatchState::Suspended]).await?;
+        let mut active = store::matches::of_professional(txn, &p.account_id, &[MatchState::Active])
+            .await?
+            .len() as i32;
+        let now = Utc::now();
+        for mut m in suspended {
+            m.state = if m.confirmed_at.is_some() {
+                if active >= p.capacity {
+                    continue;
+                }
+                active += 1;
+                MatchState::Active
+            } else if m.expires_at > now {
+                MatchState::Pending
+            } else {
+                MatchState::Expired
+            };
+            store::matches::update(txn, &m, MatchState::Suspended).await?;
+            if m.state == MatchState::Active {
+                let payload = pb::MatchResumed {
+                    match_id: m.id.clone(),
+                    community_code: m.community_code.clone(),
+                    professional_account_id: m.professional_id.clone(),
+                };
+                kit::events::publish(txn, PRODUCER, "match", &m.id, &payload).await?;
+            }
+        }
+        Ok(())
+    }
+}
