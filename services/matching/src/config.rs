@@ -33,8 +33,8 @@ client_secret = ""
 qualification_url = ""
 
 [rules]
-# Hours an invitation or application waits for the other side.
-offer_ttl_hours = 168
+# Seconds an invitation or application waits for the other side (7 days).
+offer_ttl_secs = 604800
 # How often pending matches past their time are marked expired.
 expiry_sweep_secs = 60
 # Max active matches of a professional who has not set their own.
@@ -65,7 +65,7 @@ pub struct ConsumersConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RulesConfig {
-    pub offer_ttl_hours: u32,
+    pub offer_ttl_secs: u64,
     pub expiry_sweep_secs: u64,
     pub default_capacity: i32,
     pub max_capacity: i32,
@@ -89,8 +89,11 @@ impl Validate for Config {
             kit::config::require_http_url("consumers.qualification_url", &self.consumers.qualification_url)?;
         }
         let r = &self.rules;
-        if r.offer_ttl_hours == 0 || r.offer_ttl_hours > 24 * 90 {
-            return Err(ConfigError::new("rules.offer_ttl_hours", "must be between 1 and 2160"));
+        if !(1..=90 * 24 * 3600).contains(&r.offer_ttl_secs) {
+            return Err(ConfigError::new(
+                "rules.offer_ttl_secs",
+                "must be between 1 and 7776000 (90 days)",
+            ));
         }
         if r.expiry_sweep_secs == 0 {
             return Err(ConfigError::new("rules.expiry_sweep_secs", "must be positive"));

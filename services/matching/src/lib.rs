@@ -62,7 +62,7 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
         db: db.clone(),
         events: events.clone(),
         rules: api::Rules {
-            offer_ttl: chrono::Duration::hours(i64::from(rules.offer_ttl_hours)),
+            offer_ttl: chrono::Duration::seconds(rules.offer_ttl_secs as i64),
             default_capacity: rules.default_capacity,
             max_capacity: rules.max_capacity,
             default_max_distance_km: rules.default_max_distance_km,

@@ -1,0 +1,990 @@
+//! Matching end to end: real identity, qualification and matching services
+//! on random ports, on SQLite and on PostgreSQL.
+
+mod common;
+
+use common::{LIANHUACHI, MINSHENGLU, PINGAN, Pro, stack, t};
+use kit::db::testing::TestDb;
+use sanshi_proto::identity::v1 as id;
+use sanshi_proto::matching::v1 as pb;
+use sanshi_proto::qualification::v1 as q;
+use tonic::Code;
+use tonic_types::StatusExt;
+
+const ZOURONGLU: &str = "500103003017";
+
+fn code<T>(result: Result<tonic::Response<T>, tonic::Status>) -> Code {
+    result.map(|_| Code::Ok).unwrap_or_else(|s| s.code())
+}
+
+fn bad_fields<T: std::fmt::Debug>(result: Result<tonic::Response<T>, tonic::Status>) -> Vec<String> {
+    let status = result.expect_err("INVALID_ARGUMENT expected");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    status
+        .get_details_bad_request()
+        .expect("a BadRequest detail")
+        .field_violations
+        .into_iter()
+        .map(|v| v.field)
+        .collect()
+}
+
+fn planner<'a>(username: &'a str, regions: &'a [&'a str]) -> Pro<'a> {
+    Pro {
+        username,
+        profession: q::Profession::Planner,
+        specialties: &["加装电梯", "城市更新"],
+        regions,
+        lon: 106.577,
+        lat: 29.557,
+        home: MINSHENGLU,
+    }
+}
+
+fn invite(community: &str, professional: &str, request_id: &str) -> pb::InviteProfessionalRequest {
+    pb::InviteProfessionalRequest {
+        community_code: community.into(),
+        professional_account_id: professional.into(),
+        message: "欢迎来社区指导加装电梯".into(),
+        request_id: request_id.into(),
+    }
+}
+
+fn apply(community: &str) -> pb::ApplyToCommunityRequest {
+    pb::ApplyToCommunityRequest {
+        community_code: community.into(),
+        message: "我住在附近，愿意服务".into(),
+        request_id: String::new(),
+    }
+}
+
+fn respond(id: &str, accept: bool) -> pb::RespondToMatchRequest {
+    pb::RespondToMatchRequest {
+        id: id.into(),
+        accept,
+        message: String::new(),
+    }
+}
+
+async fn two_way_matching_capacity_and_scope(db: TestDb) {
+    let s = stack(db, "").await;
+    let (a, a_id, _) = s.professional(planner("pro_a", &["500103"]), 1).await;
+    let (b, b_id, _) = s
+        .professional(
+            Pro {
+                home: PINGAN,
+                ..planner("pro_b", &["500104"])
+            },
+            2,
+        )
+        .await;
+    let worker = s.person("worker_msl", id::Role::CommunityWorker, MINSHENGLU).await;
+    let street = s.login("jiefangbei").await;
+    let dadukou = s.login("dadukou").await;
+    let mut m = s.matches();
+
+    // Only the community's side invites.
+    assert_eq!(
+        code(m.invite_professional(t(invite(MINSHENGLU, &a_id, ""), &dadukou)).await),
+        Code::PermissionDenied
+    );
+    assert_eq!(
+        code(m.invite_professional(t(invite(MINSHENGLU, &a_id, ""), &a)).await),
+        Code::PermissionDenied
+    );
+    // A professional is invited only where they serve.
+    assert_eq!(
+        code(m.invite_professional(t(invite(MINSHENGLU, &b_id, ""), &worker)).await),
+        Code::FailedPrecondition
+    );
+
+    // Invitation: pending until the professional confirms; a retry with the same key is the same invitation.
+    let first = m
+        .invite_professional(t(invite(MINSHENGLU, &a_id, "inv-1"), &worker))
+        .await
+        .unwrap()
+        .into_inner();
+    let again = m
+        .invite_professional(t(invite(MINSHENGLU, &a_id, "inv-1"), &worker))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(first.id, again.id);
+    assert_eq!(first.state, pb::MatchState::Pending as i32);
+    assert!(
+        first.distance_km > 0.0 && first.distance_km < 10.0,
+        "{}",
+        first.distance_km
+    );
+    assert_eq!(
+        code(
+            m.invite_professional(t(invite(MINSHENGLU, &a_id, "inv-2"), &worker))
+                .await
+        ),
+        Code::AlreadyExists
+    );
+    // The inviting side cannot confirm its own invitation.
+    assert_eq!(
+        code(m.respond_to_match(t(respond(&first.id, true), &worker)).await),
+        Code::FailedPrecondition
+    );
+    assert_eq!(
+        code(m.respond_to_match(t(respond(&first.id, true), &b)).await),
+        Code::PermissionDenied
+    );
+    let active = m
+        .respond_to_match(t(respond(&first.id, true), &a))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(active.state, pb::MatchState::Active as i32);
+    assert!(active.confirm_time.is_some() && active.respond_time.is_some());
+    assert_eq!(
+        s.count("SELECT COUNT(*) FROM outbox_events WHERE event_type = 'sanshi.matching.v1.MatchConfirmed'")
+            .await,
+        1
+    );
+
+    // Application: the professional proposes, the street confirms.
+    let applied = m
+        .apply_to_community(t(apply(LIANHUACHI), &a))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(applied.initiated_by, pb::MatchSide::Professional as i32);
+    assert_eq!(
+        code(m.respond_to_match(t(respond(&applied.id, true), &a)).await),
+        Code::FailedPrecondition
+    );
+    let confirmed = m
+        .respond_to_match(t(respond(&applied.id, true), &street))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(confirmed.state, pb::MatchState::Active as i32);
+
+    // Capacity: at 2 of 2 the professional can neither apply nor accept.
+    let me = s
+        .professionals()
+        .update_availability(t(
+            pb::UpdateAvailabilityRequest {
+                capacity: 2,
+                available: true,
+            },
+            &a,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((me.capacity, me.active_matches), (2, 2));
+    assert_eq!(
+        code(m.apply_to_community(t(apply(ZOURONGLU), &a)).await),
+        Code::FailedPrecondition
+    );
+    let third = m
+        .invite_professional(t(invite(ZOURONGLU, &a_id, ""), &street))
+        .await
+        .unwrap()
+        .into_inner();
+    let full = m.respond_to_match(t(respond(&third.id, true), &a)).await.unwrap_err();
+    assert_eq!(full.code(), Code::FailedPrecondition);
+    assert!(full.message().contains("上限"), "{}", full.message());
+    let declined = m
+        .respond_to_match(t(respond(&third.id, false), &a))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(declined.state, pb::MatchState::Declined as i32);
+    assert_eq!(
+        code(
+            s.professionals()
+                .update_availability(t(
+                    pb::UpdateAvailabilityRequest {
+                        capacity: 99,
+                        available: true
+                    },
+                    &a
+                ))
+                .await
+        ),
+        Code::InvalidArgument
+    );
+
+    // Ending needs a reason.
+    let no_reason = m
+        .end_match(t(
+            pb::EndMatchRequest {
+                id: first.id.clone(),
+                reason: " ".into(),
+            },
+            &worker,
+        ))
+        .await;
+    assert_eq!(bad_fields(no_reason), ["reason"]);
+    let ended = m
+        .end_match(t(
+            pb::EndMatchRequest {
+                id: first.id.clone(),
+                reason: "项目已完成".into(),
+            },
+            &worker,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(ended.state, pb::MatchState::Ended as i32);
+    assert_eq!(ended.ended_by, pb::MatchSide::Community as i32);
+    assert_eq!(
+        s.count("SELECT COUNT(*) FROM outbox_events WHERE event_type = 'sanshi.matching.v1.MatchEnded'")
+            .await,
+        1
+    );
+
+    // Scope: B serves 500104 only.
+    assert_eq!(
+        code(m.apply_to_community(t(apply(MINSHENGLU), &b)).await),
+        Code::FailedPrecondition
+    );
+    let mut c = s.communities();
+    let mine = c
+        .clone()
+        .list_communities(t(
+            pb::ListCommunitiesRequest {
+                page_size: 500,
+                ..Default::default()
+            },
+            &b,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(mine.total_size > 0 && mine.communities.iter().all(|c| c.code.starts_with("500104")));
+    assert_eq!(
+        code(
+            c.clone()
+                .get_community(t(
+                    pb::GetCommunityRequest {
+                        code: MINSHENGLU.into()
+                    },
+                    &b
+                ))
+                .await
+        ),
+        Code::PermissionDenied
+    );
+    let b_matches = m
+        .list_matches(t(pb::ListMatchesRequest::default(), &b))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(b_matches.matches.is_empty());
+    let a_matches = m
+        .list_matches(t(pb::ListMatchesRequest::default(), &a))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(a_matches.matches.len(), 3);
+    let worker_view = m
+        .list_matches(t(pb::ListMatchesRequest::default(), &worker))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(worker_view.matches.iter().all(|m| m.community_code == MINSHENGLU));
+    assert_eq!(
+        code(
+            m.get_match(t(pb::GetMatchRequest { id: applied.id.clone() }, &dadukou))
+                .await
+        ),
+        Code::PermissionDenied
+    );
+
+    // The profile: the community's side maintains it; the contact phone is
+    // shown in full to its side and to professionals matched with it.
+    let profile = pb::CommunityProfile {
+        households: 1800,
+        year_built: 1992,
+        over_60_percent: 34,
+        renovation_status: pb::RenovationStatus::Renovating as i32,
+        tags: vec!["加装电梯".into(), "适老化".into()],
+        contact_name: "李主任".into(),
+        contact_phone: "13900001111".into(),
+        demand: 3,
+    };
+    let update = |code: &str, profile: pb::CommunityProfile| pb::UpdateCommunityProfileRequest {
+        code: code.into(),
+        profile: Some(profile),
+        location: None,
+        request_id: String::new(),
+    };
+    assert_eq!(
+        code(
+            c.clone()
+                .update_community_profile(t(update(LIANHUACHI, profile.clone()), &worker))
+                .await
+        ),
+        Code::PermissionDenied
+    );
+    let bad = pb::CommunityProfile {
+        over_60_percent: 140,
+        tags: vec!["游泳池".into()],
+        ..profile.clone()
+    };
+    assert_eq!(
+        bad_fields(
+            c.clone()
+                .update_community_profile(t(update(LIANHUACHI, bad), &street))
+                .await
+        ),
+        ["profile.over_60_percent", "profile.tags[0]"]
+    );
+    c.clone()
+        .update_community_profile(t(update(LIANHUACHI, profile), &street))
+        .await
+        .unwrap();
+    let seen_by_a = c
+        .clone()
+        .get_community(t(
+            pb::GetCommunityRequest {
+                code: LIANHUACHI.into(),
+            },
+            &a,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(seen_by_a.profile.unwrap().contact_phone, "13900001111");
+    let pro_c = s.professional(planner("pro_c", &["500103"]), 3).await.0;
+    let seen_by_c = c
+        .clone()
+        .get_community(t(
+            pb::GetCommunityRequest {
+                code: LIANHUACHI.into(),
+            },
+            &pro_c,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(seen_by_c.profile.unwrap().contact_phone, "139****1111");
+    assert_eq!(seen_by_c.active_matches, 1);
+    let tagged = c
+        .list_communities(t(
+            pb::ListCommunitiesRequest {
+                tag: "适老化".into(),
+                ..Default::default()
+            },
+            &street,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        tagged.communities.iter().map(|c| c.code.as_str()).collect::<Vec<_>>(),
+        [LIANHUACHI]
+    );
+}
+
+async fn expiry_response_times_and_suspension(db: TestDb) {
+    let s = stack(db, "offer_ttl_secs = 1\nexpiry_sweep_secs = 1").await;
+    let (a, a_id, application) = s.professional(planner("pro_a", &["500103"]), 4).await;
+    let street = s.login("jiefangbei").await;
+    let mut m = s.matches();
+
+    let late = m
+        .invite_professional(t(invite(MINSHENGLU, &a_id, ""), &street))
+        .await
+        .unwrap()
+        .into_inner();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let err = m.respond_to_match(t(respond(&late.id, true), &a)).await.unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert!(err.message().contains("过期"), "{}", err.message());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let got = m
+            .get_match(t(pb::GetMatchRequest { id: late.id.clone() }, &street))
+            .await
+            .unwrap()
+            .into_inner();
+        if got.state == pb::MatchState::Expired as i32 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never expired");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let me = s.wait_professional(&a, pb::ProfessionalStatus::Active).await;
+    assert_eq!(me.response_stats.unwrap().expired_unanswered, 1);
+
+    // Answered in time: the response time is recorded for the answering side.
+    let on_time = m
+        .invite_professional(t(invite(MINSHENGLU, &a_id, ""), &street))
+        .await
+        .unwrap()
+        .into_inner();
+    m.respond_to_match(t(respond(&on_time.id, true), &a)).await.unwrap();
+    let me = s.wait_professional(&a, pb::ProfessionalStatus::Active).await;
+    let stats = me.response_stats.unwrap();
+    assert_eq!((stats.answered, stats.expired_unanswered), (1, 1));
+    assert!(stats.mean_response_hours < 0.01);
+    // Slowest responders first, for the admins.
+    let slow = s
+        .professionals()
+        .list_professionals(t(
+            pb::ListProfessionalsRequest {
+                slowest_response_first: true,
+                ..Default::default()
+            },
+            &street,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(slow.professionals.len(), 1);
+
+    // Suspension in qualification suspends the match; reinstatement resumes it.
+    s.decide(&application, q::Decision::Suspend).await;
+    s.wait_professional(&a, pb::ProfessionalStatus::Suspended).await;
+    let suspended = m
+        .get_match(t(pb::GetMatchRequest { id: on_time.id.clone() }, &street))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(suspended.state, pb::MatchState::Suspended as i32);
+    assert_eq!(
+        code(m.apply_to_community(t(apply(LIANHUACHI), &a)).await),
+        Code::FailedPrecondition
+    );
+    s.decide(&application, q::Decision::Reinstate).await;
+    s.wait_professional(&a, pb::ProfessionalStatus::Active).await;
+    let resumed = m
+        .get_match(t(pb::GetMatchRequest { id: on_time.id.clone() }, &street))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(resumed.state, pb::MatchState::Active as i32);
+    assert_eq!(
+        s.count("SELECT COUNT(*) FROM outbox_events WHERE event_type = 'sanshi.matching.v1.MatchSuspended'")
+            .await,
+        1
+    );
+}
+
+async fn recommendations_show_their_factors(db: TestDb) {
+    let s = stack(db, "").await;
+    let near = Pro {
+        username: "near",
+        profession: q::Profession::Engineer,
+        specialties: &["加装电梯", "建筑结构安全"],
+        regions: &["500103"],
+        lon: 106.58,
+        lat: 29.56,
+        home: MINSHENGLU,
+    };
+    let far = Pro {
+        username: "far",
+        profession: q::Profession::Architect,
+        specialties: &["景观设计"],
+        regions: &["500103", "500104"],
+        lon: 106.45,
+        lat: 29.45,
+        home: MINSHENGLU,
+    };
+    let (_, near_id, _) = s.professional(near, 5).await;
+    let (far_token, far_id, _) = s.professional(far, 6).await;
+    let street = s.login("jiefangbei").await;
+    let profile = pb::CommunityProfile {
+        tags: vec!["加装电梯".into()],
+        ..Default::default()
+    };
+    let community = s
+        .communities()
+        .update_community_profile(t(
+            pb::UpdateCommunityProfileRequest {
+                code: MINSHENGLU.into(),
+                profile: Some(profile),
+                location: Some(pb::Location {
+                    longitude: 106.578,
+                    latitude: 29.558,
+                }),
+                request_id: String::new(),
+            },
+            &street,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!community.location_synthetic);
+    let ranked = s
+        .matches()
+        .recommend_professionals(t(
+            pb::RecommendProfessionalsRequest {
+                community_code: MINSHENGLU.into(),
+                limit: 0,
+            },
+            &street,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .recommendations;
+    assert_eq!(
+        ranked.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        [near_id.as_str(), far_id.as_str()]
+    );
+    let top = &ranked[0];
+    let names: Vec<&str> = top.factors.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["distance", "specialty_fit", "star_rating", "load", "responsiveness"]
+    );
+    let sum: f64 = top.factors.iter().map(|f| f.contribution).sum();
+    assert!((sum - top.score).abs() < 1e-9);
+    let km = matching::domain::geo::haversine_km(106.58, 29.56, 106.578, 29.558);
+    assert!((top.distance_km - km).abs() < 1e-9);
+    assert!((top.factors[0].value - (1.0 - km / 20.0)).abs() < 1e-9);
+    // Both wanted specialties of 加装电梯 (加装电梯, 建筑结构安全) fit.
+    assert_eq!(top.factors[1].value, 1.0);
+    assert_eq!(ranked[1].factors[1].value, 0.0);
+
+    // For a professional: communities of their service regions only.
+    let for_far = s
+        .matches()
+        .recommend_communities(t(
+            pb::RecommendCommunitiesRequest {
+                professional_account_id: "me".into(),
+                limit: 5,
+            },
+            &far_token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .recommendations;
+    assert_eq!(for_far.len(), 5);
+    assert!(for_far.windows(2).all(|w| w[0].score >= w[1].score));
+    assert_eq!(
+        code(
+            s.matches()
+                .recommend_professionals(t(
+                    pb::RecommendProfessionalsRequest {
+                        community_code: MINSHENGLU.into(),
+                        limit: 0
+                    },
+                    &far_token
+                ))
+                .await
+        ),
+        Code::PermissionDenied
+    );
+}
+
+async fn needs_closed_loop(db: TestDb) {
+    let s = stack(db, "").await;
+    let (a, a_id, _) = s.professional(planner("pro_a", &["500103"]), 7).await;
+    let (_, b_id, _) = s.professional(planner("pro_b", &["500103"]), 8).await;
+    let resident = s.person("resident_msl", id::Role::Resident, MINSHENGLU).await;
+    let outsider = s.person("resident_pingan", id::Role::Resident, PINGAN).await;
+    let worker = s.person("worker_msl", id::Role::CommunityWorker, MINSHENGLU).await;
+    let mut n = s.needs();
+    let categories = n
+        .list_need_categories(t(pb::ListNeedCategoriesRequest {}, &resident))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        categories
+            .categories
+            .iter()
+            .any(|c| c.code == "elevator" && c.sla_days == 30)
+    );
+
+    let bad = pb::SubmitNeedRequest {
+        community_code: MINSHENGLU.into(),
+        category_code: "spaceport".into(),
+        description: "短".into(),
+        media_urls: vec!["ftp://x".into()],
+        ..Default::default()
+    };
+    assert_eq!(
+        bad_fields(n.submit_need(t(bad, &resident)).await),
+        ["category_code", "description", "media_urls[0]"]
+    );
+    let submit = pb::SubmitNeedRequest {
+        community_code: MINSHENGLU.into(),
+        category_code: "elevator".into(),
+        description: "5栋老人多，希望加装电梯，请专业人员评估可行性".into(),
+        location: Some(pb::Location {
+            longitude: 106.578,
+            latitude: 29.558,
+        }),
+        address: "民生路 5 栋".into(),
+        media_urls: vec!["https://img.example.cn/5.jpg".into()],
+        contact_consent: true,
+        request_id: "need-1".into(),
+    };
+    assert_eq!(
+        code(n.submit_need(t(submit.clone(), &outsider)).await),
+        Code::PermissionDenied
+    );
+    let need = n.submit_need(t(submit.clone(), &resident)).await.unwrap().into_inner();
+    assert_eq!(
+        n.submit_need(t(submit, &resident)).await.unwrap().into_inner().id,
+        need.id
+    );
+    assert_eq!(need.state, pb::NeedState::Submitted as i32);
+    assert!(need.agency_responsible.contains("解放碑街道"));
+    let expected = need.expected_time.unwrap().seconds - need.request_time.unwrap().seconds;
+    assert_eq!(expected, 30 * 24 * 3600);
+
+    let status = |action: pb::NeedAction, note: &str| pb::UpdateNeedStatusRequest {
+        id: need.id.clone(),
+        action: action as i32,
+        note: note.into(),
+        ..Default::default()
+    };
+    // The resident cannot triage; a note is required; an illegal transition is refused.
+    assert_eq!(
+        code(
+            n.update_need_status(t(status(pb::NeedAction::Triage, "收到"), &resident))
+                .await
+        ),
+        Code::PermissionDenied
+    );
+    assert_eq!(
+        bad_fields(
+            n.update_need_status(t(status(pb::NeedAction::Triage, ""), &worker))
+                .await
+        ),
+        ["note"]
+    );
+    assert_eq!(
+        code(
+            n.update_need_status(t(status(pb::NeedAction::Resolve, "好了"), &worker))
+                .await
+        ),
+        Code::FailedPrecondition
+    );
+    n.update_need_status(t(status(pb::NeedAction::Triage, "已受理，将安排专业人员"), &worker))
+        .await
+        .unwrap();
+
+    // Assignment needs a professional matched with the community.
+    let street = s.login("jiefangbei").await;
+    let invited = s
+        .matches()
+        .invite_professional(t(invite(MINSHENGLU, &a_id, ""), &street))
+        .await
+        .unwrap()
+        .into_inner();
+    s.matches()
+        .respond_to_match(t(respond(&invited.id, true), &a))
+        .await
+        .unwrap();
+    let mut assign = status(pb::NeedAction::Assign, "派给王工");
+    assign.assignee_professional_account_id = b_id.clone();
+    assert_eq!(
+        code(n.update_need_status(t(assign.clone(), &worker)).await),
+        Code::FailedPrecondition
+    );
+    assign.assignee_professional_account_id = a_id.clone();
+    n.update_need_status(t(assign, &worker)).await.unwrap();
+    let mine = n
+        .list_needs(t(
+            pb::ListNeedsRequest {
+                assigned_to_me: true,
+                ..Default::default()
+            },
+            &a,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(mine.needs.len(), 1);
+    n.update_need_status(t(status(pb::NeedAction::Start, "已到现场查看"), &a))
+        .await
+        .unwrap();
+    let resolved = n
+        .update_need_status(t(status(pb::NeedAction::Resolve, "已出具加装电梯可行性意见"), &a))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(resolved.state, pb::NeedState::Resolved as i32);
+    assert_eq!(resolved.status_note, "已出具加装电梯可行性意见");
+    assert_eq!(resolved.history.len(), 5);
+
+    // The resident evaluates once; reopening clears it.
+    let evaluate = |stars| pb::EvaluateNeedRequest {
+        id: need.id.clone(),
+        satisfaction: stars,
+        comment: "很专业".into(),
+    };
+    assert_eq!(
+        code(n.evaluate_need(t(evaluate(5), &worker)).await),
+        Code::PermissionDenied
+    );
+    assert_eq!(
+        bad_fields(n.evaluate_need(t(evaluate(6), &resident)).await),
+        ["satisfaction"]
+    );
+    assert_eq!(
+        n.evaluate_need(t(evaluate(5), &resident))
+            .await
+            .unwrap()
+            .into_inner()
+            .satisfaction,
+        5
+    );
+    assert_eq!(
+        code(n.evaluate_need(t(evaluate(4), &resident)).await),
+        Code::FailedPrecondition
+    );
+    let reopened = n
+        .update_need_status(t(status(pb::NeedAction::Reopen, "电梯方案需要再讨论"), &resident))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (reopened.state, reopened.satisfaction),
+        (pb::NeedState::Reopened as i32, 0)
+    );
+    let history = n
+        .get_need(t(pb::GetNeedRequest { id: need.id.clone() }, &resident))
+        .await
+        .unwrap()
+        .into_inner()
+        .history;
+    let states: Vec<i32> = history.iter().map(|h| h.to_state).collect();
+    use pb::NeedState as S;
+    assert_eq!(
+        states,
+        [
+            S::Submitted,
+            S::Triaged,
+            S::Assigned,
+            S::InProgress,
+            S::Resolved,
+            S::Reopened
+        ]
+        .map(|s| s as i32)
+    );
+    assert_eq!(
+        code(
+            n.get_need(t(pb::GetNeedRequest { id: need.id.clone() }, &outsider))
+                .await
+        ),
+        Code::PermissionDenied
+    );
+
+    // Overdue: past its deadline and not closed.
+    // (The deadline is days away: move it into the past rather than wait.)
+    s.execute(&format!(
+        "UPDATE needs SET expected_at = '2020-01-01 00:00:00+00:00' WHERE id = '{}'",
+        need.id
+    ))
+    .await;
+    let overdue = n
+        .list_needs(t(
+            pb::ListNeedsRequest {
+                overdue_only: true,
+                ..Default::default()
+            },
+            &worker,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        overdue.needs.iter().map(|n| n.id.as_str()).collect::<Vec<_>>(),
+        [need.id.as_str()]
+    );
+    assert!(overdue.needs[0].overdue);
+    for event in ["NeedSubmitted", "NeedAssigned", "NeedResolved", "NeedEvaluated"] {
+        let sql = format!("SELECT COUNT(*) FROM outbox_events WHERE event_type = 'sanshi.matching.v1.{event}'");
+        assert_eq!(s.count(&sql).await, 1, "{event}");
+    }
+}
+
+async fn teams_per_region(db: TestDb) {
+    let s = stack(db, "").await;
+    let (_, a_id, _) = s.professional(planner("pro_a", &["500103"]), 9).await;
+    let (_, c_id, _) = s.professional(planner("pro_c", &["500103003"]), 10).await;
+    let (_, b_id, _) = s.professional(planner("pro_b", &["500104"]), 11).await;
+    let street = s.login("jiefangbei").await;
+    let yuzhong = s.login("yuzhong").await;
+    let dadukou = s.login("dadukou").await;
+    let mut teams = s.teams();
+    let create = |kind: pb::TeamKind, name: &str, region: &str, parent: &str| pb::CreateTeamRequest {
+        kind: kind as i32,
+        name: name.into(),
+        region_code: region.into(),
+        parent_team_id: parent.into(),
+        request_id: String::new(),
+    };
+    use pb::TeamKind as K;
+    let responsible = teams
+        .create_team(t(
+            create(K::ResponsiblePlanner, "解放碑街道责任规划师团队", "500103003", ""),
+            &street,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(responsible.region_name, "解放碑街道");
+    assert_eq!(
+        code(
+            teams
+                .create_team(t(
+                    create(K::ResponsiblePlanner, "第二个团队", "500103003", ""),
+                    &yuzhong
+                ))
+                .await
+        ),
+        Code::AlreadyExists
+    );
+    assert_eq!(
+        code(
+            teams
+                .create_team(t(create(K::ResponsiblePlanner, "区级团队", "500103", ""), &yuzhong))
+                .await
+        ),
+        Code::FailedPrecondition
+    );
+    assert_eq!(
+        code(
+            teams
+                .create_team(t(create(K::ResponsiblePlanner, "越权团队", "500104001", ""), &street))
+                .await
+        ),
+        Code::PermissionDenied
+    );
+    let member = |team: &str, account: &str, role: pb::MemberRole, name: &str| pb::AddTeamMemberRequest {
+        team_id: team.into(),
+        account_id: account.into(),
+        display_name: name.into(),
+        role: role as i32,
+    };
+    teams
+        .add_team_member(t(member(&responsible.id, &a_id, pb::MemberRole::Lead, ""), &street))
+        .await
+        .unwrap();
+    assert_eq!(
+        code(
+            teams
+                .add_team_member(t(member(&responsible.id, &c_id, pb::MemberRole::Lead, ""), &street))
+                .await
+        ),
+        Code::FailedPrecondition
+    );
+    let with_c = teams
+        .add_team_member(t(member(&responsible.id, &c_id, pb::MemberRole::Member, ""), &street))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(with_c.members.len(), 2);
+    assert_eq!(with_c.members[0].display_name, "专家9");
+    assert_eq!(
+        code(
+            teams
+                .add_team_member(t(member(&responsible.id, &b_id, pb::MemberRole::Member, ""), &street))
+                .await
+        ),
+        Code::FailedPrecondition
+    );
+
+    // Chengdu's three tiers.
+    let mentors = teams
+        .create_team(t(create(K::Mentor, "渝中区导师团", "500103", ""), &yuzhong))
+        .await
+        .unwrap()
+        .into_inner();
+    let planners = teams
+        .create_team(t(
+            create(K::Planner, "民生路社区规划师", MINSHENGLU, &mentors.id),
+            &yuzhong,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        code(
+            teams
+                .create_team(t(create(K::Crowd, "错挂众创组", MINSHENGLU, &mentors.id), &yuzhong))
+                .await
+        ),
+        Code::FailedPrecondition
+    );
+    let worker = s.person("worker_msl", id::Role::CommunityWorker, MINSHENGLU).await;
+    let crowd = teams
+        .create_team(t(
+            create(K::Crowd, "民生路居民众创组", MINSHENGLU, &planners.id),
+            &worker,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let resident = teams
+        .add_team_member(t(
+            member(&crowd.id, "resident-0001", pb::MemberRole::Member, "张阿姨"),
+            &worker,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(resident.members[0].resident);
+    assert_eq!(
+        bad_fields(
+            teams
+                .add_team_member(t(
+                    member(&crowd.id, "resident-0002", pb::MemberRole::Member, ""),
+                    &worker
+                ))
+                .await
+        ),
+        ["display_name"]
+    );
+    teams
+        .create_team(t(create(K::CityExpert, "市级专家团", "50", ""), &s.login("city").await))
+        .await
+        .unwrap();
+
+    let list = |token: &str| {
+        let mut teams = teams.clone();
+        let token = token.to_string();
+        async move {
+            teams
+                .list_teams(t(
+                    pb::ListTeamsRequest {
+                        region_code: "500103".into(),
+                        ..Default::default()
+                    },
+                    &token,
+                ))
+                .await
+                .unwrap()
+                .into_inner()
+                .teams
+        }
+    };
+    assert_eq!(list(&yuzhong).await.len(), 4);
+    assert!(list(&dadukou).await.is_empty());
+    let removed = teams
+        .remove_team_member(t(
+            pb::RemoveTeamMemberRequest {
+                team_id: responsible.id.clone(),
+                account_id: c_id,
+            },
+            &street,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(removed.members.len(), 1);
+}
+
+kit::db_tests!(
+    two_way_matching_capacity_and_scope,
+    expiry_response_times_and_suspension,
+    recommendations_show_their_factors,
+    needs_closed_loop,
+    teams_per_region
+);
