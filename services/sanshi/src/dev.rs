@@ -98,6 +98,28 @@ pub fn qualification_config(
     Ok(kit::config::from_toml(qualification::config::DEFAULTS, &overrides)?)
 }
 
+pub fn matching_config(data_dir: &Path, host: &str, port: u16, identity_url: &str) -> anyhow::Result<matching::Config> {
+    let overrides = format!(
+        r#"
+        [server]
+        host = "{host}"
+        port = {port}
+        [database]
+        url = "sqlite://{db}"
+        [telemetry]
+        log_format = "pretty"
+        [auth]
+        identity_url = "{identity_url}"
+        client_secret = "{secret}"
+        [consumers]
+        qualification_url = "http://{host}:50052"
+        "#,
+        db = data_dir.join("matching.db").display(),
+        secret = service_secret("matching"),
+    );
+    Ok(kit::config::from_toml(matching::config::DEFAULTS, &overrides)?)
+}
+
 pub fn gateway_config(host: &str, port: u16, identity_url: &str) -> anyhow::Result<gateway::Config> {
     let overrides = format!(
         "[server]\nhost = \"{host}\"\nport = {port}\n[telemetry]\nlog_format = \"pretty\"\n[upstreams]\nidentity_url = \"{identity_url}\"\n"
@@ -123,6 +145,11 @@ pub async fn run(data_dir: &Path, host: &str) -> anyhow::Result<()> {
     let identity_url = format!("http://{}", identity.local_addr);
     let qualification = qualification::start(
         qualification_config(data_dir, host, 50052, &identity_url)?,
+        signal(&stop),
+    )
+    .await?;
+    let matching = matching::start(
+        matching_config(data_dir, host, 50053, &identity_url)?,
         signal(&stop),
     )
     .await?;
@@ -153,6 +180,7 @@ pub async fn run(data_dir: &Path, host: &str) -> anyhow::Result<()> {
     );
     println!("  identity       grpc://{}  (reflection enabled)", identity.local_addr);
     println!("  qualification  grpc://{}", qualification.local_addr);
+    println!("  matching       grpc://{}", matching.local_addr);
     println!();
     println!("Demo accounts (username / password):");
     for (username, name, role, region) in DEMO_ACCOUNTS {
@@ -162,6 +190,6 @@ pub async fn run(data_dir: &Path, host: &str) -> anyhow::Result<()> {
 
     kit::server::shutdown_signal().await;
     let _ = stop.send(());
-    let (a, b, c) = tokio::join!(identity.wait(), qualification.wait(), gateway.wait());
-    a.and(b).and(c)
+    let (a, b, c, d) = tokio::join!(identity.wait(), qualification.wait(), matching.wait(), gateway.wait());
+    a.and(b).and(c).and(d)
 }

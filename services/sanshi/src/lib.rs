@@ -52,6 +52,7 @@ pub enum Command {
 pub enum Service {
     Identity,
     Qualification,
+    Matching,
     Gateway,
 }
 
@@ -66,6 +67,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 match service {
                     Service::Identity => identity::config::DEFAULTS,
                     Service::Qualification => qualification::config::DEFAULTS,
+                    Service::Matching => matching::config::DEFAULTS,
                     Service::Gateway => gateway::config::DEFAULTS,
                 }
             );
@@ -86,6 +88,11 @@ async fn serve(service: Service, file: Option<PathBuf>) -> anyhow::Result<()> {
             let config = qualification::Config::load(file.as_deref())?;
             let _telemetry = kit::telemetry::init(qualification::NAME, &config.telemetry)?;
             qualification::serve(config, shutdown).await
+        }
+        Service::Matching => {
+            let config = matching::Config::load(file.as_deref())?;
+            let _telemetry = kit::telemetry::init(matching::NAME, &config.telemetry)?;
+            matching::serve(config, shutdown).await
         }
         Service::Gateway => {
             let config = gateway::Config::load(file.as_deref())?;
@@ -109,6 +116,13 @@ async fn migrate(service: Service, file: Option<PathBuf>) -> anyhow::Result<()> 
             let _telemetry = kit::telemetry::init(qualification::NAME, &config.telemetry)?;
             qualification::migrate(&config).await?;
             tracing::info!(service = qualification::NAME, "migrations applied");
+            Ok(())
+        }
+        Service::Matching => {
+            let config = matching::Config::load(file.as_deref())?;
+            let _telemetry = kit::telemetry::init(matching::NAME, &config.telemetry)?;
+            matching::migrate(&config).await?;
+            tracing::info!(service = matching::NAME, "migrations applied");
             Ok(())
         }
         Service::Gateway => anyhow::bail!("the gateway has no database"),
