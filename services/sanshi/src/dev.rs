@@ -148,18 +148,17 @@ pub async fn run(data_dir: &Path, host: &str) -> anyhow::Result<()> {
         signal(&stop),
     )
     .await?;
-    let matching = matching::start(
-        matching_config(data_dir, host, 50053, &identity_url)?,
-        signal(&stop),
-    )
-    .await?;
+    let matching = matching::start(matching_config(data_dir, host, 50053, &identity_url)?, signal(&stop)).await?;
     let gateway = gateway::start(gateway_config(host, 8080, &identity_url)?, signal(&stop)).await?;
 
     let channel = |addr: std::net::SocketAddr| tonic::transport::Channel::from_shared(format!("http://{addr}"));
     let seeding = async {
         let identity_channel = channel(identity.local_addr)?.connect().await?;
         let qualification_channel = channel(qualification.local_addr)?.connect().await?;
-        crate::seed::applications(identity_channel, qualification_channel, DEMO_PASSWORD).await
+        let matching_channel = channel(matching.local_addr)?.connect().await?;
+        let seeded = crate::seed::applications(identity_channel.clone(), qualification_channel, DEMO_PASSWORD).await?;
+        crate::seed::community_profiles(identity_channel, matching_channel, DEMO_PASSWORD).await?;
+        anyhow::Ok(seeded)
     };
     // Demo data is a convenience: the platform runs without it.
     match seeding.await {

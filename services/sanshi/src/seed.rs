@@ -204,3 +204,65 @@ pub async fn applications(identity: Channel, qualification: Channel, password: &
     }
     Ok(seeded)
 }
+
+/// Community profiles the 民生路 worker and the 解放碑 street admin keep, so
+/// that recommendations have tags to fit. Idempotent: each update carries a
+/// fixed request id.
+pub async fn community_profiles(identity: Channel, matching: Channel, password: &str) -> anyhow::Result<usize> {
+    use sanshi_proto::matching::v1 as m;
+    let street = login(&identity, "jiefangbei", password).await?;
+    let profiles: &[(&str, &[&str], m::RenovationStatus, i32, i32, i32)] = &[
+        (
+            "500103003013",
+            &["加装电梯", "适老化"],
+            m::RenovationStatus::Renovating,
+            1800,
+            1992,
+            34,
+        ),
+        (
+            "500103003016",
+            &["停车", "公共空间"],
+            m::RenovationStatus::Assessment,
+            1250,
+            1988,
+            29,
+        ),
+        (
+            "500103003017",
+            &["管网", "房屋安全"],
+            m::RenovationStatus::Assessment,
+            960,
+            1985,
+            41,
+        ),
+        (
+            "500103003018",
+            &["儿童友好", "居民参与"],
+            m::RenovationStatus::Renovated,
+            2100,
+            2001,
+            18,
+        ),
+    ];
+    let mut client = m::community_service_client::CommunityServiceClient::new(matching);
+    for (code, tags, renovation, households, year_built, over_60) in profiles {
+        let request = m::UpdateCommunityProfileRequest {
+            code: code.to_string(),
+            profile: Some(m::CommunityProfile {
+                households: *households,
+                year_built: *year_built,
+                over_60_percent: *over_60,
+                renovation_status: *renovation as i32,
+                tags: tags.iter().map(|t| t.to_string()).collect(),
+                contact_name: "社区居委会".into(),
+                contact_phone: String::new(),
+                demand: 3,
+            }),
+            location: None,
+            request_id: format!("seed-profile-{code}"),
+        };
+        client.update_community_profile(with_token(request, &street)).await?;
+    }
+    Ok(profiles.len())
+}
