@@ -99,9 +99,12 @@
 //! unit was refused can be skipped for good. The initial potentials are the exact distances to
 //! R at zero flow, so each community's first search usually ends at its nearest professional.
 //!
-//! Costs are `i64` when W1 + W3 ≤ i64::MAX / 64: potentials stay within [−2·W1, W2] and reduced
-//! distances within a few W1 because every node can reach R (zero-capacity professionals are
-//! removed). Larger weights switch the same code to `i128`.
+//! Costs are `i64` when W1 + W3 ≤ i64::MAX / 64: potentials only decrease from at most W2 and stay
+//! above −(W1 + W3 + W2·B2 + B4) ≥ −2·W1 because every node can reach R (zero-capacity
+//! professionals and zero-demand communities are left out), so keys and reduced costs stay within
+//! a few W1. Larger weights switch the same code to `i128`. With `i64` keys Dijkstra uses a radix
+//! heap (keys are monotone); communities are visited in Z-order of their position and
+//! professionals numbered in order of first appearance, so a search touches nearby memory.
 //!
 //! Community positions from division data are **synthetic** ([`geo::synthetic_position`]):
 //! the sources have no coordinates below district level.

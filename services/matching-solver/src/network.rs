@@ -151,7 +151,8 @@ impl Network {
         let mut pair_active: Vec<u32> = Vec::new();
         let mut pair_dist: Vec<u32> = Vec::new();
         let mut found: Vec<(u32, u32, u32)> = Vec::new();
-        for (i, community) in instance.communities.iter().enumerate() {
+        for i in spatial_order(instance) {
+            let community = &instance.communities[i];
             if community.demand <= 0 {
                 continue;
             }
@@ -196,14 +197,20 @@ impl Network {
         for &a in &pair_active {
             pairs_of_active[a as usize] += 1;
         }
+        // Numbered in order of first appearance, so that neighbours in space are neighbours in
+        // memory (communities are visited in Z-order), which keeps searches cache-friendly.
         let mut renumber = vec![u32::MAX; active.len()];
         let mut prof_orig = Vec::new();
         let mut prof_cap = Vec::new();
-        for (a, &count) in pairs_of_active.iter().enumerate() {
-            if count > 0 {
+        for &a in &pair_active {
+            let a = a as usize;
+            if renumber[a] == u32::MAX {
                 renumber[a] = prof_orig.len() as u32;
                 prof_orig.push(active[a]);
-                prof_cap.push(clamp_u32(pros[active[a] as usize].capacity, count as usize));
+                prof_cap.push(clamp_u32(
+                    pros[active[a] as usize].capacity,
+                    pairs_of_active[a] as usize,
+                ));
             }
         }
         let pair_prof: Vec<u32> = pair_active.iter().map(|&a| renumber[a as usize]).collect();
@@ -426,6 +433,29 @@ pub struct FlowProblem {
     pub source_supply: i64,
 }
 
+/// Community indices in Z-order (Morton order) of their position quantised to about the maximum
+/// distance, so that communities near each other are handled and stored near each other.
+fn spatial_order(instance: &Instance) -> Vec<usize> {
+    let cell = (instance.max_distance_km / 111.0).clamp(0.001, 180.0);
+    let spread = |v: f64| -> u64 {
+        // Quantised coordinate (< 2^32 for cell ≥ 0.001°), bits spread to the even positions.
+        let mut x = (v / cell).max(0.0).min(u32::MAX as f64) as u64;
+        x = (x | (x << 16)) & 0x0000_ffff_0000_ffff;
+        x = (x | (x << 8)) & 0x00ff_00ff_00ff_00ff;
+        x = (x | (x << 4)) & 0x0f0f_0f0f_0f0f_0f0f;
+        x = (x | (x << 2)) & 0x3333_3333_3333_3333;
+        (x | (x << 1)) & 0x5555_5555_5555_5555
+    };
+    let mut order: Vec<(u64, usize)> = instance
+        .communities
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (spread(c.lon + 180.0) | (spread(c.lat + 90.0) << 1), i))
+        .collect();
+    order.sort_unstable();
+    order.into_iter().map(|(_, i)| i).collect()
+}
+
 /// Whether a professional with `service_regions` may serve a community in `region`: always when
 /// either is absent, else when a service region is a prefix of the community's code.
 pub fn eligible_region(region: Option<&str>, service_regions: Option<&[String]>) -> bool {
@@ -501,8 +531,9 @@ mod tests {
         assert_eq!(net.num_community_professions(), 3);
         assert_eq!(net.cf_cap, vec![2, 1, 1]);
         assert_eq!(net.num_pairs(), 5);
-        assert_eq!(net.prof_orig, vec![0, 1, 2]);
-        assert_eq!(net.prof_cap, vec![2, 1, 2]);
+        // Numbered in order of first appearance: a's planners p, r, then its engineer q.
+        assert_eq!(net.prof_orig, vec![0, 2, 1]);
+        assert_eq!(net.prof_cap, vec![2, 2, 1]);
         let d = metres(crate::geo::haversine_km(106.0, 30.0, 106.01, 30.0));
         assert_eq!(&net.pair_dist[..2], &[0, d]);
         assert_eq!(net.components.count, 1);

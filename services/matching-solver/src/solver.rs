@@ -12,6 +12,8 @@ pub(crate) trait Cost:
     Copy + Ord + Debug + Add<Output = Self> + Sub<Output = Self> + Neg<Output = Self>
 {
     const ZERO: Self;
+    /// The priority queue for Dijkstra with these keys.
+    type Queue: Queue<Self>;
     /// Converts a value known to fit (the caller checks the weights' range first).
     fn from_i128(v: i128) -> Self;
     fn from_u32(v: u32) -> Self;
@@ -19,6 +21,7 @@ pub(crate) trait Cost:
 
 impl Cost for i64 {
     const ZERO: Self = 0;
+    type Queue = RadixQueue;
     fn from_i128(v: i128) -> Self {
         v as i64
     }
@@ -29,11 +32,109 @@ impl Cost for i64 {
 
 impl Cost for i128 {
     const ZERO: Self = 0;
+    type Queue = HeapQueue<i128>;
     fn from_i128(v: i128) -> Self {
         v
     }
     fn from_u32(v: u32) -> Self {
         i128::from(v)
+    }
+}
+
+/// A monotone priority queue of (key, node): keys pushed are never below the last key popped
+/// since the last `clear` (Dijkstra with non-negative reduced costs), and all keys are ≥ 0.
+pub(crate) trait Queue<C>: Default {
+    fn clear(&mut self);
+    fn push(&mut self, key: C, node: u32);
+    fn pop(&mut self) -> Option<(C, u32)>;
+}
+
+/// A binary heap (for `i128` keys).
+pub(crate) struct HeapQueue<C>(BinaryHeap<Reverse<(C, u32)>>);
+
+impl<C: Ord> Default for HeapQueue<C> {
+    fn default() -> Self {
+        HeapQueue(BinaryHeap::new())
+    }
+}
+
+impl<C: Ord + Copy> Queue<C> for HeapQueue<C> {
+    fn clear(&mut self) {
+        self.0.clear();
+    }
+    fn push(&mut self, key: C, node: u32) {
+        self.0.push(Reverse((key, node)));
+    }
+    fn pop(&mut self) -> Option<(C, u32)> {
+        self.0.pop().map(|Reverse(entry)| entry)
+    }
+}
+
+/// A radix heap (Ahuja, Mehlhorn, Orlin and Tarjan) for non-negative `i64` keys: bucket `i` holds
+/// keys whose highest bit differing from the last popped key is bit `i - 1`, so each entry moves
+/// down at most 64 times and a pop is amortised O(1) with no comparisons of whole heaps.
+pub(crate) struct RadixQueue {
+    last: u64,
+    len: usize,
+    buckets: Vec<Vec<(u64, u32)>>,
+}
+
+impl Default for RadixQueue {
+    fn default() -> Self {
+        RadixQueue {
+            last: 0,
+            len: 0,
+            buckets: vec![Vec::new(); 65],
+        }
+    }
+}
+
+impl RadixQueue {
+    #[inline]
+    fn bucket(&self, key: u64) -> usize {
+        (64 - (key ^ self.last).leading_zeros()) as usize
+    }
+}
+
+impl Queue<i64> for RadixQueue {
+    fn clear(&mut self) {
+        if self.len > 0 {
+            for bucket in &mut self.buckets {
+                bucket.clear();
+            }
+        }
+        self.len = 0;
+        self.last = 0;
+    }
+
+    fn push(&mut self, key: i64, node: u32) {
+        // Keys are reduced distances, ≥ 0 (see the trait).
+        let key = key as u64;
+        let b = self.bucket(key);
+        self.buckets[b].push((key, node));
+        self.len += 1;
+    }
+
+    fn pop(&mut self) -> Option<(i64, u32)> {
+        if self.len == 0 {
+            return None;
+        }
+        if self.buckets[0].is_empty() {
+            // The first non-empty bucket holds the minimum; redistribute it below.
+            let i = self.buckets.iter().position(|b| !b.is_empty())?;
+            let moved = std::mem::take(&mut self.buckets[i]);
+            self.last = moved.iter().map(|&(key, _)| key).min()?;
+            for &(key, node) in &moved {
+                let b = self.bucket(key);
+                self.buckets[b].push((key, node));
+            }
+            // Keep the allocation for later.
+            let mut moved = moved;
+            moved.clear();
+            self.buckets[i] = moved;
+        }
+        self.len -= 1;
+        self.buckets[0].pop().map(|(key, node)| (key as i64, node))
     }
 }
 
@@ -59,6 +160,16 @@ pub(crate) fn solve_with<C: Cost>(net: &Network) -> Flow {
 
 const NONE: u32 = u32::MAX;
 
+#[derive(Clone, Copy)]
+struct NodeState<C> {
+    potential: C,
+    /// Tentative distance, valid when `seen == epoch`.
+    dist: C,
+    parent: u32,
+    seen: u32,
+    done: u32,
+}
+
 struct Solver<'a, C: Cost> {
     net: &'a Network,
     first_bonus: C,
@@ -74,13 +185,10 @@ struct Solver<'a, C: Cost> {
     prof_slot: Vec<u32>,
     prof_load: Vec<u32>,
     slots: Vec<u32>,
-    potential: Vec<C>,
-    dist: Vec<C>,
-    parent: Vec<u32>,
-    seen: Vec<u32>,
-    done: Vec<u32>,
+    /// Per-node search state, packed so that one relaxation touches one cache line.
+    node: Vec<NodeState<C>>,
     epoch: u32,
-    heap: BinaryHeap<Reverse<(C, u32)>>,
+    heap: C::Queue,
     settled: Vec<u32>,
 }
 
@@ -126,13 +234,18 @@ impl<'a, C: Cost> Solver<'a, C> {
             prof_slot,
             prof_load: vec![0; np as usize],
             slots: vec![NONE; total as usize],
-            potential,
-            dist: vec![C::ZERO; nodes],
-            parent: vec![NONE; nodes],
-            seen: vec![0; nodes],
-            done: vec![0; nodes],
+            node: potential
+                .into_iter()
+                .map(|potential| NodeState {
+                    potential,
+                    dist: C::ZERO,
+                    parent: NONE,
+                    seen: 0,
+                    done: 0,
+                })
+                .collect(),
             epoch: 0,
-            heap: BinaryHeap::new(),
+            heap: C::Queue::default(),
             settled: Vec::new(),
         }
     }
@@ -183,41 +296,43 @@ impl<'a, C: Cost> Solver<'a, C> {
         let root = self.root;
         // The cycle S → x ⇝ root costs −bonus + D − π(x) + π(root), D the reduced distance:
         // it is negative iff D < limit.
-        let limit = bonus + self.potential[xi] - self.potential[root as usize];
+        let limit = bonus + self.node[xi].potential - self.node[root as usize].potential;
         if limit <= C::ZERO {
             return false;
         }
         self.epoch = self.epoch.wrapping_add(1);
         if self.epoch == 0 {
-            self.seen.fill(0);
-            self.done.fill(0);
+            for state in &mut self.node {
+                state.seen = 0;
+                state.done = 0;
+            }
             self.epoch = 1;
         }
         let epoch = self.epoch;
         self.heap.clear();
         self.settled.clear();
-        self.dist[xi] = C::ZERO;
-        self.seen[xi] = epoch;
-        self.parent[xi] = NONE;
-        self.heap.push(Reverse((C::ZERO, x)));
+        self.node[xi].dist = C::ZERO;
+        self.node[xi].seen = epoch;
+        self.node[xi].parent = NONE;
+        self.heap.push(C::ZERO, x);
         let net = self.net;
         let (nc, ncf) = (self.nc, self.ncf);
         let mut reached = false;
-        while let Some(Reverse((d, v))) = self.heap.pop() {
+        while let Some((d, v)) = self.heap.pop() {
             let vi = v as usize;
-            if self.done[vi] == epoch || d > self.dist[vi] {
+            if self.node[vi].done == epoch || d > self.node[vi].dist {
                 continue;
             }
             if d >= limit {
                 break;
             }
-            self.done[vi] = epoch;
+            self.node[vi].done = epoch;
             self.settled.push(v);
             if v == root {
                 reached = true;
                 break;
             }
-            let base = d + self.potential[vi];
+            let base = d + self.node[vi].potential;
             if v < nc {
                 // Community: give back one of its own units (reverse S → c), or send a unit to
                 // one of its professions.
@@ -270,10 +385,10 @@ impl<'a, C: Cost> Solver<'a, C> {
         // Potentials: π(v) += d(v) − L for settled v, L = D when the root was reached, else the
         // limit; every unsettled node is at least L away, so reduced costs stay non-negative and
         // the path found has reduced cost 0.
-        let cut = if reached { self.dist[root as usize] } else { limit };
+        let cut = if reached { self.node[root as usize].dist } else { limit };
         for &v in &self.settled {
-            let vi = v as usize;
-            self.potential[vi] = self.potential[vi] + self.dist[vi] - cut;
+            let state = &mut self.node[v as usize];
+            state.potential = state.potential + state.dist - cut;
         }
         if reached {
             self.augment(x);
@@ -283,26 +398,27 @@ impl<'a, C: Cost> Solver<'a, C> {
 
     #[inline]
     fn relax(&mut self, head: u32, through: C, parent: u32, limit: C) {
-        let hi = head as usize;
-        if self.done[hi] == self.epoch {
+        let epoch = self.epoch;
+        let state = &mut self.node[head as usize];
+        if state.done == epoch {
             return;
         }
-        let nd = through - self.potential[hi];
+        let nd = through - state.potential;
         if nd >= limit {
             return;
         }
-        if self.seen[hi] != self.epoch || nd < self.dist[hi] {
-            self.seen[hi] = self.epoch;
-            self.dist[hi] = nd;
-            self.parent[hi] = parent;
-            self.heap.push(Reverse((nd, head)));
+        if state.seen != epoch || nd < state.dist {
+            state.seen = epoch;
+            state.dist = nd;
+            state.parent = parent;
+            self.heap.push(nd, head);
         }
     }
 
     /// Pushes one unit along the path to the root found by the last search, then along S → x.
     fn augment(&mut self, x: u32) {
         let net = self.net;
-        let mut v = self.parent[self.root as usize];
+        let mut v = self.node[self.root as usize].parent;
         if self.is_comm(v) {
             // The path ends by giving back one of v's units.
             self.comm_flow[v as usize] -= 1;
@@ -315,12 +431,12 @@ impl<'a, C: Cost> Solver<'a, C> {
                     break;
                 }
                 // Reached over cf → c (undoing a unit of c → cf).
-                let j = self.parent[v as usize];
+                let j = self.node[v as usize].parent;
                 self.cf_flow[j as usize] -= 1;
                 v = self.nc + j;
             } else if self.is_cf(v) {
                 let j = (v - self.nc) as usize;
-                let pair = self.parent[v as usize];
+                let pair = self.node[v as usize].parent;
                 if pair == NONE {
                     self.cf_flow[j] += 1;
                     v = net.cf_comm[j];
@@ -332,7 +448,7 @@ impl<'a, C: Cost> Solver<'a, C> {
                 }
             } else {
                 let k = (v - self.nc - self.ncf) as usize;
-                let pair = self.parent[v as usize];
+                let pair = self.node[v as usize].parent;
                 self.pair_used[pair as usize] = true;
                 let start = self.prof_slot[k] as usize;
                 let load = self.prof_load[k] as usize;
