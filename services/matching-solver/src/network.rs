@@ -103,6 +103,9 @@ pub struct Network {
     pub components: ComponentStats,
 }
 
+/// The most eligible pairs a network may have (indices are `u32`; about 20 bytes each).
+pub const MAX_PAIRS: usize = (u32::MAX / 2) as usize;
+
 /// Distance in metres from kilometres, rounded to the nearest metre (ties away from zero).
 pub fn metres(distance_km: f64) -> u32 {
     // Callers pass distances ≤ half the Earth's circumference (≈ 2.0e7 m), far below u32::MAX.
@@ -166,6 +169,12 @@ impl Network {
             if found.is_empty() {
                 continue;
             }
+            if pair_active.len() + found.len() > MAX_PAIRS {
+                return Err(InvalidInstance::Problems(vec![crate::instance::Problem {
+                    path: "max_distance_km".into(),
+                    message: format!("more than {MAX_PAIRS} eligible pairs: too many (use a smaller distance)"),
+                }]));
+            }
             found.sort_unstable();
             let c = comm_orig.len() as u32;
             comm_orig.push(i as u32);
@@ -185,13 +194,6 @@ impl Network {
             }
             comm_cf.push(cf_comm.len() as u32);
         }
-        if pair_active.len() >= u32::MAX as usize / 2 {
-            return Err(InvalidInstance::Problems(vec![crate::instance::Problem {
-                path: "max_distance_km".into(),
-                message: format!("{} eligible pairs: too many (at most 2^31)", pair_active.len()),
-            }]));
-        }
-
         // Professionals with at least one pair, renumbered.
         let mut pairs_of_active = vec![0u32; active.len()];
         for &a in &pair_active {
