@@ -228,11 +228,9 @@ fn syntax_error(text: &str, error: &serde_json::Error) -> InvalidInstance {
         .and_then(|l| l.get(column.saturating_sub(1)..))
         .unwrap_or("");
     let rest = rest.trim_start_matches('-');
-    if ["NaN", "nan", "Infinity", "infinity", "inf"]
+    if ["NaN", "nan", "Infinity", "infinity", "Inf", "inf"]
         .iter()
         .any(|t| rest.starts_with(t))
-        || rest.starts_with('N')
-        || rest.starts_with('I')
     {
         message = format!("{message} (NaN and Infinity are not JSON numbers; every number must be finite)");
     }

@@ -32,8 +32,8 @@
 //!
 //! With a single profession level 2 equals level 1; with demands of 1 as well the objective is
 //! "maximal coverage, then minimal total distance". Ties beyond level 4 are broken
-//! deterministically (the same input gives the same assignment), and pairs are returned sorted by (community index,
-//! distance, professional index).
+//! deterministically (the same input gives the same assignment), and pairs are returned sorted
+//! by (community index, distance, professional index).
 //!
 //! # The network
 //!
@@ -57,8 +57,9 @@
 //!
 //! # Why the weights make the weighted optimum the lexicographic optimum
 //!
-//! Merge S and T into one node R. Let f be a flow of minimum weighted cost and g any flow (in
-//! the canonical form that fills first units first, which does not change its levels). g − f is
+//! Merge S and T into one node R (the free flow amount; a bypass S → T of capacity at least the
+//! largest flow value is equivalent). Let f be a flow of minimum weighted cost and g the flow of
+//! any assignment (in the canonical form that fills first units first). g − f is
 //! a circulation in f's residual graph and decomposes into simple cycles C₁, …, Cₖ, each inside
 //! one connected component of the eligibility graph plus R (the part of g − f in one component
 //! is a circulation by itself). The levels are linear in the arc flows, so
@@ -69,8 +70,8 @@
 //!
 //! - R is visited at most once, so at most one arc leaves and one enters R: |ΔL1| ≤ 1 and
 //!   |ΔL3| ≤ 1;
-//! - each cf node contributes at most ±1 to L2 (through its arc pair with c), and a community
-//!   has only two cycle arcs: |ΔL2| ≤ B2(A) = min(#cf nodes, 2·#communities);
+//! - each cf node contributes at most ±1 to L2 (through its two parallel arcs from c), and a
+//!   community has only two cycle arcs: |ΔL2| ≤ B2(A) = min(#cf nodes, 2·#communities);
 //! - every pair arc is used at most once and each professional and cf node has two cycle arcs:
 //!   |ΔL4| ≤ B4(A) = min(2·min(#professionals, #cf nodes)·max pair metres, Σ pair metres).
 //!
