@@ -17,9 +17,9 @@ use kit::auth::Verifier;
 use kit::events::{EventLog, EventLogOptions};
 use kit::server::{Running, Services};
 use sanshi_proto::matching::v1::{
-    community_service_server::CommunityServiceServer, match_service_server::MatchServiceServer,
-    need_service_server::NeedServiceServer, professional_service_server::ProfessionalServiceServer,
-    team_service_server::TeamServiceServer,
+    assignment_service_server::AssignmentServiceServer, community_service_server::CommunityServiceServer,
+    match_service_server::MatchServiceServer, need_service_server::NeedServiceServer,
+    professional_service_server::ProfessionalServiceServer, team_service_server::TeamServiceServer,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -83,6 +83,10 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
         .with(MatchServiceServer::new(api::matches::Matches(matching.clone())).max_decoding_message_size(max))
         .with(TeamServiceServer::new(api::teams::Teams(matching.clone())).max_decoding_message_size(max))
         .with(NeedServiceServer::new(api::needs::Needs(matching.clone())).max_decoding_message_size(max))
+        .with(
+            AssignmentServiceServer::new(api::assignments::Assignments(matching.clone()))
+                .max_decoding_message_size(max),
+        )
         .with(events.stream_service());
     // One shutdown signal, for the server, the consumer and the sweep.
     let (stop, stopped) = tokio::sync::watch::channel(false);

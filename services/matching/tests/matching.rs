@@ -981,7 +981,110 @@ async fn teams_per_region(db: TestDb) {
     assert_eq!(removed.members.len(), 1);
 }
 
+async fn batch_assignment_is_proposed_reviewed_and_applied(db: TestDb) {
+    let s = stack(db, "").await;
+    let mut ids = Vec::new();
+    for (i, (name, profession)) in [
+        ("pro_p", q::Profession::Planner),
+        ("pro_a", q::Profession::Architect),
+        ("pro_e", q::Profession::Engineer),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let pro = Pro {
+            profession,
+            ..planner(name, &["500103003"])
+        };
+        ids.push(s.professional(pro, 20 + i as u32).await.1);
+    }
+    let street = s.login("jiefangbei").await;
+    let mut a = s.assignments();
+    let propose = |region: &str, km: f64| pb::ProposeAssignmentRequest {
+        region_code: region.into(),
+        max_distance_km: km,
+        request_id: String::new(),
+    };
+    assert_eq!(
+        code(a.propose_assignment(t(propose("500104001", 0.0), &street)).await),
+        Code::PermissionDenied
+    );
+    assert_eq!(
+        bad_fields(a.propose_assignment(t(propose("500103003", 500.0), &street)).await),
+        ["max_distance_km"]
+    );
+    let proposal = a
+        .propose_assignment(t(propose("500103003", 0.0), &street))
+        .await
+        .unwrap()
+        .into_inner();
+    // 解放碑 has 9 urban communities and the three professionals 3 places each:
+    // coverage first gives every community exactly one.
+    assert_eq!(proposal.communities, 9);
+    assert_eq!((proposal.covered, proposal.covered_professions), (9, 9));
+    assert_eq!(proposal.pairs.len(), 9);
+    for id in &ids {
+        assert_eq!(
+            proposal
+                .pairs
+                .iter()
+                .filter(|p| &p.professional_account_id == id)
+                .count(),
+            3
+        );
+    }
+    assert!(
+        proposal
+            .pairs
+            .iter()
+            .all(|p| p.distance_km <= 10.0 && p.community_code.starts_with("500103003"))
+    );
+    let total: f64 = proposal.pairs.iter().map(|p| p.distance_km).sum();
+    assert!((proposal.total_distance_km - total).abs() < 1e-6);
+    assert_eq!(proposal.state, pb::AssignmentState::Proposed as i32);
+
+    // The admin strikes one pair out; the rest become invitations, once.
+    let struck = format!(
+        "{}/{}",
+        proposal.pairs[0].community_code, proposal.pairs[0].professional_account_id
+    );
+    let apply = pb::ApplyAssignmentRequest {
+        id: proposal.id.clone(),
+        excluded_pairs: vec![struck],
+        message: "街道统筹匹配".into(),
+    };
+    let applied = a
+        .apply_assignment(t(apply.clone(), &street))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (applied.state, applied.invitations_sent),
+        (pb::AssignmentState::Applied as i32, 8)
+    );
+    let again = a.apply_assignment(t(apply, &street)).await.unwrap().into_inner();
+    assert_eq!(again.invitations_sent, 8);
+    let pending = format!(
+        "SELECT COUNT(*) FROM matches WHERE state = 'pending' AND assignment_id = '{}'",
+        proposal.id
+    );
+    assert_eq!(s.count(&pending).await, 8);
+    // A new proposal counts pending invitations as taken: one place is left,
+    // the struck professional's.
+    let next = a
+        .propose_assignment(t(propose("500103003", 0.0), &street))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(next.pairs.len(), 1);
+    assert_eq!(
+        next.pairs[0].professional_account_id,
+        proposal.pairs[0].professional_account_id
+    );
+}
+
 kit::db_tests!(
+    batch_assignment_is_proposed_reviewed_and_applied,
     two_way_matching_capacity_and_scope,
     expiry_response_times_and_suspension,
     recommendations_show_their_factors,

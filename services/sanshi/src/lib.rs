@@ -46,6 +46,23 @@ pub enum Command {
     },
     /// Prints a service's built-in default configuration.
     Config { service: Service },
+    /// Matching tools for offline use and audits.
+    Matching {
+        #[command(subcommand)]
+        command: MatchingCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MatchingCommand {
+    /// Solves a batch assignment exactly (the service's solver) from a JSON
+    /// instance; exit code 2 on bad input. The format is in the README.
+    Solve {
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        output: PathBuf,
+    },
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,8 +73,23 @@ pub enum Service {
     Gateway,
 }
 
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
+/// Runs a command; the exit code is the solver's for `matching solve`.
+pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    if let Command::Matching {
+        command: MatchingCommand::Solve { input, output },
+    } = &cli.command
+    {
+        let code = matching_solver::cli::run(input, output);
+        return Ok(std::process::ExitCode::from(u8::try_from(code).unwrap_or(1)));
+    }
+    run_service_command(cli.command)
+        .await
+        .map(|()| std::process::ExitCode::SUCCESS)
+}
+
+async fn run_service_command(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Matching { .. } => Ok(()),
         Command::Dev { data_dir, host } => dev::run(&data_dir, &host).await,
         Command::Serve { service, config } => serve(service, config).await,
         Command::Migrate { service, config } => migrate(service, config).await,

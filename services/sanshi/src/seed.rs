@@ -211,7 +211,16 @@ pub async fn applications(identity: Channel, qualification: Channel, password: &
 pub async fn community_profiles(identity: Channel, matching: Channel, password: &str) -> anyhow::Result<usize> {
     use sanshi_proto::matching::v1 as m;
     let street = login(&identity, "jiefangbei", password).await?;
-    let profiles: &[(&str, &[&str], m::RenovationStatus, i32, i32, i32)] = &[
+    // (code, tags, renovation, households, year built, % over 60)
+    type Seed = (
+        &'static str,
+        &'static [&'static str],
+        m::RenovationStatus,
+        i32,
+        i32,
+        i32,
+    );
+    let profiles: &[Seed] = &[
         (
             "500103003013",
             &["加装电梯", "适老化"],

@@ -144,8 +144,9 @@ impl Matching {
         let mut taken_by_community: HashMap<String, i64> = HashMap::new();
         let mut taken_by_professional: HashMap<String, i64> = HashMap::new();
         for p in &professionals {
-            for m in store::matches::of_professional(&self.db, &p.account_id, &[MatchState::Pending, MatchState::Active])
-                .await?
+            for m in
+                store::matches::of_professional(&self.db, &p.account_id, &[MatchState::Pending, MatchState::Active])
+                    .await?
             {
                 *taken_by_professional.entry(p.account_id.clone()).or_default() += 1;
                 *taken_by_community.entry(m.community_code).or_default() += 1;
@@ -158,7 +159,8 @@ impl Matching {
                     id: c.code.clone(),
                     lon: c.lon,
                     lat: c.lat,
-                    demand: (i64::from(c.profile.demand) - taken_by_community.get(&c.code).copied().unwrap_or(0)).max(0),
+                    demand: (i64::from(c.profile.demand) - taken_by_community.get(&c.code).copied().unwrap_or(0))
+                        .max(0),
                     region: Some(c.code.clone()),
                 })
                 .collect(),
@@ -171,9 +173,14 @@ impl Matching {
                         id: p.account_id.clone(),
                         lon,
                         lat,
-                        capacity: (i64::from(p.capacity) - taken_by_professional.get(&p.account_id).copied().unwrap_or(0))
-                            .max(0),
-                        profession: if p.profession.is_empty() { "other".into() } else { p.profession.clone() },
+                        capacity: (i64::from(p.capacity)
+                            - taken_by_professional.get(&p.account_id).copied().unwrap_or(0))
+                        .max(0),
+                        profession: if p.profession.is_empty() {
+                            "other".into()
+                        } else {
+                            p.profession.clone()
+                        },
                         service_regions: Some(p.service_regions.clone()),
                     })
                 })
@@ -192,7 +199,11 @@ impl Matching {
         Ok(a)
     }
 
-    async fn apply_assignment(&self, caller: &Principal, req: pb::ApplyAssignmentRequest) -> ServiceResult<pb::Assignment> {
+    async fn apply_assignment(
+        &self,
+        caller: &Principal,
+        req: pb::ApplyAssignmentRequest,
+    ) -> ServiceResult<pb::Assignment> {
         let a = self.load_assignment(caller, &req.id).await?;
         if a.applied {
             // A retried apply: the invitations went out the first time.
@@ -205,7 +216,10 @@ impl Matching {
         let txn = kit::db::begin(&self.db).await?;
         let mut sent = 0;
         for pair in &a.result.pairs {
-            if req.excluded_pairs.contains(&format!("{}/{}", pair.community, pair.professional)) {
+            if req
+                .excluded_pairs
+                .contains(&format!("{}/{}", pair.community, pair.professional))
+            {
                 continue;
             }
             let (Some(community), Some(professional)) = (
@@ -255,10 +269,15 @@ impl AssignmentService for Assignments {
         request: Request<pb::ProposeAssignmentRequest>,
     ) -> Result<Response<pb::Assignment>, GrpcStatus> {
         let caller = caller(&request)?;
-        Ok(Response::new(self.0.propose_assignment(&caller, request.into_inner()).await?))
+        Ok(Response::new(
+            self.0.propose_assignment(&caller, request.into_inner()).await?,
+        ))
     }
 
-    async fn get_assignment(&self, request: Request<pb::GetAssignmentRequest>) -> Result<Response<pb::Assignment>, GrpcStatus> {
+    async fn get_assignment(
+        &self,
+        request: Request<pb::GetAssignmentRequest>,
+    ) -> Result<Response<pb::Assignment>, GrpcStatus> {
         let caller = caller(&request)?;
         let a = self.0.load_assignment(&caller, &request.into_inner().id).await?;
         Ok(Response::new(to_proto(&a)))
@@ -269,6 +288,8 @@ impl AssignmentService for Assignments {
         request: Request<pb::ApplyAssignmentRequest>,
     ) -> Result<Response<pb::Assignment>, GrpcStatus> {
         let caller = caller(&request)?;
-        Ok(Response::new(self.0.apply_assignment(&caller, request.into_inner()).await?))
+        Ok(Response::new(
+            self.0.apply_assignment(&caller, request.into_inner()).await?,
+        ))
     }
 }

@@ -1,7 +1,7 @@
 //! gRPC mapping of matching's services: who may do what, validation, and
 //! conversion to and from the contracts.
 
-// pub mod assignments; (wired once the solver crate lands)
+pub mod assignments;
 pub mod communities;
 pub mod matches;
 pub mod needs;
