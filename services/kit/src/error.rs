@@ -129,6 +129,10 @@ impl Violations {
         }
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     pub fn into_result(self) -> ServiceResult<()> {
         if self.0.is_empty() {
             Ok(())

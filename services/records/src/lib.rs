@@ -1,0 +1,4 @@
+//! The records service: service visits, their confirmation and ratings,
+//! opinion surveys and the community wellbeing index.
+
+pub mod domain;
