@@ -2,3 +2,6 @@
 //! opinion surveys and the community wellbeing index.
 
 pub mod domain;
+pub mod config;
+pub mod migrations;
+pub mod store;
