@@ -201,8 +201,12 @@ pub fn solve(instance: &Instance) -> Result<Assignment, InvalidInstance> {
 /// Solves a network built from `instance` (for callers that time or reuse the build).
 pub fn solve_network(instance: &Instance, network: &Network) -> Assignment {
     let flow = solver::solve_network(network);
-    let mut pairs: Vec<AssignedPair> = flow
-        .pair_used
+    assignment_of(instance, network, &flow.pair_used)
+}
+
+/// The assignment of the network's pairs marked in `pair_used`, sorted, with its objective.
+pub(crate) fn assignment_of(instance: &Instance, network: &Network, pair_used: &[bool]) -> Assignment {
+    let mut pairs: Vec<AssignedPair> = pair_used
         .iter()
         .enumerate()
         .filter(|&(_, &used)| used)
