@@ -8,9 +8,11 @@
 //!
 //! Writes `OUT_PREFIX.arcs` (the exact min-cost-flow problem, little-endian: u64 nodes, u64 arcs,
 //! i64 source supply, then i32 tails, i32 heads, i64 capacities, i64 costs, u8 kinds) and
-//! `OUT_PREFIX.json` (sizes, objective, weighted cost, time). `BENCH_REPEAT` (default 3) sets
-//! how many times the solver runs; the best time is reported. `BENCH_PROFESSIONALS` and
-//! `BENCH_MAX_DISTANCE_KM` override the instance's shape for exploration.
+//! `OUT_PREFIX.json` (sizes, objective, coverage before the batch, flow cost, time).
+//! `BENCH_REPEAT` (default 3) sets how many times the solver runs; the best time is reported.
+//! `BENCH_PROFESSIONALS`, `BENCH_MAX_DISTANCE_KM` and `BENCH_EXISTING_PERCENT` (the share of
+//! communities that already have professionals, default 0) override the instance's shape for
+//! exploration.
 
 use std::collections::HashMap;
 use std::io::{BufWriter, Write};
@@ -51,7 +53,8 @@ fn main() -> Result<(), Error> {
     // Overrides for exploring other shapes (the benchmark script uses the defaults).
     let professionals = env_or("BENCH_PROFESSIONALS", professionals);
     let max_distance_km = env_or("BENCH_MAX_DISTANCE_KM", MAX_DISTANCE_KM);
-    let instance = make_instance(&communities, professionals, max_distance_km);
+    let existing_percent = env_or("BENCH_EXISTING_PERCENT", 0u64);
+    let instance = make_instance(&communities, professionals, max_distance_km, existing_percent);
     let repeat: usize = std::env::var("BENCH_REPEAT")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -75,7 +78,8 @@ fn main() -> Result<(), Error> {
         return Err("no run".into());
     };
     let objective = assignment.objective;
-    let weighted = objective.weighted_cost(&network.weights);
+    // What a min-cost-flow solver reports as the optimal cost of the arcs written below.
+    let weighted = network.flow_cost(&objective);
     let problem = network.flow_problem()?;
 
     let mut out = BufWriter::new(std::fs::File::create(format!("{prefix}.arcs"))?);
@@ -103,6 +107,7 @@ fn main() -> Result<(), Error> {
             "{{\"instance\": \"{}\", \"communities\": {}, \"professionals\": {}, \"max_distance_km\": {}, ",
             "\"pairs\": {}, \"arcs\": {}, \"nodes\": {}, \"components\": {}, \"largest_component\": ",
             "{{\"communities\": {}, \"professionals\": {}, \"pairs\": {}}}, \"w1\": {}, \"w2\": {}, \"w3\": {}, ",
+            "\"existing_covered\": {}, \"existing_covered_professions\": {}, ",
             "\"covered\": {}, \"covered_professions\": {}, \"assigned\": {}, \"total_distance_m\": {}, ",
             "\"weighted_cost\": {}, \"seconds\": {:.4}, \"build_seconds\": {:.4}, \"repeat\": {}}}"
         ),
@@ -120,6 +125,8 @@ fn main() -> Result<(), Error> {
         network.weights.w1,
         network.weights.w2,
         network.weights.w3,
+        network.existing.covered,
+        network.existing.covered_professions,
         objective.covered,
         objective.covered_professions,
         objective.assigned,
@@ -211,17 +218,39 @@ fn national(text: &str) -> Result<Vec<Community>, Error> {
         .collect()
 }
 
-/// Communities with demand 1–3; professionals near pseudo-randomly drawn communities, with
-/// mixed professions, capacity 1–3 and service regions (district 60 %, city 25 %, none 15 %).
-fn make_instance(communities: &[Community], professionals: usize, max_distance_km: f64) -> Instance {
+/// Communities with demand 1–3, `existing_percent` % of them with one to three existing
+/// professions; professionals near pseudo-randomly drawn communities, with mixed professions,
+/// capacity 1–3 and service regions (district 60 %, city 25 %, none 15 %).
+fn make_instance(
+    communities: &[Community],
+    professionals: usize,
+    max_distance_km: f64,
+    existing_percent: u64,
+) -> Instance {
     let communities_in: Vec<CommunityInput> = communities
         .iter()
-        .map(|c| CommunityInput {
-            id: c.code.clone(),
-            lon: c.lon,
-            lat: c.lat,
-            demand: 1 + (splitmix64(stable_hash(c.code.as_bytes()) ^ 0xd3a4) % 3) as i64,
-            region: Some(c.code.clone()),
+        .map(|c| {
+            let hash = stable_hash(c.code.as_bytes());
+            let existing_professions = if splitmix64(hash ^ 0xe715) % 100 < existing_percent {
+                // A non-empty subset of planner, architect, engineer.
+                let mask = 1 + splitmix64(hash ^ 0xe716) % 7;
+                ["planner", "architect", "engineer"]
+                    .iter()
+                    .enumerate()
+                    .filter(|&(b, _)| mask & (1 << b) != 0)
+                    .map(|(_, f)| f.to_string())
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            CommunityInput {
+                id: c.code.clone(),
+                lon: c.lon,
+                lat: c.lat,
+                demand: 1 + (splitmix64(hash ^ 0xd3a4) % 3) as i64,
+                region: Some(c.code.clone()),
+                existing_professions,
+            }
         })
         .collect();
     let professionals_in = (0..professionals as u64)

@@ -115,6 +115,35 @@ mod tests {
     }
 
     #[test]
+    fn existing_professions_count_as_covered() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in.json");
+        let output = dir.path().join("out.json");
+        std::fs::write(
+            &input,
+            r#"{
+              "communities": [
+                {"id": "has-planner", "lon": 106.57, "lat": 29.5, "demand": 1, "existing_professions": ["planner"]},
+                {"id": "uncovered", "lon": 106.59, "lat": 29.5, "demand": 1}
+              ],
+              "professionals": [{"id": "wang", "lon": 106.575, "lat": 29.5, "capacity": 1, "profession": "planner"}],
+              "max_distance_km": 3
+            }"#,
+        )
+        .unwrap();
+        let (code, err) = run_captured(&input, &output);
+        assert_eq!((code, err.as_str()), (EXIT_OK, ""));
+        let solution: Solution = serde_json::from_str(&std::fs::read_to_string(&output).unwrap()).unwrap();
+        // The nearer community already has a planner: wang covers the other one.
+        assert_eq!(solution.pairs.len(), 1);
+        assert_eq!(solution.pairs[0].community, "uncovered");
+        assert_eq!(
+            (solution.covered, solution.covered_professions, solution.assigned),
+            (2, 2, 1)
+        );
+    }
+
+    #[test]
     fn bad_input_exits_2_with_one_line() {
         let dir = tempfile::tempdir().unwrap();
         let input = dir.path().join("in.json");

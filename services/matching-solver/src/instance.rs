@@ -19,12 +19,16 @@ pub struct CommunityInput {
     pub lon: f64,
     /// Latitude, WGS-84 degrees (−90..=90).
     pub lat: f64,
-    /// How many professionals it takes at most (≥ 0).
+    /// How many more professionals the batch may give it (≥ 0).
     pub demand: i64,
     /// Its division code (e.g. `500103003013`); with a professional's `service_regions` it decides
     /// eligibility by code prefix. Omitted: every professional within reach may serve it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
+    /// Professions already serving the community (from its active or pending matches). The community
+    /// counts as covered, and each of these (community, profession) pairs as covered, before the batch.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub existing_professions: Vec<String>,
 }
 
 /// A professional who can serve communities.
@@ -121,7 +125,8 @@ impl Instance {
 
     /// Checks everything the types cannot: non-negative demand and capacity, unique non-empty
     /// ids, finite in-range coordinates, a finite positive maximum distance, non-empty
-    /// professions, and region codes made of ASCII digits. Returns every problem found.
+    /// professions, non-empty existing professions without duplicates within a community, and
+    /// region codes made of ASCII digits. Returns every problem found.
     pub fn validate(&self) -> Result<(), InvalidInstance> {
         let mut problems = Vec::new();
         let mut push = |path: String, message: &str| {
@@ -151,6 +156,15 @@ impl Instance {
                 && !is_code(region)
             {
                 push(at("region"), "must be a division code of ASCII digits");
+            }
+            let mut professions = HashSet::new();
+            for (k, profession) in c.existing_professions.iter().enumerate() {
+                let path = format!("communities[{i}].existing_professions[{k}]");
+                if profession.trim().is_empty() {
+                    push(path, "must not be empty");
+                } else if !professions.insert(profession.as_str()) {
+                    push(path, &format!("duplicate profession {profession:?}"));
+                }
             }
         }
         let mut seen = HashSet::new();
@@ -244,6 +258,8 @@ enum Kind {
     Integer,
     OptString,
     OptStringList,
+    /// An optional array of strings that may also be empty.
+    StringList,
 }
 
 const COMMUNITY_FIELDS: &[(&str, Kind)] = &[
@@ -252,6 +268,7 @@ const COMMUNITY_FIELDS: &[(&str, Kind)] = &[
     ("lat", Kind::Number),
     ("demand", Kind::Integer),
     ("region", Kind::OptString),
+    ("existing_professions", Kind::StringList),
 ];
 
 const PROFESSIONAL_FIELDS: &[(&str, Kind)] = &[
@@ -334,6 +351,7 @@ fn kind_problem(field: Option<&Value>, kind: Kind) -> Option<String> {
     let wrong = |expected: &str, v: &Value| Some(format!("expected {expected}, got {}", type_name(v)));
     match (kind, field) {
         (Kind::OptString | Kind::OptStringList, None | Some(Value::Null)) => None,
+        (Kind::StringList, None) => None,
         (_, None) => Some("missing".into()),
         (Kind::String | Kind::OptString, Some(v)) => {
             if v.is_string() {
@@ -358,14 +376,14 @@ fn kind_problem(field: Option<&Value>, kind: Kind) -> Option<String> {
                 wrong("an integer", v)
             }
         }
-        (Kind::OptStringList, Some(Value::Array(items))) => {
+        (Kind::OptStringList | Kind::StringList, Some(Value::Array(items))) => {
             if items.iter().all(Value::is_string) {
                 None
             } else {
                 Some("expected an array of strings".into())
             }
         }
-        (Kind::OptStringList, Some(v)) => wrong("an array of strings", v),
+        (Kind::OptStringList | Kind::StringList, Some(v)) => wrong("an array of strings", v),
     }
 }
 
@@ -415,6 +433,61 @@ mod tests {
     }
 
     #[test]
+    fn existing_professions_are_optional_and_checked() {
+        // Absent (as in GOOD): empty, and not written back.
+        let instance = Instance::from_json(GOOD).unwrap();
+        assert!(instance.communities[0].existing_professions.is_empty());
+        assert!(
+            !serde_json::to_string(&instance)
+                .unwrap()
+                .contains("existing_professions")
+        );
+        let text = r#"{"communities": [{"id": "c", "lon": 0, "lat": 0, "demand": 1,
+                                        "existing_professions": ["planner", "engineer"]},
+                                       {"id": "d", "lon": 0, "lat": 0, "demand": 1, "existing_professions": []}],
+                       "professionals": [], "max_distance_km": 1}"#;
+        let instance = Instance::from_json(text).unwrap();
+        assert_eq!(
+            instance.communities[0].existing_professions,
+            vec!["planner", "engineer"]
+        );
+        assert!(instance.communities[1].existing_professions.is_empty());
+        let json = serde_json::to_string(&instance).unwrap();
+        assert_eq!(json.matches("existing_professions").count(), 1, "{json}");
+        assert_eq!(serde_json::from_str::<Instance>(&json).unwrap(), instance);
+
+        let text = r#"{"communities": [{"id": "c", "lon": 0, "lat": 0, "demand": 1,
+                                        "existing_professions": ["planner", " ", "planner", "engineer", ""]},
+                                       {"id": "d", "lon": 0, "lat": 0, "demand": 1, "existing_professions": "planner"},
+                                       {"id": "e", "lon": 0, "lat": 0, "demand": 1, "existing_professions": [1]},
+                                       {"id": "f", "lon": 0, "lat": 0, "demand": 1, "existing_professions": null}],
+                       "professionals": [], "max_distance_km": 1}"#;
+        assert_eq!(
+            problems(text),
+            vec![
+                "communities[1].existing_professions: expected an array of strings, got a string",
+                "communities[2].existing_professions: expected an array of strings",
+                "communities[3].existing_professions: expected an array of strings, got null",
+            ]
+        );
+        let fixed = text
+            .replace(
+                r#""existing_professions": "planner""#,
+                r#""existing_professions": ["planner"]"#,
+            )
+            .replace("[1]", "[]")
+            .replace("null", "[]");
+        assert_eq!(
+            problems(&fixed),
+            vec![
+                "communities[0].existing_professions[1]: must not be empty",
+                "communities[0].existing_professions[2]: duplicate profession \"planner\"",
+                "communities[0].existing_professions[4]: must not be empty",
+            ]
+        );
+    }
+
+    #[test]
     fn reports_every_validation_problem_with_its_path() {
         let text = r#"{
             "communities": [
@@ -457,7 +530,7 @@ mod tests {
             vec![
                 "extra: unknown field (expected communities, professionals, max_distance_km)",
                 "max_distance_km: expected a number, got a string",
-                "communities[0].name: unknown field (expected id, lon, lat, demand, region)",
+                "communities[0].name: unknown field (expected id, lon, lat, demand, region, existing_professions)",
                 "communities[0].id: expected a string, got an integer",
                 "communities[0].lon: expected a number, got a string",
                 "communities[0].demand: expected an integer, got a fractional number",

@@ -3,9 +3,12 @@
 //!
 //! # The problem
 //!
-//! An [`Instance`] has communities (position, `demand` ≥ 0, optional division code `region`),
-//! professionals (position, `capacity` ≥ 0, `profession`, optional `service_regions`) and
-//! `max_distance_km`. A (community, professional) pair is **eligible** iff
+//! An [`Instance`] has communities (position, `demand` ≥ 0, optional division code `region`,
+//! optional `existing_professions`), professionals (position, `capacity` ≥ 0, `profession`,
+//! optional `service_regions`) and `max_distance_km`. `existing_professions` are the professions
+//! already serving the community before the batch (its active or pending matches); `demand` is
+//! how many more professionals the batch may give it. A (community, professional) pair is
+//! **eligible** iff
 //!
 //! - their haversine distance ([`geo::haversine_km`], mean Earth radius 6371.0088 km) is at most
 //!   `max_distance_km`, and
@@ -20,17 +23,22 @@
 //! # The objective
 //!
 //! [`solve`] returns an assignment that is optimal for this lexicographic objective, level by
-//! level ([`Objective`]):
+//! level ([`Objective`]). Levels 1 and 2 count the coverage **after** the batch, existing
+//! professions and assigned pairs together; levels 3 and 4 count the batch only:
 //!
-//! 1. maximise the number of communities with at least one professional (`covered`);
-//! 2. maximise the number of distinct (community, profession) pairs covered
-//!    (`covered_professions`): where possible each community gets one of each profession;
+//! 1. maximise the number of communities with an existing profession or at least one assigned
+//!    professional (`covered`): a community that already has a professional is covered and does
+//!    not compete with uncovered ones;
+//! 2. maximise the number of distinct (community, profession) pairs among the existing
+//!    professions and the assigned pairs (`covered_professions`): where possible each community
+//!    gets one of each profession, and a profession it already has gains nothing here;
 //! 3. maximise the number of assigned pairs (`assigned`);
 //! 4. minimise the total distance in integer metres (`total_distance_m`): each pair's cost is
 //!    its haversine distance rounded to the nearest metre ([`network::metres`]), and the total is
 //!    the sum of those integers.
 //!
-//! With a single profession level 2 equals level 1; with demands of 1 as well the objective is
+//! With a single profession (among professionals and existing professions) level 2 equals
+//! level 1; with demands of 1 as well the objective is
 //! "maximal coverage, then minimal total distance". Ties beyond level 4 are broken
 //! deterministically (the same input gives the same assignment), and pairs are returned sorted
 //! by (community index, distance, professional index).
@@ -42,18 +50,21 @@
 //!
 //! | arc | capacity | cost |
 //! | --- | --- | --- |
-//! | S → c, first unit | 1 | −(W1 + W3) |
+//! | S → c, first unit | 1 | −(W1 + W3); −W3 if c has an existing profession |
 //! | S → c, further units | demand − 1 | −W3 |
-//! | c → (c, f), first unit | 1 | −W2 |
+//! | c → (c, f), first unit | 1 | −W2; 0 if f is among c's existing professions |
 //! | c → (c, f), further units | rest | 0 |
 //! | (c, f) → p, per eligible pair | 1 | metres |
 //! | p → T | capacity | 0 |
 //!
 //! plus a free amount of flow (a bypass S → T of cost 0 for solvers that need fixed supplies).
 //! Parallel arcs have non-decreasing costs, so a min-cost flow fills the first unit first and
-//! integral flows are exactly assignments with cost −W1·L1 − W2·L2 − W3·L3 + L4. Demands and
-//! capacities are clamped to their pair counts and communities or professionals with no pair or
-//! a zero demand or capacity are left out: neither changes any assignment.
+//! integral flows are exactly assignments with cost −W1·(L1 − E1) − W2·(L2 − E2) − W3·L3 + L4,
+//! where E1 and E2 are levels 1 and 2 before the batch (communities with an existing profession,
+//! existing (community, profession) pairs): a constant, as no arc earns the coverage that already
+//! exists ([`Network::flow_cost`]). Demands and capacities are clamped to their pair counts and
+//! communities or professionals with no pair or a zero demand or capacity are left out: neither
+//! changes any assignment (existing coverage outside the network only adds to E1 and E2).
 //!
 //! # Why the weights make the weighted optimum the lexicographic optimum
 //!
@@ -82,6 +93,12 @@
 //! never leave a component, so the weights depend only on the largest component, not on the
 //! instance's size; they are computed in `i128` ([`network::Weights`]).
 //!
+//! Existing coverage changes none of this. It only removes bonuses (a first unit S → c that
+//! earns W3 only, a first unit c → (c, f) that earns nothing), so the levels earned on arcs are
+//! L1 − E1 and L2 − E2: they differ from the true levels by constants, which neither the
+//! lexicographic order nor any Δ sees, and an arc without a bonus adds nothing to ΔL1 or ΔL2, so
+//! every bound above holds as stated with the same B2, B4 and weights.
+//!
 //! For OR-Tools' `SimpleMinCostFlow`, which multiplies costs by (nodes + 1) and refuses costs
 //! above `i64::MAX / (2·(nodes + 1))`, [`network::Network::flow_problem`] checks the range and
 //! fails loudly.
@@ -96,9 +113,12 @@
 //! search is a Dijkstra from x that only touches x's neighbourhood; it stops as soon as R is
 //! settled or the distance reaches the bonus (no improving cycle), and settled potentials move
 //! by d(v) − D so that reduced costs stay non-negative. Distances to R never decrease
-//! (augmenting along a shortest path keeps them a feasible potential), so a community whose
-//! unit was refused can be skipped for good. The initial potentials are the exact distances to
-//! R at zero flow, so each community's first search usually ends at its nearest professional.
+//! (augmenting along a shortest path keeps them a feasible potential) and a community's bonuses
+//! never increase from one unit to the next (W1 + W3 then W3, or W3 throughout if it is covered
+//! before the batch), so a community whose unit was refused can be skipped for good. The initial
+//! potentials are the exact distances to R at zero flow (through c → (c, f) at −W2, or 0 for an
+//! existing profession), so each community's first search usually ends at its nearest
+//! professional.
 //!
 //! Costs are `i64` when W1 + W3 ≤ i64::MAX / 64: potentials only decrease from at most W2 and stay
 //! above −(W1 + W3 + W2·B2 + B4) ≥ −2·W1 because every node can reach R (zero-capacity
@@ -126,12 +146,16 @@ pub use geo::{GridIndex, haversine_km, haversine_m, synthetic_position};
 pub use instance::{CommunityInput, Instance, InvalidInstance, Problem, ProfessionalInput};
 pub use network::{Network, Weights};
 
-/// The objective levels of an assignment (see the crate documentation).
+/// The objective levels of an assignment (see the crate documentation). Levels 1 and 2 count
+/// the coverage after the batch (existing professions and assigned pairs), levels 3 and 4 the
+/// batch's pairs only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Objective {
-    /// Communities with at least one professional (maximised first).
+    /// Communities with an existing profession or at least one assigned professional (maximised
+    /// first).
     pub covered: u64,
-    /// Distinct (community, profession) pairs covered (maximised second).
+    /// Distinct (community, profession) pairs among the existing professions and the assigned
+    /// pairs (maximised second).
     pub covered_professions: u64,
     /// Assigned pairs (maximised third).
     pub assigned: u64,
@@ -147,17 +171,23 @@ impl Objective {
             .then(other.total_distance_m.cmp(&self.total_distance_m))
     }
 
-    /// The objective of `pairs` in `instance`.
+    /// The objective of `pairs` in `instance`, counting the communities' existing professions
+    /// as covered. `Objective::of(instance, &[])` is the coverage before the batch.
     pub fn of(instance: &Instance, pairs: &[AssignedPair]) -> Objective {
-        let mut communities: Vec<usize> = pairs.iter().map(|p| p.community).collect();
-        communities.sort_unstable();
-        communities.dedup();
-        let mut professions: Vec<(usize, &str)> = pairs
+        let existing = instance
+            .communities
             .iter()
-            .map(|p| (p.community, instance.professionals[p.professional].profession.as_str()))
-            .collect();
+            .enumerate()
+            .flat_map(|(c, community)| community.existing_professions.iter().map(move |f| (c, f.as_str())));
+        let assigned = pairs
+            .iter()
+            .map(|p| (p.community, instance.professionals[p.professional].profession.as_str()));
+        let mut professions: Vec<(usize, &str)> = existing.chain(assigned).collect();
         professions.sort_unstable();
         professions.dedup();
+        // Every covered community has at least one entry, and they are sorted by community.
+        let mut communities: Vec<usize> = professions.iter().map(|&(c, _)| c).collect();
+        communities.dedup();
         Objective {
             covered: communities.len() as u64,
             covered_professions: professions.len() as u64,
@@ -166,7 +196,8 @@ impl Objective {
         }
     }
 
-    /// The weighted min-cost-flow cost −W1·L1 − W2·L2 − W3·L3 + L4 under `weights`.
+    /// −W1·L1 − W2·L2 − W3·L3 + L4 under `weights`. With existing coverage this is the network
+    /// flow's cost plus a constant: [`Network::flow_cost`] subtracts the coverage before the batch.
     pub fn weighted_cost(&self, weights: &Weights) -> i128 {
         -weights.w1 * i128::from(self.covered)
             - weights.w2 * i128::from(self.covered_professions)
@@ -201,8 +232,12 @@ pub fn solve(instance: &Instance) -> Result<Assignment, InvalidInstance> {
 /// Solves a network built from `instance` (for callers that time or reuse the build).
 pub fn solve_network(instance: &Instance, network: &Network) -> Assignment {
     let flow = solver::solve_network(network);
-    let mut pairs: Vec<AssignedPair> = flow
-        .pair_used
+    assignment_of(instance, network, &flow.pair_used)
+}
+
+/// The assignment of the network's pairs marked in `pair_used`, sorted, with its objective.
+pub(crate) fn assignment_of(instance: &Instance, network: &Network, pair_used: &[bool]) -> Assignment {
+    let mut pairs: Vec<AssignedPair> = pair_used
         .iter()
         .enumerate()
         .filter(|&(_, &used)| used)
@@ -225,8 +260,11 @@ pub fn solve_network(instance: &Instance, network: &Network) -> Assignment {
 #[serde(deny_unknown_fields)]
 pub struct Solution {
     pub pairs: Vec<SolutionPair>,
+    /// [`Objective::covered`]: after the batch, existing professions included.
     pub covered: u64,
+    /// [`Objective::covered_professions`]: after the batch, existing professions included.
     pub covered_professions: u64,
+    /// The batch's pairs.
     pub assigned: u64,
     /// `total_distance_m / 1000`.
     pub total_distance_km: f64,

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use crate::Objective;
 use crate::geo::GridIndex;
 use crate::instance::{Instance, InvalidInstance};
 
@@ -10,9 +11,9 @@ use crate::instance::{Instance, InvalidInstance};
 /// documentation for the proof that they are large enough).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Weights {
-    /// Bonus per covered community (level 1).
+    /// Bonus per newly covered community (level 1).
     pub w1: i128,
-    /// Bonus per covered (community, profession) pair (level 2).
+    /// Bonus per newly covered (community, profession) pair (level 2).
     pub w2: i128,
     /// Bonus per assigned professional (level 3).
     pub w3: i128,
@@ -31,7 +32,8 @@ impl Weights {
         Weights { w1, w2, w3, b2, b4 }
     }
 
-    /// The largest arc cost magnitude of the network: the first unit S → c costs −(W1 + W3).
+    /// The largest arc cost magnitude of the network: the first unit S → c of a community not yet
+    /// covered costs −(W1 + W3).
     pub fn max_cost(&self) -> i128 {
         self.w1 + self.w3
     }
@@ -79,12 +81,18 @@ pub struct Network {
     pub(crate) comm_orig: Vec<u32>,
     /// Effective demand (1..=pairs of the community).
     pub(crate) comm_demand: Vec<u32>,
+    /// Whether the community is covered before the batch (it has an existing profession): its
+    /// first unit earns no W1.
+    pub(crate) comm_covered: Vec<bool>,
     /// `comm_cf[c]..comm_cf[c + 1]`: the community × profession nodes of community `c`.
     pub(crate) comm_cf: Vec<u32>,
     /// The community of each community × profession node.
     pub(crate) cf_comm: Vec<u32>,
     /// Capacity of the arc c → cf: min(demand, pairs of cf).
     pub(crate) cf_cap: Vec<u32>,
+    /// Whether the profession already serves the community before the batch: its first unit
+    /// earns no W2.
+    pub(crate) cf_covered: Vec<bool>,
     /// `cf_pair[j]..cf_pair[j + 1]`: the pairs of node `j`.
     pub(crate) cf_pair: Vec<u32>,
     /// The community × profession node of each pair.
@@ -101,6 +109,9 @@ pub struct Network {
     pub weights: Weights,
     /// Component sizes (for reports).
     pub components: ComponentStats,
+    /// The coverage before the batch: the objective of the empty assignment
+    /// (`Objective::of(instance, &[])`), levels 3 and 4 zero.
+    pub existing: Objective,
 }
 
 /// The most eligible pairs a network may have (indices are `u32`; about 20 bytes each).
@@ -147,9 +158,12 @@ impl Network {
         // Eligible pairs per community, grouped by profession.
         let mut comm_orig = Vec::new();
         let mut comm_demand = Vec::new();
+        let mut comm_covered = Vec::new();
         let mut comm_cf = vec![0u32];
         let mut cf_comm = Vec::new();
         let mut cf_cap = Vec::new();
+        let mut cf_covered = Vec::new();
+        let mut existing_ids: Vec<u32> = Vec::new();
         let mut cf_pair = vec![0u32];
         let mut pair_active: Vec<u32> = Vec::new();
         let mut pair_dist: Vec<u32> = Vec::new();
@@ -179,12 +193,22 @@ impl Network {
             let c = comm_orig.len() as u32;
             comm_orig.push(i as u32);
             comm_demand.push(clamp_u32(community.demand, found.len()));
+            comm_covered.push(!community.existing_professions.is_empty());
+            // Existing professions that no professional of the batch has get no node.
+            existing_ids.clear();
+            existing_ids.extend(
+                community
+                    .existing_professions
+                    .iter()
+                    .filter_map(|f| profession_ids.get(f.as_str()).copied()),
+            );
             let mut start = 0;
             while start < found.len() {
                 let profession = found[start].0;
                 let end = start + found[start..].iter().take_while(|f| f.0 == profession).count();
                 cf_comm.push(c);
                 cf_cap.push(clamp_u32(community.demand, end - start));
+                cf_covered.push(existing_ids.contains(&profession));
                 for &(_, dist, a) in &found[start..end] {
                     pair_active.push(a);
                     pair_dist.push(dist);
@@ -226,9 +250,11 @@ impl Network {
         let mut network = Network {
             comm_orig,
             comm_demand,
+            comm_covered,
             comm_cf,
             cf_comm,
             cf_cap,
+            cf_covered,
             cf_pair,
             pair_cf,
             pair_prof,
@@ -237,6 +263,7 @@ impl Network {
             prof_cap,
             weights: Weights::from_bounds(0, 0),
             components: ComponentStats::default(),
+            existing: Objective::of(instance, &[]),
         };
         let (weights, components) = network.derive_weights();
         network.weights = weights;
@@ -333,12 +360,24 @@ impl Network {
         (Weights::from_bounds(b2, b4), stats)
     }
 
+    /// The cost of the network flow of an assignment with objective `objective`:
+    /// −W1·(L1 − E1) − W2·(L2 − E2) − W3·L3 + L4, where E1 and E2 are the coverage before the
+    /// batch ([`Network::existing`]), which no arc earns. This is what a min-cost-flow solver
+    /// reports as the optimal cost of [`Network::flow_problem`].
+    pub fn flow_cost(&self, objective: &Objective) -> i128 {
+        objective.weighted_cost(&self.weights) - self.existing.weighted_cost(&self.weights)
+    }
+
     /// The network as a plain min-cost-flow problem (for other solvers, e.g. OR-Tools'
     /// `SimpleMinCostFlow`): node 0 is the source S, node 1 the sink T, then communities,
     /// community × profession nodes and professionals. S supplies U = Σ effective demand, T
     /// takes U; a bypass arc S → T (cost 0) lets any amount of it through unassigned. Arc kinds
-    /// are [`ArcKind`]. Fails if a cost does not fit OR-Tools' range (see
-    /// [`Weights::fit_ortools`]).
+    /// are [`ArcKind`]; a community covered before the batch has no [`ArcKind::FirstUnit`] arc and
+    /// a profession already serving its community no [`ArcKind::FirstOfProfession`] arc, so the
+    /// levels of a flow are L1 = E1 + flow on `FirstUnit` arcs, L2 = E2 + flow on
+    /// `FirstOfProfession` arcs (E1, E2 from [`Network::existing`]), L3 and L4 from the `Pair`
+    /// arcs, and its cost is [`Network::flow_cost`]. Fails if a cost does not fit OR-Tools' range
+    /// (see [`Weights::fit_ortools`]).
     pub fn flow_problem(&self) -> Result<FlowProblem, String> {
         let nc = self.num_communities();
         let ncf = self.num_community_professions();
@@ -365,6 +404,11 @@ impl Network {
         for c in 0..nc {
             let demand = i64::from(self.comm_demand[c]);
             supply += demand;
+            if self.comm_covered[c] {
+                // Already covered: every unit earns W3 only (one arc, so that flows are unique).
+                arc(ArcKind::FurtherUnits, 0, comm_node(c), demand, -w3);
+                continue;
+            }
             arc(ArcKind::FirstUnit, 0, comm_node(c), 1, -w1w3);
             if demand > 1 {
                 arc(ArcKind::FurtherUnits, 0, comm_node(c), demand - 1, -w3);
@@ -372,6 +416,17 @@ impl Network {
         }
         for j in 0..ncf {
             let c = self.cf_comm[j] as usize;
+            if self.cf_covered[j] {
+                // The profession already serves c: no W2 to earn.
+                arc(
+                    ArcKind::FurtherOfProfession,
+                    comm_node(c),
+                    cf_node(j),
+                    i64::from(self.cf_cap[j]),
+                    0,
+                );
+                continue;
+            }
             arc(ArcKind::FirstOfProfession, comm_node(c), cf_node(j), 1, -w2);
             if self.cf_cap[j] > 1 {
                 arc(
@@ -406,13 +461,17 @@ impl Network {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum ArcKind {
-    /// S → c, capacity 1, cost −(W1 + W3): flow = community covered (level 1).
+    /// S → c, capacity 1, cost −(W1 + W3), only for a community not covered before the batch:
+    /// flow = community newly covered (level 1).
     FirstUnit = 0,
-    /// S → c, capacity demand − 1, cost −W3.
+    /// S → c, cost −W3: capacity demand − 1 after a `FirstUnit` arc, or demand for a community
+    /// covered before the batch.
     FurtherUnits = 1,
-    /// c → (c, f), capacity 1, cost −W2: flow = profession covered there (level 2).
+    /// c → (c, f), capacity 1, cost −W2, only if f does not serve c before the batch: flow =
+    /// profession newly covered there (level 2).
     FirstOfProfession = 2,
-    /// c → (c, f), the remaining capacity, cost 0.
+    /// c → (c, f), cost 0: the remaining capacity after a `FirstOfProfession` arc, or all of it
+    /// if f serves c before the batch.
     FurtherOfProfession = 3,
     /// (c, f) → p, capacity 1, cost = metres: flow = pair assigned (levels 3 and 4).
     Pair = 4,
@@ -484,6 +543,7 @@ mod tests {
             lat: 30.0,
             demand,
             region: region.map(Into::into),
+            existing_professions: Vec::new(),
         }
     }
 
@@ -552,6 +612,85 @@ mod tests {
         assert_eq!(problem.source_supply, 3);
         // 2 first units, 1 further unit, 3 first-of-profession, 1 further, 5 pairs, 3 pros, bypass.
         assert_eq!(problem.tails.len(), 2 + 1 + 3 + 1 + 5 + 3 + 1);
+    }
+
+    #[test]
+    fn existing_coverage_removes_bonus_arcs() {
+        let mut a = community("a", 106.00, 2, None);
+        a.existing_professions = vec!["engineer".into(), "surveyor".into()];
+        let mut b = community("b", 106.01, 1, None);
+        b.existing_professions = vec!["planner".into()];
+        let instance = Instance {
+            communities: vec![a, b, community("c", 106.02, 2, None)],
+            professionals: vec![
+                professional("p", 106.00, 3, "planner", None),
+                professional("q", 106.005, 1, "engineer", None),
+            ],
+            max_distance_km: 1.5,
+        };
+        let net = Network::build(&instance).unwrap();
+        // Z-order happens to keep the input order here.
+        assert_eq!(net.comm_orig, vec![0, 1, 2]);
+        assert_eq!(net.comm_covered, vec![true, true, false]);
+        // a: planner, engineer; b: planner, engineer; c: engineer (p is 1.93 km away: only q, so
+        // c's demand is clamped to 1).
+        let professions: Vec<&str> = (0..net.num_community_professions())
+            .map(|j| {
+                let pair = net.cf_pair[j] as usize;
+                instance.professionals[net.prof_orig[net.pair_prof[pair] as usize] as usize]
+                    .profession
+                    .as_str()
+            })
+            .collect();
+        assert_eq!(
+            professions,
+            vec!["planner", "engineer", "planner", "engineer", "engineer"]
+        );
+        assert_eq!(net.cf_covered, vec![false, true, true, false, false]);
+        // Surveyor has no node but counts before the batch.
+        assert_eq!(
+            net.existing,
+            Objective {
+                covered: 2,
+                covered_professions: 3,
+                assigned: 0,
+                total_distance_m: 0
+            }
+        );
+
+        let problem = net.flow_problem().unwrap();
+        let w = net.weights;
+        let arcs = |kind: ArcKind| -> Vec<(i32, i32, i64, i64)> {
+            (0..problem.kinds.len())
+                .filter(|&a| problem.kinds[a] == kind as u8)
+                .map(|a| {
+                    (
+                        problem.tails[a],
+                        problem.heads[a],
+                        problem.capacities[a],
+                        problem.costs[a],
+                    )
+                })
+                .collect()
+        };
+        let (w1w3, w2, w3) = ((w.w1 + w.w3) as i64, w.w2 as i64, w.w3 as i64);
+        // Covered communities a (node 2) and b (3) have one S → c arc of cost −W3 for every unit.
+        assert_eq!(arcs(ArcKind::FirstUnit), vec![(0, 4, 1, -w1w3)]);
+        assert_eq!(arcs(ArcKind::FurtherUnits), vec![(0, 2, 2, -w3), (0, 3, 1, -w3)]);
+        // cf nodes 5..=9; (a, engineer) = 6 and (b, planner) = 7 earn no W2.
+        assert_eq!(
+            arcs(ArcKind::FirstOfProfession),
+            vec![(2, 5, 1, -w2), (3, 8, 1, -w2), (4, 9, 1, -w2)]
+        );
+        assert_eq!(arcs(ArcKind::FurtherOfProfession), vec![(2, 6, 1, 0), (3, 7, 1, 0)]);
+        // The flow cost leaves out what existed before the batch.
+        let objective = Objective {
+            covered: 3,
+            covered_professions: 5,
+            assigned: 3,
+            total_distance_m: 1000,
+        };
+        assert_eq!(net.flow_cost(&objective), -w.w1 - 2 * w.w2 - 3 * w.w3 + 1000);
     }
 
     #[test]

@@ -202,7 +202,8 @@ impl<'a, C: Cost> Solver<'a, C> {
         let w2 = C::from_i128(w.w2);
         // Initial potentials: the shortest distances to the root at zero flow, negated, so that
         // every residual arc has a non-negative reduced cost c(u,v) + π(u) − π(v) and the
-        // nearest free professional of each community is at reduced distance 0.
+        // nearest free professional of each community is at reduced distance 0. The first unit
+        // c → cf costs −W2, or 0 if the profession already serves c.
         let mut potential = vec![C::ZERO; nodes];
         for j in 0..ncf as usize {
             let range = net.cf_pair[j] as usize..net.cf_pair[j + 1] as usize;
@@ -211,8 +212,11 @@ impl<'a, C: Cost> Solver<'a, C> {
         }
         for c in 0..nc as usize {
             let cfs = net.comm_cf[c] as usize..net.comm_cf[c + 1] as usize;
-            let best = cfs.map(|j| potential[nc as usize + j]).max().unwrap_or(C::ZERO);
-            potential[c] = w2 + best;
+            let best = cfs
+                .map(|j| potential[nc as usize + j] + if net.cf_covered[j] { C::ZERO } else { w2 })
+                .max()
+                .unwrap_or(C::ZERO);
+            potential[c] = best;
         }
         let mut prof_slot = Vec::with_capacity(np as usize + 1);
         let mut total = 0u32;
@@ -251,7 +255,9 @@ impl<'a, C: Cost> Solver<'a, C> {
     }
 
     /// Offers units round by round: every community's first unit, then every second unit, …;
-    /// a community whose offer was refused gets no further offers (see the crate docs).
+    /// a community whose offer was refused gets no further offers (see the crate docs: a
+    /// community's bonuses never increase from one unit to the next, W1 + W3 then W3, or W3
+    /// throughout if it is covered before the batch).
     fn run(mut self) -> Flow {
         let mut active: Vec<u32> = (0..self.nc).collect();
         let mut round = 1u32;
@@ -260,7 +266,8 @@ impl<'a, C: Cost> Solver<'a, C> {
             for &c in &active {
                 let ci = c as usize;
                 // Pieces 1..round-1 were offered; if one of them is unused now it admits no
-                // negative cycle, and this piece's bonus is no larger: skip.
+                // negative cycle, and this piece's bonus is no larger (bonuses never increase
+                // along a community's units): skip.
                 if self.comm_flow[ci] + 1 < round {
                     continue;
                 }
@@ -284,15 +291,33 @@ impl<'a, C: Cost> Solver<'a, C> {
         v >= self.nc && v < self.nc + self.ncf
     }
 
+    /// The bonus of unit `unit` (1-based) of S → c: W1 + W3 for the first unit of a community
+    /// not covered before the batch, else W3.
+    #[inline]
+    fn unit_bonus(&self, c: usize, unit: u32) -> C {
+        if unit == 1 && !self.net.comm_covered[c] {
+            self.first_bonus
+        } else {
+            self.further_bonus
+        }
+    }
+
+    /// The bonus of unit `unit` (1-based) of c → cf `j`: W2 for the first unit of a profession
+    /// not serving the community before the batch, else 0.
+    #[inline]
+    fn profession_bonus(&self, j: usize, unit: u32) -> C {
+        if unit == 1 && !self.net.cf_covered[j] {
+            self.w2
+        } else {
+            C::ZERO
+        }
+    }
+
     /// Adds one more S → x unit to the network and, if the cheapest cycle through it is
     /// negative, augments along it. Returns whether it augmented.
     fn offer(&mut self, x: u32) -> bool {
         let xi = x as usize;
-        let bonus = if self.comm_flow[xi] == 0 {
-            self.first_bonus
-        } else {
-            self.further_bonus
-        };
+        let bonus = self.unit_bonus(xi, self.comm_flow[xi] + 1);
         let root = self.root;
         // The cycle S → x ⇝ root costs −bonus + D − π(x) + π(root), D the reduced distance:
         // it is negative iff D < limit.
@@ -338,17 +363,14 @@ impl<'a, C: Cost> Solver<'a, C> {
                 // one of its professions.
                 let flow = self.comm_flow[vi];
                 if flow > 0 {
-                    let cost = if flow == 1 {
-                        self.first_bonus
-                    } else {
-                        self.further_bonus
-                    };
+                    let cost = self.unit_bonus(vi, flow);
                     self.relax(root, base + cost, v, limit);
                 }
                 for j in net.comm_cf[vi]..net.comm_cf[vi + 1] {
                     let ji = j as usize;
-                    if self.cf_flow[ji] < net.cf_cap[ji] {
-                        let cost = if self.cf_flow[ji] == 0 { -self.w2 } else { C::ZERO };
+                    let flow = self.cf_flow[ji];
+                    if flow < net.cf_cap[ji] {
+                        let cost = -self.profession_bonus(ji, flow + 1);
                         self.relax(nc + j, base + cost, NONE, limit);
                     }
                 }
@@ -358,7 +380,7 @@ impl<'a, C: Cost> Solver<'a, C> {
                 let ji = j as usize;
                 let flow = self.cf_flow[ji];
                 if flow > 0 {
-                    let cost = if flow == 1 { self.w2 } else { C::ZERO };
+                    let cost = self.profession_bonus(ji, flow);
                     self.relax(net.cf_comm[ji], base + cost, j, limit);
                 }
                 for pair in net.cf_pair[ji]..net.cf_pair[ji + 1] {

@@ -162,6 +162,9 @@ impl Matching {
                     demand: (i64::from(c.profile.demand) - taken_by_community.get(&c.code).copied().unwrap_or(0))
                         .max(0),
                     region: Some(c.code.clone()),
+                    // TODO: the professions of the community's active and pending matches, so that
+                    // the solver counts them as covered.
+                    existing_professions: Vec::new(),
                 })
                 .collect(),
             professionals: professionals
