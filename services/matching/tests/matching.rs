@@ -1069,8 +1069,9 @@ async fn batch_assignment_is_proposed_reviewed_and_applied(db: TestDb) {
         proposal.id
     );
     assert_eq!(s.count(&pending).await, 8);
-    // A new proposal counts pending invitations as taken: one place is left,
-    // the struck professional's.
+    // A new proposal counts pending invitations as taken (one place is left,
+    // the struck professional's) and as coverage: the place goes to the one
+    // community without a professional, whatever the distances.
     let next = a
         .propose_assignment(t(propose("500103003", 0.0), &street))
         .await
@@ -1081,6 +1082,8 @@ async fn batch_assignment_is_proposed_reviewed_and_applied(db: TestDb) {
         next.pairs[0].professional_account_id,
         proposal.pairs[0].professional_account_id
     );
+    assert_eq!(next.pairs[0].community_code, proposal.pairs[0].community_code);
+    assert_eq!(next.covered, 9);
 }
 
 kit::db_tests!(

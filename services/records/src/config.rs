@@ -136,11 +136,17 @@ impl Validate for Config {
         let a = &self.attachments;
         match a.store.as_str() {
             "local" if a.local_path.is_empty() => {
-                return Err(ConfigError::new("attachments.local_path", "must be set for the local store"));
+                return Err(ConfigError::new(
+                    "attachments.local_path",
+                    "must be set for the local store",
+                ));
             }
             "local" => {}
             "s3" if a.s3_bucket.is_empty() => {
-                return Err(ConfigError::new("attachments.s3_bucket", "must be set for the s3 store"));
+                return Err(ConfigError::new(
+                    "attachments.s3_bucket",
+                    "must be set for the s3 store",
+                ));
             }
             "s3" => {}
             _ => return Err(ConfigError::new("attachments.store", "must be \"local\" or \"s3\"")),
@@ -153,10 +159,16 @@ impl Validate for Config {
         }
         let r = &self.rules;
         if !(1..=24 * 60).contains(&r.min_duration_minutes) {
-            return Err(ConfigError::new("rules.min_duration_minutes", "must be between 1 and 1440"));
+            return Err(ConfigError::new(
+                "rules.min_duration_minutes",
+                "must be between 1 and 1440",
+            ));
         }
         if !(1..=72).contains(&r.max_duration_hours) || r.max_duration_hours * 60 < r.min_duration_minutes {
-            return Err(ConfigError::new("rules.max_duration_hours", "must be 1–72 and above the minimum"));
+            return Err(ConfigError::new(
+                "rules.max_duration_hours",
+                "must be 1–72 and above the minimum",
+            ));
         }
         if !(r.check_in_radius_km.is_finite() && r.check_in_radius_km > 0.0) {
             return Err(ConfigError::new("rules.check_in_radius_km", "must be positive"));

@@ -46,6 +46,15 @@ fn to_proto(a: &Assignment) -> pb::Assignment {
     }
 }
 
+/// The solver's name of a profession (it needs a non-empty one).
+fn solver_profession(profession: &str) -> String {
+    if profession.is_empty() {
+        "other".into()
+    } else {
+        profession.to_string()
+    }
+}
+
 impl Matching {
     async fn propose_assignment(
         &self,
@@ -119,9 +128,10 @@ impl Matching {
         .await
     }
 
-    /// The region's communities with the demand still open, and the
-    /// professionals serving it with the capacity still free; pending
-    /// invitations and applications count as taken on both sides.
+    /// The region's communities with the demand still open and the
+    /// professions they already have, and the professionals serving it with
+    /// the capacity still free: pending invitations and applications count as
+    /// taken on both sides, and as coverage the solver need not provide again.
     async fn assignment_instance(&self, code: &str, max_km: f64) -> ServiceResult<Instance> {
         let communities = store::communities::all(
             &self.db,
@@ -141,16 +151,36 @@ impl Matching {
             },
         )
         .await?;
+        // The communities' side: every pending or active match in the region,
+        // whoever holds it (also professionals now at capacity or unavailable).
         let mut taken_by_community: HashMap<String, i64> = HashMap::new();
+        let mut existing: HashMap<String, Vec<String>> = HashMap::new();
+        let mut professions: HashMap<String, String> = HashMap::new();
+        for (community, professional) in
+            store::matches::pairs_in(&self.db, code, &[MatchState::Pending, MatchState::Active]).await?
+        {
+            *taken_by_community.entry(community.clone()).or_default() += 1;
+            if !professions.contains_key(&professional) {
+                let profession = store::professionals::find(&self.db, &professional)
+                    .await?
+                    .map(|p| solver_profession(&p.profession))
+                    .unwrap_or_else(|| "other".into());
+                professions.insert(professional.clone(), profession);
+            }
+            let list = existing.entry(community).or_default();
+            if let Some(profession) = professions.get(&professional)
+                && !list.contains(profession)
+            {
+                list.push(profession.clone());
+            }
+        }
+        // The professionals' side: their pending and active matches anywhere.
         let mut taken_by_professional: HashMap<String, i64> = HashMap::new();
         for p in &professionals {
-            for m in
+            let open =
                 store::matches::of_professional(&self.db, &p.account_id, &[MatchState::Pending, MatchState::Active])
-                    .await?
-            {
-                *taken_by_professional.entry(p.account_id.clone()).or_default() += 1;
-                *taken_by_community.entry(m.community_code).or_default() += 1;
-            }
+                    .await?;
+            taken_by_professional.insert(p.account_id.clone(), open.len() as i64);
         }
         Ok(Instance {
             communities: communities
@@ -162,9 +192,7 @@ impl Matching {
                     demand: (i64::from(c.profile.demand) - taken_by_community.get(&c.code).copied().unwrap_or(0))
                         .max(0),
                     region: Some(c.code.clone()),
-                    // TODO: the professions of the community's active and pending matches, so that
-                    // the solver counts them as covered.
-                    existing_professions: Vec::new(),
+                    existing_professions: existing.remove(&c.code).unwrap_or_default(),
                 })
                 .collect(),
             professionals: professionals
@@ -179,11 +207,7 @@ impl Matching {
                         capacity: (i64::from(p.capacity)
                             - taken_by_professional.get(&p.account_id).copied().unwrap_or(0))
                         .max(0),
-                        profession: if p.profession.is_empty() {
-                            "other".into()
-                        } else {
-                            p.profession.clone()
-                        },
+                        profession: solver_profession(&p.profession),
                         service_regions: Some(p.service_regions.clone()),
                     })
                 })

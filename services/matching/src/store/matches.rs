@@ -279,17 +279,27 @@ pub async fn expire_due(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result
     Ok(db.execute(&update).await?.rows_affected())
 }
 
-/// Pairs already pending or active, so that an assignment does not propose them again.
+/// `(community, professional)` of the open (pending, active or suspended) matches within `region`.
 pub async fn open_pairs_in(db: &impl ConnectionTrait, region: &str) -> ServiceResult<Vec<(String, String)>> {
+    pairs_in(
+        db,
+        region,
+        &[MatchState::Pending, MatchState::Active, MatchState::Suspended],
+    )
+    .await
+}
+
+/// `(community, professional)` of the matches within `region` in one of `states`.
+pub async fn pairs_in(
+    db: &impl ConnectionTrait,
+    region: &str,
+    states: &[MatchState],
+) -> ServiceResult<Vec<(String, String)>> {
     let select = Query::select()
         .columns(["community_code", "professional_id"])
         .from("matches")
         .and_where(prefix("community_code", region))
-        .and_where(Expr::col("state").is_in([
-            MatchState::Pending.as_str(),
-            MatchState::Active.as_str(),
-            MatchState::Suspended.as_str(),
-        ]))
+        .and_where(Expr::col("state").is_in(states.iter().map(|s| s.as_str())))
         .to_owned();
     db.query_all(&select)
         .await?

@@ -98,8 +98,22 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        index(m, "records", "records_request", &["professional_id", "request_id"], true).await?;
-        index(m, "records", "records_professional_time", &["professional_id", "start_at"], false).await?;
+        index(
+            m,
+            "records",
+            "records_request",
+            &["professional_id", "request_id"],
+            true,
+        )
+        .await?;
+        index(
+            m,
+            "records",
+            "records_professional_time",
+            &["professional_id", "start_at"],
+            false,
+        )
+        .await?;
         index(m, "records", "records_community", &["community_code", "state"], false).await?;
         index(m, "records", "records_scoring", &["state", "rating_closes_at"], false).await?;
         m.create_table(
@@ -184,7 +198,14 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        index(m, "survey_responses", "survey_responses_community", &["community_code"], false).await?;
+        index(
+            m,
+            "survey_responses",
+            "survey_responses_community",
+            &["community_code"],
+            false,
+        )
+        .await?;
         Ok(())
     }
 }

@@ -122,7 +122,13 @@ pub async fn intervals(
         .collect()
 }
 
-pub async fn set_position(db: &impl ConnectionTrait, code: &str, lon: f64, lat: f64, synthetic: bool) -> Result<(), DbErr> {
+pub async fn set_position(
+    db: &impl ConnectionTrait,
+    code: &str,
+    lon: f64,
+    lat: f64,
+    synthetic: bool,
+) -> Result<(), DbErr> {
     let insert = Query::insert()
         .into_table("community_positions")
         .columns(["code", "lon", "lat", "synthetic"])
@@ -144,7 +150,11 @@ pub async fn position(db: &impl ConnectionTrait, code: &str) -> ServiceResult<Op
         .and_where(Expr::col("code").eq(code))
         .to_owned();
     match db.query_one(&select).await? {
-        Some(r) => Ok(Some((r.try_get("", "lon")?, r.try_get("", "lat")?, r.try_get("", "synthetic")?))),
+        Some(r) => Ok(Some((
+            r.try_get("", "lon")?,
+            r.try_get("", "lat")?,
+            r.try_get("", "synthetic")?,
+        ))),
         None => Ok(None),
     }
 }

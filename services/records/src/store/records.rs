@@ -154,7 +154,11 @@ pub async fn find(db: &impl ConnectionTrait, id: &str) -> ServiceResult<Option<R
     db.query_one(&select).await?.as_ref().map(from_row).transpose()
 }
 
-pub async fn find_by_request(db: &impl ConnectionTrait, professional: &str, request_id: &str) -> ServiceResult<Option<Record>> {
+pub async fn find_by_request(
+    db: &impl ConnectionTrait,
+    professional: &str,
+    request_id: &str,
+) -> ServiceResult<Option<Record>> {
     let select = Query::select()
         .column(Asterisk)
         .from("records")
@@ -259,7 +263,16 @@ pub async fn add_history(db: &impl ConnectionTrait, record_id: &str, c: &Change)
     let content = c.content.as_ref().map(to_json).transpose()?;
     let insert = Query::insert()
         .into_table("record_history")
-        .columns(["record_id", "seq", "version", "action", "actor_id", "reason", "content", "at"])
+        .columns([
+            "record_id",
+            "seq",
+            "version",
+            "action",
+            "actor_id",
+            "reason",
+            "content",
+            "at",
+        ])
         .values_panic([
             record_id.into(),
             seq.into(),
@@ -312,7 +325,10 @@ pub const ACTIONS: [&str; 9] = [
 ];
 
 /// The record's rating code, if one was issued.
-pub async fn rating_code_of(db: &impl ConnectionTrait, record_id: &str) -> ServiceResult<Option<(String, DateTime<Utc>)>> {
+pub async fn rating_code_of(
+    db: &impl ConnectionTrait,
+    record_id: &str,
+) -> ServiceResult<Option<(String, DateTime<Utc>)>> {
     let select = Query::select()
         .columns(["code", "expires_at"])
         .from("rating_codes")
@@ -324,7 +340,12 @@ pub async fn rating_code_of(db: &impl ConnectionTrait, record_id: &str) -> Servi
     }
 }
 
-pub async fn insert_rating_code(db: &impl ConnectionTrait, record_id: &str, code: &str, expires: DateTime<Utc>) -> Result<(), DbErr> {
+pub async fn insert_rating_code(
+    db: &impl ConnectionTrait,
+    record_id: &str,
+    code: &str,
+    expires: DateTime<Utc>,
+) -> Result<(), DbErr> {
     let insert = Query::insert()
         .into_table("rating_codes")
         .columns(["code", "record_id", "expires_at"])
