@@ -45,6 +45,36 @@ pub fn validate_key(key: &str) -> Result<(), &'static str> {
     }
 }
 
+/// Runs a write once per `request_id` (empty: no idempotency): a retry gets
+/// the first response, decoded from where the write stored it. `write`
+/// returns its response and the open transaction it wrote in; the response is
+/// remembered in that transaction, which is then committed.
+pub async fn once<M, F, Fut>(
+    db: &sea_orm::DatabaseConnection,
+    scope: String,
+    request_id: &str,
+    write: F,
+) -> crate::ServiceResult<M>
+where
+    M: prost::Message + Default,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = crate::ServiceResult<(M, sea_orm::DatabaseTransaction)>>,
+{
+    use crate::ServiceError;
+    validate_key(request_id).map_err(|e| ServiceError::invalid("request_id", e))?;
+    if !request_id.is_empty()
+        && let Some(stored) = lookup(db, &scope, request_id).await?
+    {
+        return M::decode(stored.as_slice()).map_err(ServiceError::internal);
+    }
+    let (response, txn) = write().await?;
+    if !request_id.is_empty() {
+        remember(&txn, &scope, request_id, &response.encode_to_vec()).await?;
+    }
+    txn.commit().await?;
+    Ok(response)
+}
+
 pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
     vec![Box::new(m20261122_000001_kit_idempotency::Migration)]
 }

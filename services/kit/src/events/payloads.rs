@@ -6,6 +6,7 @@ use super::EventPayload;
 use sanshi_proto::identity::v1 as identity;
 use sanshi_proto::matching::v1 as matching;
 use sanshi_proto::qualification::v1 as qualification;
+use sanshi_proto::records::v1 as records;
 
 macro_rules! payloads {
     ($($ty:ty => $name:literal),* $(,)?) => {
@@ -34,6 +35,10 @@ payloads! {
     matching::NeedAssigned => "sanshi.matching.v1.NeedAssigned",
     matching::NeedResolved => "sanshi.matching.v1.NeedResolved",
     matching::NeedEvaluated => "sanshi.matching.v1.NeedEvaluated",
+    records::ServiceRecordSubmitted => "sanshi.records.v1.ServiceRecordSubmitted",
+    records::ServiceRecordConfirmed => "sanshi.records.v1.ServiceRecordConfirmed",
+    records::ServiceRecordAmended => "sanshi.records.v1.ServiceRecordAmended",
+    records::ServiceRecordScored => "sanshi.records.v1.ServiceRecordScored",
 }
 
 #[cfg(test)]
@@ -74,6 +79,10 @@ mod tests {
             <matching::NeedAssigned as EventPayload>::TYPE,
             <matching::NeedResolved as EventPayload>::TYPE,
             <matching::NeedEvaluated as EventPayload>::TYPE,
+            <records::ServiceRecordSubmitted as EventPayload>::TYPE,
+            <records::ServiceRecordConfirmed as EventPayload>::TYPE,
+            <records::ServiceRecordAmended as EventPayload>::TYPE,
+            <records::ServiceRecordScored as EventPayload>::TYPE,
         ] {
             assert!(known.iter().any(|k| k == name), "{name}");
         }

@@ -198,32 +198,7 @@ pub fn side_to_proto(s: Option<Side>) -> i32 {
     }) as i32
 }
 
-/// Runs a write once per `request_id` (empty: no idempotency): a retry gets
-/// the first response, decoded from where the write stored it.
-pub async fn idempotent<M, F, Fut>(
-    db: &DatabaseConnection,
-    scope: String,
-    request_id: &str,
-    write: F,
-) -> ServiceResult<M>
-where
-    M: prost::Message + Default,
-    F: FnOnce() -> Fut,
-    Fut: Future<Output = ServiceResult<(M, sea_orm::DatabaseTransaction)>>,
-{
-    kit::idempotency::validate_key(request_id).map_err(|e| ServiceError::invalid("request_id", e))?;
-    if !request_id.is_empty()
-        && let Some(stored) = kit::idempotency::lookup(db, &scope, request_id).await?
-    {
-        return M::decode(stored.as_slice()).map_err(ServiceError::internal);
-    }
-    let (response, txn) = write().await?;
-    if !request_id.is_empty() {
-        kit::idempotency::remember(&txn, &scope, request_id, &response.encode_to_vec()).await?;
-    }
-    txn.commit().await?;
-    Ok(response)
-}
+pub use kit::idempotency::once as idempotent;
 
 /// The verified caller, or UNAUTHENTICATED.
 pub fn caller<T>(request: &tonic::Request<T>) -> ServiceResult<Principal> {

@@ -407,3 +407,38 @@ pub async fn resident_ratings(db: &impl ConnectionTrait, record_id: &str) -> Ser
     let (count, sum) = (row.try_get_by_index::<i64>(0)?, row.try_get_by_index::<i64>(1)?);
     Ok((count as i32, if count > 0 { sum as f64 / count as f64 } else { 0.0 }))
 }
+
+/// Service types a district added to the standard list.
+pub async fn district_service_types(db: &impl ConnectionTrait, district: &str) -> ServiceResult<Vec<(String, String)>> {
+    let select = Query::select()
+        .columns(["code", "name"])
+        .from("service_types")
+        .and_where(Expr::col("district_code").eq(district))
+        .order_by("code", Order::Asc)
+        .to_owned();
+    db.query_all(&select)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get("", "code")?, r.try_get("", "name")?)))
+        .collect()
+}
+
+/// Adds a district service type; false if the district already has that code.
+pub async fn add_service_type(
+    db: &impl ConnectionTrait,
+    district: &str,
+    code: &str,
+    name: &str,
+) -> Result<bool, DbErr> {
+    let insert = Query::insert()
+        .into_table("service_types")
+        .columns(["district_code", "code", "name"])
+        .values_panic([district.into(), code.into(), name.into()])
+        .on_conflict(
+            sea_orm::sea_query::OnConflict::columns(["district_code", "code"])
+                .do_nothing()
+                .to_owned(),
+        )
+        .to_owned();
+    Ok(db.execute(&insert).await?.rows_affected() == 1)
+}
