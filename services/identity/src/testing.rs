@@ -1,7 +1,7 @@
 //! A configuration for tests of identity and of services that need a real
 //! identity: a random port, the given database, fixed test keys, and test
 //! accounts (`city`, `yuzhong`, `dadukou`, `jiefangbei`, `auditor`, all with
-//! [`PASSWORD`]) plus the service client `matching` ([`SERVICE_SECRET`]).
+//! [`PASSWORD`]) plus the service clients `matching` and `records` ([`SERVICE_SECRET`]).
 
 use crate::Config;
 
@@ -30,7 +30,10 @@ pub fn config(database_url: &str) -> Config {
           {{ username = "jiefangbei", password = "{pw}", display_name = "解放碑街道管理员", region_code = "500103003", role = "street_admin" }},
           {{ username = "auditor", password = "{pw}", display_name = "审计员", region_code = "50", role = "auditor" }},
         ]
-        services = [ {{ client_id = "matching", client_secret = "{secret}" }} ]
+        services = [
+          {{ client_id = "matching", client_secret = "{secret}" }},
+          {{ client_id = "records", client_secret = "{secret}" }},
+        ]
         "#,
         url = database_url,
         enc = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=",

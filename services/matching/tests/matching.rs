@@ -1,13 +1,11 @@
 //! Matching end to end: real identity, qualification and matching services
 //! on random ports, on SQLite and on PostgreSQL.
 
-mod common;
-
-use common::{LIANHUACHI, MINSHENGLU, PINGAN, Pro, stack, t};
 use kit::db::testing::TestDb;
 use sanshi_proto::identity::v1 as id;
 use sanshi_proto::matching::v1 as pb;
 use sanshi_proto::qualification::v1 as q;
+use testkit::{LIANHUACHI, MINSHENGLU, PINGAN, Pro, stack, t};
 use tonic::Code;
 use tonic_types::StatusExt;
 

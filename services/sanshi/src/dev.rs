@@ -120,6 +120,34 @@ pub fn matching_config(data_dir: &Path, host: &str, port: u16, identity_url: &st
     Ok(kit::config::from_toml(matching::config::DEFAULTS, &overrides)?)
 }
 
+pub fn records_config(data_dir: &Path, host: &str, port: u16, identity_url: &str) -> anyhow::Result<records::Config> {
+    let overrides = format!(
+        r#"
+        [server]
+        host = "{host}"
+        port = {port}
+        [database]
+        url = "sqlite://{db}"
+        [telemetry]
+        log_format = "pretty"
+        [auth]
+        identity_url = "{identity_url}"
+        client_secret = "{secret}"
+        [pii]
+        encryption_key = "{DEV_PII_ENCRYPTION_KEY}"
+        hash_key = "{DEV_PII_HASH_KEY}"
+        [consumers]
+        matching_url = "http://{host}:50053"
+        [attachments]
+        local_path = "{attachments}"
+        "#,
+        db = data_dir.join("records.db").display(),
+        attachments = data_dir.join("attachments").display(),
+        secret = service_secret("records"),
+    );
+    Ok(kit::config::from_toml(records::config::DEFAULTS, &overrides)?)
+}
+
 pub fn gateway_config(host: &str, port: u16, identity_url: &str) -> anyhow::Result<gateway::Config> {
     let overrides = format!(
         "[server]\nhost = \"{host}\"\nport = {port}\n[telemetry]\nlog_format = \"pretty\"\n[upstreams]\nidentity_url = \"{identity_url}\"\n"
@@ -149,6 +177,7 @@ pub async fn run(data_dir: &Path, host: &str) -> anyhow::Result<()> {
     )
     .await?;
     let matching = matching::start(matching_config(data_dir, host, 50053, &identity_url)?, signal(&stop)).await?;
+    let records = records::start(records_config(data_dir, host, 50054, &identity_url)?, signal(&stop)).await?;
     let gateway = gateway::start(gateway_config(host, 8080, &identity_url)?, signal(&stop)).await?;
 
     let channel = |addr: std::net::SocketAddr| tonic::transport::Channel::from_shared(format!("http://{addr}"));
@@ -157,7 +186,17 @@ pub async fn run(data_dir: &Path, host: &str) -> anyhow::Result<()> {
         let qualification_channel = channel(qualification.local_addr)?.connect().await?;
         let matching_channel = channel(matching.local_addr)?.connect().await?;
         let seeded = crate::seed::applications(identity_channel.clone(), qualification_channel, DEMO_PASSWORD).await?;
-        crate::seed::community_profiles(identity_channel, matching_channel, DEMO_PASSWORD).await?;
+        crate::seed::community_profiles(identity_channel.clone(), matching_channel.clone(), DEMO_PASSWORD).await?;
+        let records_channel = channel(records.local_addr)?.connect().await?;
+        let records_db = kit::db::connect(&records_config(data_dir, host, 50054, &identity_url)?.database).await?;
+        crate::seed::records_demo(
+            identity_channel,
+            matching_channel,
+            records_channel,
+            &records_db,
+            DEMO_PASSWORD,
+        )
+        .await?;
         anyhow::Ok(seeded)
     };
     // Demo data is a convenience: the platform runs without it.
@@ -180,6 +219,7 @@ pub async fn run(data_dir: &Path, host: &str) -> anyhow::Result<()> {
     println!("  identity       grpc://{}  (reflection enabled)", identity.local_addr);
     println!("  qualification  grpc://{}", qualification.local_addr);
     println!("  matching       grpc://{}", matching.local_addr);
+    println!("  records        grpc://{}", records.local_addr);
     println!();
     println!("Demo accounts (username / password):");
     for (username, name, role, region) in DEMO_ACCOUNTS {
@@ -189,6 +229,12 @@ pub async fn run(data_dir: &Path, host: &str) -> anyhow::Result<()> {
 
     kit::server::shutdown_signal().await;
     let _ = stop.send(());
-    let (a, b, c, d) = tokio::join!(identity.wait(), qualification.wait(), matching.wait(), gateway.wait());
-    a.and(b).and(c).and(d)
+    let (a, b, c, d, e) = tokio::join!(
+        identity.wait(),
+        qualification.wait(),
+        matching.wait(),
+        records.wait(),
+        gateway.wait()
+    );
+    a.and(b).and(c).and(d).and(e)
 }

@@ -70,6 +70,7 @@ pub enum Service {
     Identity,
     Qualification,
     Matching,
+    Records,
     Gateway,
 }
 
@@ -100,6 +101,7 @@ async fn run_service_command(command: Command) -> anyhow::Result<()> {
                     Service::Identity => identity::config::DEFAULTS,
                     Service::Qualification => qualification::config::DEFAULTS,
                     Service::Matching => matching::config::DEFAULTS,
+                    Service::Records => records::config::DEFAULTS,
                     Service::Gateway => gateway::config::DEFAULTS,
                 }
             );
@@ -125,6 +127,11 @@ async fn serve(service: Service, file: Option<PathBuf>) -> anyhow::Result<()> {
             let config = matching::Config::load(file.as_deref())?;
             let _telemetry = kit::telemetry::init(matching::NAME, &config.telemetry)?;
             matching::serve(config, shutdown).await
+        }
+        Service::Records => {
+            let config = records::Config::load(file.as_deref())?;
+            let _telemetry = kit::telemetry::init(records::NAME, &config.telemetry)?;
+            records::serve(config, shutdown).await
         }
         Service::Gateway => {
             let config = gateway::Config::load(file.as_deref())?;
@@ -155,6 +162,13 @@ async fn migrate(service: Service, file: Option<PathBuf>) -> anyhow::Result<()> 
             let _telemetry = kit::telemetry::init(matching::NAME, &config.telemetry)?;
             matching::migrate(&config).await?;
             tracing::info!(service = matching::NAME, "migrations applied");
+            Ok(())
+        }
+        Service::Records => {
+            let config = records::Config::load(file.as_deref())?;
+            let _telemetry = kit::telemetry::init(records::NAME, &config.telemetry)?;
+            records::migrate(&config).await?;
+            tracing::info!(service = records::NAME, "migrations applied");
             Ok(())
         }
         Service::Gateway => anyhow::bail!("the gateway has no database"),

@@ -275,3 +275,234 @@ pub async fn community_profiles(identity: Channel, matching: Channel, password: 
     }
     Ok(profiles.len())
 }
+
+/// A month of the programme in 民生路: an approved professional serving 渝中区
+/// matched with the community, three visits (two confirmed and rated, one by
+/// residents through a rating code), an opinion survey and the wellbeing
+/// survey with answers. Everything goes through the services' APIs, except
+/// one thing: the match is treated as confirmed 30 days ago in records' read
+/// model (`records_db`), so that the demo has visits in the past.
+pub async fn records_demo(
+    identity: Channel,
+    matching: Channel,
+    records: Channel,
+    records_db: &sea_orm::DatabaseConnection,
+    password: &str,
+) -> anyhow::Result<usize> {
+    use sanshi_proto::matching::v1 as m;
+    use sanshi_proto::records::v1 as r;
+    let worker = login(&identity, "minshenglu", password).await?;
+    let street = login(&identity, "jiefangbei", password).await?;
+    let admin = login(&identity, "admin", password).await?;
+    let mut rec = r::record_service_client::RecordServiceClient::new(records.clone());
+    let existing = rec
+        .list_records(with_token(r::ListRecordsRequest::default(), &worker))
+        .await?
+        .into_inner();
+    if !existing.records.is_empty() {
+        return Ok(0);
+    }
+
+    // The first approved demo professional serving 渝中区.
+    let mut professionals = m::professional_service_client::ProfessionalServiceClient::new(matching.clone());
+    let mut chosen = None;
+    for n in 1..=32 {
+        let Ok(token) = login(&identity, &format!("zhuanjia{n:02}"), password).await else {
+            continue;
+        };
+        let me = professionals
+            .get_professional(with_token(
+                m::GetProfessionalRequest {
+                    account_id: "me".into(),
+                },
+                &token,
+            ))
+            .await;
+        if let Ok(me) = me
+            && me.get_ref().status == m::ProfessionalStatus::Active as i32
+            && me.get_ref().service_region_codes.iter().any(|r| r == "500103")
+        {
+            chosen = Some((token, me.into_inner().account_id));
+            break;
+        }
+    }
+    let Some((pro, pro_id)) = chosen else {
+        anyhow::bail!("no approved demo professional serves 500103");
+    };
+    let community = "500103003013";
+    let mut matches = m::match_service_client::MatchServiceClient::new(matching);
+    let invited = matches
+        .invite_professional(with_token(
+            m::InviteProfessionalRequest {
+                community_code: community.into(),
+                professional_account_id: pro_id.clone(),
+                message: "欢迎指导民生路社区加装电梯".into(),
+                request_id: "seed-invite-minshenglu".into(),
+            },
+            &worker,
+        ))
+        .await?
+        .into_inner();
+    if invited.state == m::MatchState::Pending as i32 {
+        matches
+            .respond_to_match(with_token(
+                m::RespondToMatchRequest {
+                    id: invited.id.clone(),
+                    accept: true,
+                    message: "乐意服务".into(),
+                },
+                &pro,
+            ))
+            .await?;
+    }
+    // Wait for records to learn of the match, then date it back.
+    let since = chrono::Utc::now() - chrono::Duration::days(30);
+    let backdate = sea_orm::Statement::from_sql_and_values(
+        records_db.get_database_backend(),
+        "UPDATE match_intervals SET from_at = $1 WHERE match_id = $2",
+        [since.into(), invited.id.clone().into()],
+    );
+    let mut known = false;
+    for _ in 0..100 {
+        use sea_orm::ConnectionTrait;
+        if records_db.execute_raw(backdate.clone()).await?.rows_affected() > 0 {
+            known = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    anyhow::ensure!(known, "records did not receive the demo match");
+
+    let visit = |days_ago: i64, service: &str, summary: &str, reached: i32| {
+        let start = chrono::Utc::now() - chrono::Duration::days(days_ago);
+        r::SubmitRecordRequest {
+            match_id: invited.id.clone(),
+            content: Some(r::RecordContent {
+                service_type: service.into(),
+                start_time: Some(kit::grpc::timestamp(start)),
+                end_time: Some(kit::grpc::timestamp(start + chrono::Duration::hours(2))),
+                check_in: Some(r::Location {
+                    longitude: 106.5815,
+                    latitude: 29.5527,
+                }),
+                summary: summary.into(),
+                residents_reached: reached,
+                ..Default::default()
+            }),
+            request_id: format!("seed-visit-{days_ago}"),
+        }
+    };
+    let mut ids = Vec::new();
+    for (days, service, summary, reached) in [
+        (21, "survey", "走访 5 栋、7 栋，记录楼道、管线与加装电梯条件", 18),
+        (
+            12,
+            "resident-communication",
+            "组织 5 栋居民恳谈会，讲解加装电梯政策与费用分摊",
+            32,
+        ),
+        (3, "plan-review", "审查加装电梯设计方案，提出结构与消防意见", 9),
+    ] {
+        ids.push(
+            rec.submit_record(with_token(visit(days, service, summary, reached), &pro))
+                .await?
+                .into_inner()
+                .id,
+        );
+    }
+    for (id, stars) in ids.iter().take(2).zip([5, 4]) {
+        rec.confirm_record(with_token(r::ConfirmRecordRequest { id: id.clone() }, &worker))
+            .await?;
+        rec.rate_record(with_token(
+            r::RateRecordRequest {
+                id: id.clone(),
+                rating: stars,
+                comment: "专业、耐心".into(),
+            },
+            &worker,
+        ))
+        .await?;
+    }
+    let code = rec
+        .issue_rating_code(with_token(
+            r::IssueRatingCodeRequest {
+                record_id: ids[1].clone(),
+            },
+            &worker,
+        ))
+        .await?
+        .into_inner()
+        .code;
+    for (phone, stars) in [("13800000001", 5), ("13800000002", 4), ("13800000003", 5)] {
+        rec.submit_resident_rating(r::SubmitResidentRatingRequest {
+            code: code.clone(),
+            contact: phone.into(),
+            rating: stars,
+            comment: String::new(),
+        })
+        .await?;
+    }
+
+    // Surveys: residents of two communities answer the wellbeing survey.
+    let mut surveys = r::survey_service_client::SurveyServiceClient::new(records);
+    let wellbeing = surveys
+        .create_survey(with_token(
+            r::CreateSurveyRequest {
+                kind: r::SurveyKind::Wellbeing as i32,
+                title: "2026 年第四季度美好社区指数调查".into(),
+                region_code: "500103003".into(),
+                period: "2026Q4".into(),
+                request_id: "seed-wellbeing-2026q4".into(),
+                ..Default::default()
+            },
+            &street,
+        ))
+        .await?
+        .into_inner();
+    let mut accounts = id::account_service_client::AccountServiceClient::new(identity.clone());
+    for n in 0..6 {
+        let home = if n < 4 { community } else { "500103003016" };
+        let username = format!("jumin{:02}", n + 1);
+        let account = id::Account {
+            username: username.clone(),
+            display_name: format!("居民{}", n + 1),
+            region_code: home.into(),
+            roles: vec![id::RoleGrant {
+                role: id::Role::Resident as i32,
+                region_code: home.into(),
+            }],
+            ..Default::default()
+        };
+        accounts
+            .create_account(with_token(
+                id::CreateAccountRequest {
+                    account: Some(account),
+                    initial_password: password.into(),
+                    request_id: format!("seed-{username}"),
+                },
+                &admin,
+            ))
+            .await?;
+        let resident = login(&identity, &username, password).await?;
+        let answers = wellbeing
+            .questions
+            .iter()
+            .enumerate()
+            .map(|(q, question)| r::Answer {
+                question_id: question.id.clone(),
+                scale: 2 + ((n + q) % 4) as i32,
+                ..Default::default()
+            })
+            .collect();
+        surveys
+            .submit_answers(with_token(
+                r::SubmitAnswersRequest {
+                    survey_id: wellbeing.id.clone(),
+                    answers,
+                },
+                &resident,
+            ))
+            .await?;
+    }
+    Ok(ids.len())
+}

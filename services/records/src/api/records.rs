@@ -269,7 +269,14 @@ impl RecordsService {
             return Ok(first);
         }
         let mut content = content_from_proto(req.content.clone())?;
-        let (check_in, distance_km, distance_method) = self.check_content(&mut content, &view, "").await?;
+        let (check_in, distance_km, distance_method) = match self.check_content(&mut content, &view, "").await {
+            Ok(measured) => measured,
+            // A concurrent duplicate may have landed meanwhile (and now overlaps this one).
+            Err(error) => match self.retried(&caller.account_id, &req.request_id, &hash).await? {
+                Some(first) => return Ok(first),
+                None => return Err(error),
+            },
+        };
         let now = Utc::now();
         let r = Record {
             id: uuid::Uuid::now_v7().to_string(),

@@ -1,9 +1,7 @@
-//! A real stack for matching's tests: identity, qualification and matching
-//! on random ports, each with its own database of the same kind. Qualified
-//! professionals are made the way users make them: an application, a
-//! reviewer's approval, and the event that matching consumes.
-
-#![allow(dead_code)]
+//! Real stacks for end-to-end tests: identity, qualification, matching and
+//! (optionally) records on random ports, each with its own database of the
+//! same kind. Qualified professionals are made the way users make them: an
+//! application, a reviewer's approval, and the event that matching consumes.
 
 use kit::db::testing::TestDb;
 use sanshi_proto::identity::v1 as id;
@@ -20,8 +18,12 @@ pub struct Stack {
     pub qualification: Channel,
     pub matching: Channel,
     pub mdb: TestDb,
+    /// Records and its database, when started ([`stack_with_records`]).
+    pub records: Option<Channel>,
+    pub rdb: Option<TestDb>,
     reviewer: String,
     _databases: (TestDb, TestDb),
+    _attachments: Option<tempfile::TempDir>,
 }
 
 fn free_port() -> u16 {
@@ -43,8 +45,19 @@ pub fn t<T>(message: T, token: &str) -> tonic::Request<T> {
     kit::grpc::with_token(message, token)
 }
 
-/// Starts the stack; `rules` overrides matching's `[rules]` (TOML lines).
+/// Starts identity, qualification and matching; `rules` overrides matching's
+/// `[rules]` (TOML lines).
 pub async fn stack(mdb: TestDb, rules: &str) -> Stack {
+    start(mdb, rules, None).await
+}
+
+/// [`stack`] plus records following matching; `records_rules` overrides
+/// records' `[rules]`.
+pub async fn stack_with_records(mdb: TestDb, rules: &str, records_rules: &str) -> Stack {
+    start(mdb, rules, Some(records_rules)).await
+}
+
+async fn start(mdb: TestDb, rules: &str, records_rules: Option<&str>) -> Stack {
     let idb = TestDb::of_kind(mdb.kind).await.expect("identity database");
     let qdb = TestDb::of_kind(mdb.kind).await.expect("qualification database");
     let qualification_port = free_port();
@@ -107,13 +120,59 @@ pub async fn stack(mdb: TestDb, rules: &str) -> Stack {
     let matching = matching::start(matching_config, std::future::pending())
         .await
         .expect("matching");
+    let (mut records, mut rdb, mut attachments) = (None, None, None);
+    if let Some(records_rules) = records_rules {
+        let db = TestDb::of_kind(mdb.kind).await.expect("records database");
+        let folder = tempfile::tempdir().expect("attachment folder");
+        let config: records::Config = kit::config::from_toml(
+            records::config::DEFAULTS,
+            &format!(
+                r#"
+                [server]
+                host = "127.0.0.1"
+                port = 0
+                [database]
+                url = "{url}"
+                [telemetry]
+                log_format = "pretty"
+                log_level = "warn"
+                [auth]
+                identity_url = "{identity_url}"
+                client_secret = "{secret}"
+                [pii]
+                encryption_key = "CAkKCwwNDg8QERITFBUWFxgZGhscHR4fICEiIyQlJic="
+                hash_key = "UFFSU1RVVldYWVpbXF1eX2BhYmNkZWZnaGlqa2xtbm8="
+                [consumers]
+                matching_url = "http://{matching}"
+                [attachments]
+                local_path = "{folder}"
+                max_bytes = 65536
+                [rules]
+                {records_rules}
+                "#,
+                url = db.config.url,
+                secret = identity::testing::SERVICE_SECRET,
+                matching = matching.local_addr,
+                folder = folder.path().display(),
+            ),
+        )
+        .expect("records config");
+        let running = records::start(config, std::future::pending()).await.expect("records");
+        records = Some(connect(running.local_addr).await);
+        tokio::spawn(running.wait());
+        rdb = Some(db);
+        attachments = Some(folder);
+    }
     let mut stack = Stack {
         identity: connect(identity.local_addr).await,
         qualification: connect(qualification.local_addr).await,
         matching: connect(matching.local_addr).await,
         mdb,
+        records,
+        rdb,
         reviewer: String::new(),
         _databases: (idb, qdb),
+        _attachments: attachments,
     };
     tokio::spawn(identity.wait());
     tokio::spawn(qualification.wait());
@@ -320,9 +379,33 @@ impl Stack {
         .expect("execute");
     }
 
+    /// A count from matching's database.
     pub async fn count(&self, sql: &str) -> i64 {
+        count_in(&self.mdb, sql).await
+    }
+
+    /// Runs a statement on records' database.
+    pub async fn execute_records(&self, sql: &str) {
         use sea_orm::ConnectionTrait;
-        let db = &self.mdb.conn;
+        let db = &self.rdb.as_ref().expect("records started").conn;
+        db.execute_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            sql.to_string(),
+        ))
+        .await
+        .expect("execute");
+    }
+
+    /// A count from records' database.
+    pub async fn count_records(&self, sql: &str) -> i64 {
+        count_in(self.rdb.as_ref().expect("records started"), sql).await
+    }
+}
+
+async fn count_in(db: &TestDb, sql: &str) -> i64 {
+    {
+        use sea_orm::ConnectionTrait;
+        let db = &db.conn;
         let row = db
             .query_one_raw(sea_orm::Statement::from_string(
                 db.get_database_backend(),
