@@ -154,3 +154,58 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
     running.set_ready().await;
     Ok(running)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attachments(store: &str, path: &str) -> config::AttachmentsConfig {
+        let config: Config = kit::config::from_toml(
+            config::DEFAULTS,
+            &format!(
+                r#"
+                [pii]
+                encryption_key = "CAkKCwwNDg8QERITFBUWFxgZGhscHR4fICEiIyQlJic="
+                hash_key = "UFFSU1RVVldYWVpbXF1eX2BhYmNkZWZnaGlqa2xtbm8="
+                [attachments]
+                store = "{store}"
+                local_path = "{path}"
+                s3_bucket = "sanshi-attachments"
+                s3_endpoint = "http://minio.sanshi.svc:9000"
+                s3_access_key_id = "sanshi"
+                s3_secret_access_key = "secret"
+                "#
+            ),
+        )
+        .unwrap();
+        config.attachments
+    }
+
+    #[tokio::test]
+    async fn both_stores_are_built_from_configuration() {
+        use object_store::ObjectStoreExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let local = object_store(&attachments("local", &dir.path().display().to_string())).unwrap();
+        let path = object_store::path::Path::from("a/b");
+        local.put(&path, bytes::Bytes::from_static(b"x").into()).await.unwrap();
+        assert_eq!(local.get(&path).await.unwrap().bytes().await.unwrap().as_ref(), b"x");
+        // Building an S3 client does not connect; its settings are taken as given.
+        let s3 = object_store(&attachments("s3", "")).unwrap();
+        assert!(s3.to_string().contains("sanshi-attachments"), "{s3}");
+    }
+
+    #[test]
+    fn configuration_errors_name_their_key() {
+        let bad: Result<Config, _> = kit::config::from_toml(
+            config::DEFAULTS,
+            r#"
+            [pii]
+            encryption_key = "CAkKCwwNDg8QERITFBUWFxgZGhscHR4fICEiIyQlJic="
+            hash_key = "UFFSU1RVVldYWVpbXF1eX2BhYmNkZWZnaGlqa2xtbm8="
+            [attachments]
+            store = "ftp"
+            "#,
+        );
+        assert!(bad.unwrap_err().to_string().contains("attachments.store"));
+    }
+}
