@@ -49,6 +49,13 @@ impl Role {
         Role::Service,
     ];
     pub const ADMINS: [Role; 3] = [Role::CityAdmin, Role::DistrictAdmin, Role::StreetAdmin];
+    /// Who acts for a community: its workers and the admins above it.
+    pub const COMMUNITY_SIDE: [Role; 4] = [
+        Role::CommunityWorker,
+        Role::StreetAdmin,
+        Role::DistrictAdmin,
+        Role::CityAdmin,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -239,6 +246,16 @@ impl Principal {
             .max()
     }
 
+    /// Whether one of `roles` covers the division `code` (false for a malformed code).
+    pub fn acts_for(&self, roles: &[Role], code: &str) -> bool {
+        RegionCode::parse(code).is_ok_and(|region| self.covers(roles, &region))
+    }
+
+    /// The code prefixes of [`Principal::scopes`] ("" for everything): for SQL prefix filters.
+    pub fn prefixes(&self, roles: &[Role]) -> Vec<String> {
+        self.scopes(roles).iter().map(|s| s.prefix().to_string()).collect()
+    }
+
     /// The scopes in which the caller holds one of `roles`.
     pub fn scopes(&self, roles: &[Role]) -> Vec<Scope> {
         self.roles
@@ -247,6 +264,11 @@ impl Principal {
             .map(|(_, s)| s.clone())
             .collect()
     }
+}
+
+/// The verified caller of a request, owned, or UNAUTHENTICATED.
+pub fn caller<T>(request: &tonic::Request<T>) -> ServiceResult<Principal> {
+    principal(request).cloned()
 }
 
 /// The verified caller of a request, or UNAUTHENTICATED.

@@ -100,6 +100,52 @@ pub async fn migrate<M: MigratorTrait>(db: &DatabaseConnection) -> anyhow::Resul
     Ok(())
 }
 
+/// Creates an index on `table` over `cols` (a migration step).
+pub async fn create_index(
+    m: &sea_orm_migration::SchemaManager<'_>,
+    table: &str,
+    name: &str,
+    cols: &[&str],
+    unique: bool,
+) -> Result<(), sea_orm::DbErr> {
+    let mut index = sea_orm_migration::prelude::Index::create();
+    index.name(name).table(String::from(table));
+    for col in cols {
+        index.col(String::from(*col));
+    }
+    if unique {
+        index.unique();
+    }
+    m.create_index(index.to_owned()).await
+}
+
+/// A value as the JSON text stored in a column.
+pub fn to_json(value: &impl serde::Serialize) -> Result<String, sea_orm::DbErr> {
+    serde_json::to_string(value).map_err(|e| sea_orm::DbErr::Custom(e.to_string()))
+}
+
+/// A JSON column's value; a stored value that does not parse is an internal error.
+pub fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> crate::ServiceResult<T> {
+    serde_json::from_str(text).map_err(crate::ServiceError::internal)
+}
+
+/// `column` starts with the division-code `prefix` ("" matches every row):
+/// region scope in SQL, as `Scope::covers` is in code.
+pub fn code_prefix(column: &'static str, prefix: &str) -> sea_orm::sea_query::SimpleExpr {
+    use sea_orm::sea_query::{Expr, ExprTrait};
+    if prefix.is_empty() {
+        Expr::value(true)
+    } else {
+        Expr::col(column).like(format!("{prefix}%"))
+    }
+}
+
+/// Whether a database error is a unique-key violation (a concurrent duplicate).
+pub fn is_unique_violation(error: &sea_orm::DbErr) -> bool {
+    let text = error.to_string().to_lowercase();
+    text.contains("unique") || text.contains("duplicate key")
+}
+
 /// Runs a plain statement; for the few statements sea-query cannot express.
 pub async fn execute(db: &impl ConnectionTrait, sql: &str) -> Result<(), sea_orm::DbErr> {
     db.execute_raw(Statement::from_string(db.get_database_backend(), sql.to_string()))

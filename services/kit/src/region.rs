@@ -156,6 +156,19 @@ impl Scope {
     }
 }
 
+/// Parses a request's division code, or INVALID_ARGUMENT naming `field`.
+pub fn parse_field(field: &str, code: &str) -> crate::ServiceResult<RegionCode> {
+    RegionCode::parse(code).map_err(|_| crate::ServiceError::invalid(field, "区划代码应为 2、4、6、9 或 12 位数字"))
+}
+
+/// An optional region filter of a list request: "" for none, else a valid code.
+pub fn filter_field(field: &str, code: &str) -> crate::ServiceResult<String> {
+    match code.trim() {
+        "" => Ok(String::new()),
+        code => Ok(parse_field(field, code)?.as_str().to_string()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,27 +5,10 @@ use kit::db::testing::TestDb;
 use sanshi_proto::identity::v1 as id;
 use sanshi_proto::matching::v1 as pb;
 use sanshi_proto::qualification::v1 as q;
-use testkit::{LIANHUACHI, MINSHENGLU, PINGAN, Pro, stack, t};
+use testkit::{LIANHUACHI, MINSHENGLU, PINGAN, Pro, bad_fields, code, stack, t};
 use tonic::Code;
-use tonic_types::StatusExt;
 
 const ZOURONGLU: &str = "500103003017";
-
-fn code<T>(result: Result<tonic::Response<T>, tonic::Status>) -> Code {
-    result.map(|_| Code::Ok).unwrap_or_else(|s| s.code())
-}
-
-fn bad_fields<T: std::fmt::Debug>(result: Result<tonic::Response<T>, tonic::Status>) -> Vec<String> {
-    let status = result.expect_err("INVALID_ARGUMENT expected");
-    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
-    status
-        .get_details_bad_request()
-        .expect("a BadRequest detail")
-        .field_violations
-        .into_iter()
-        .map(|v| v.field)
-        .collect()
-}
 
 fn planner<'a>(username: &'a str, regions: &'a [&'a str]) -> Pro<'a> {
     Pro {

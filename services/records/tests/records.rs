@@ -7,26 +7,9 @@ use sanshi_proto::identity::v1 as id;
 use sanshi_proto::matching::v1 as m;
 use sanshi_proto::qualification::v1 as q;
 use sanshi_proto::records::v1 as pb;
-use testkit::{MINSHENGLU, PINGAN, Pro, Stack, stack_with_records, t};
+use testkit::{MINSHENGLU, PINGAN, Pro, Stack, bad_fields, code, stack_with_records, t};
 use tonic::Code;
 use tonic::transport::Channel;
-use tonic_types::StatusExt;
-
-fn code<T>(result: Result<tonic::Response<T>, tonic::Status>) -> Code {
-    result.map(|_| Code::Ok).unwrap_or_else(|s| s.code())
-}
-
-fn bad_fields<T: std::fmt::Debug>(result: Result<tonic::Response<T>, tonic::Status>) -> Vec<String> {
-    let status = result.expect_err("INVALID_ARGUMENT expected");
-    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
-    status
-        .get_details_bad_request()
-        .expect("a BadRequest detail")
-        .field_violations
-        .into_iter()
-        .map(|v| v.field)
-        .collect()
-}
 
 fn ago(minutes: i64) -> Option<Timestamp> {
     Some(kit::grpc::timestamp(

@@ -24,10 +24,6 @@ pub const SERVICE_CLIENTS: &[&str] = &[
     "gateway",
 ];
 
-// Public development keys: never use them outside `sanshi dev`.
-const DEV_PII_ENCRYPTION_KEY: &str = "c2Fuc2hpLWRldi1vbmx5LWVuY3J5cHRpb24ta2V5ISE=";
-const DEV_PII_HASH_KEY: &str = "c2Fuc2hpLWRldi1vbmx5LWxvb2t1cC1oYXNoLWtleSE=";
-
 pub fn service_secret(client: &str) -> String {
     format!("dev-secret-{client}-not-for-production")
 }
@@ -54,9 +50,7 @@ pub fn identity_config(data_dir: &Path, host: &str, port: u16) -> anyhow::Result
         url = "sqlite://{db}"
         [telemetry]
         log_format = "pretty"
-        [pii]
-        encryption_key = "{DEV_PII_ENCRYPTION_KEY}"
-        hash_key = "{DEV_PII_HASH_KEY}"
+        {DEV_PII}
         [consumers]
         qualification_url = "http://{host}:50052"
         [bootstrap]
@@ -70,81 +64,56 @@ pub fn identity_config(data_dir: &Path, host: &str, port: u16) -> anyhow::Result
     Ok(kit::config::from_toml(identity::config::DEFAULTS, &overrides)?)
 }
 
+/// The settings every service behind identity shares in `sanshi dev`: its
+/// address, its SQLite file, pretty logs and its client credentials.
+fn service_overrides(data_dir: &Path, host: &str, port: u16, identity_url: &str, service: &str) -> String {
+    format!(
+        r#"
+        [server]
+        host = "{host}"
+        port = {port}
+        [database]
+        url = "sqlite://{db}"
+        [telemetry]
+        log_format = "pretty"
+        [auth]
+        identity_url = "{identity_url}"
+        client_secret = "{secret}"
+        "#,
+        db = data_dir.join(format!("{service}.db")).display(),
+        secret = service_secret(service),
+    )
+}
+
+/// Public development keys: never use them outside `sanshi dev`.
+const DEV_PII: &str = concat!(
+    "[pii]\nencryption_key = \"c2Fuc2hpLWRldi1vbmx5LWVuY3J5cHRpb24ta2V5ISE=\"\n",
+    "hash_key = \"c2Fuc2hpLWRldi1vbmx5LWxvb2t1cC1oYXNoLWtleSE=\"\n"
+);
+
 pub fn qualification_config(
     data_dir: &Path,
     host: &str,
     port: u16,
     identity_url: &str,
 ) -> anyhow::Result<qualification::Config> {
-    let overrides = format!(
-        r#"
-        [server]
-        host = "{host}"
-        port = {port}
-        [database]
-        url = "sqlite://{db}"
-        [telemetry]
-        log_format = "pretty"
-        [auth]
-        identity_url = "{identity_url}"
-        client_secret = "{secret}"
-        [pii]
-        encryption_key = "{DEV_PII_ENCRYPTION_KEY}"
-        hash_key = "{DEV_PII_HASH_KEY}"
-        "#,
-        db = data_dir.join("qualification.db").display(),
-        secret = service_secret("qualification"),
-    );
+    let overrides = service_overrides(data_dir, host, port, identity_url, "qualification") + DEV_PII;
     Ok(kit::config::from_toml(qualification::config::DEFAULTS, &overrides)?)
 }
 
 pub fn matching_config(data_dir: &Path, host: &str, port: u16, identity_url: &str) -> anyhow::Result<matching::Config> {
-    let overrides = format!(
-        r#"
-        [server]
-        host = "{host}"
-        port = {port}
-        [database]
-        url = "sqlite://{db}"
-        [telemetry]
-        log_format = "pretty"
-        [auth]
-        identity_url = "{identity_url}"
-        client_secret = "{secret}"
-        [consumers]
-        qualification_url = "http://{host}:50052"
-        "#,
-        db = data_dir.join("matching.db").display(),
-        secret = service_secret("matching"),
-    );
+    let overrides = service_overrides(data_dir, host, port, identity_url, "matching")
+        + &format!("[consumers]\nqualification_url = \"http://{host}:50052\"\n");
     Ok(kit::config::from_toml(matching::config::DEFAULTS, &overrides)?)
 }
 
 pub fn records_config(data_dir: &Path, host: &str, port: u16, identity_url: &str) -> anyhow::Result<records::Config> {
-    let overrides = format!(
-        r#"
-        [server]
-        host = "{host}"
-        port = {port}
-        [database]
-        url = "sqlite://{db}"
-        [telemetry]
-        log_format = "pretty"
-        [auth]
-        identity_url = "{identity_url}"
-        client_secret = "{secret}"
-        [pii]
-        encryption_key = "{DEV_PII_ENCRYPTION_KEY}"
-        hash_key = "{DEV_PII_HASH_KEY}"
-        [consumers]
-        matching_url = "http://{host}:50053"
-        [attachments]
-        local_path = "{attachments}"
-        "#,
-        db = data_dir.join("records.db").display(),
-        attachments = data_dir.join("attachments").display(),
-        secret = service_secret("records"),
-    );
+    let overrides = service_overrides(data_dir, host, port, identity_url, "records")
+        + DEV_PII
+        + &format!(
+            "[consumers]\nmatching_url = \"http://{host}:50053\"\n[attachments]\nlocal_path = \"{}\"\n",
+            data_dir.join("attachments").display()
+        );
     Ok(kit::config::from_toml(records::config::DEFAULTS, &overrides)?)
 }
 

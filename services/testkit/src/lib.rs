@@ -45,6 +45,25 @@ pub fn t<T>(message: T, token: &str) -> tonic::Request<T> {
     kit::grpc::with_token(message, token)
 }
 
+/// The status code of a call's result (`Ok` for success).
+pub fn code<T>(result: Result<tonic::Response<T>, tonic::Status>) -> tonic::Code {
+    result.map(|_| tonic::Code::Ok).unwrap_or_else(|s| s.code())
+}
+
+/// The fields an INVALID_ARGUMENT names in its `google.rpc.BadRequest` (panics on anything else).
+pub fn bad_fields<T: std::fmt::Debug>(result: Result<tonic::Response<T>, tonic::Status>) -> Vec<String> {
+    use tonic_types::StatusExt;
+    let status = result.expect_err("INVALID_ARGUMENT expected");
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    status
+        .get_details_bad_request()
+        .expect("a BadRequest detail")
+        .field_violations
+        .into_iter()
+        .map(|v| v.field)
+        .collect()
+}
+
 /// Starts identity, qualification and matching; `rules` overrides matching's
 /// `[rules]` (TOML lines).
 pub async fn stack(mdb: TestDb, rules: &str) -> Stack {

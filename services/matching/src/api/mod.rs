@@ -12,7 +12,7 @@ use crate::domain::lifecycle::{MatchState, Side};
 use crate::store::{self, communities::Community, matches::ResponseStats, professionals::Professional};
 use kit::auth::{Principal, Role};
 use kit::events::EventLog;
-use kit::region::{RegionCode, Scope};
+use kit::region::RegionCode;
 use kit::{ServiceError, ServiceResult};
 use sanshi_proto::matching::v1 as pb;
 use sanshi_proto::qualification::v1::Profession;
@@ -40,12 +40,7 @@ pub struct Matching {
 }
 
 /// Roles that act for a community: its workers and the admins above it.
-pub const COMMUNITY_SIDE: [Role; 4] = [
-    Role::CommunityWorker,
-    Role::StreetAdmin,
-    Role::DistrictAdmin,
-    Role::CityAdmin,
-];
+pub const COMMUNITY_SIDE: [Role; 4] = Role::COMMUNITY_SIDE;
 
 /// Roles that see a region's communities, matches, teams and needs.
 pub const REGION_VIEWERS: [Role; 7] = [
@@ -58,19 +53,7 @@ pub const REGION_VIEWERS: [Role; 7] = [
     Role::Resident,
 ];
 
-pub fn region(field: &str, code: &str) -> ServiceResult<RegionCode> {
-    RegionCode::parse(code).map_err(|_| ServiceError::invalid(field, "区划代码应为 2、4、6、9 或 12 位数字"))
-}
-
-/// An optional region filter: empty, or a valid code.
-pub fn region_filter(field: &str, code: &str) -> ServiceResult<String> {
-    let code = code.trim();
-    if code.is_empty() {
-        Ok(String::new())
-    } else {
-        Ok(region(field, code)?.as_str().to_string())
-    }
-}
+pub use kit::region::{filter_field as region_filter, parse_field as region};
 
 pub fn community_code(field: &str, code: &str) -> ServiceResult<RegionCode> {
     let code = region(field, code)?;
@@ -82,19 +65,12 @@ pub fn community_code(field: &str, code: &str) -> ServiceResult<RegionCode> {
 
 /// Whether the caller acts for community `code`.
 pub fn community_side(caller: &Principal, code: &str) -> bool {
-    RegionCode::parse(code).is_ok_and(|r| caller.covers(&COMMUNITY_SIDE, &r))
+    caller.acts_for(&COMMUNITY_SIDE, code)
 }
 
 /// Code prefixes of the regions the caller sees in its non-professional roles.
 pub fn viewer_prefixes(caller: &Principal) -> Vec<String> {
-    caller
-        .scopes(&REGION_VIEWERS)
-        .iter()
-        .map(|s| match s {
-            Scope::All => String::new(),
-            Scope::Region(r) => r.as_str().to_string(),
-        })
-        .collect()
+    caller.prefixes(&REGION_VIEWERS)
 }
 
 impl Matching {
@@ -200,10 +176,7 @@ pub fn side_to_proto(s: Option<Side>) -> i32 {
 
 pub use kit::idempotency::once as idempotent;
 
-/// The verified caller, or UNAUTHENTICATED.
-pub fn caller<T>(request: &tonic::Request<T>) -> ServiceResult<Principal> {
-    kit::auth::principal(request).cloned()
-}
+pub use kit::auth::caller;
 
 #[cfg(test)]
 mod tests {

@@ -5,7 +5,6 @@ use super::{Matching, caller, location, profession_from_proto, profession_to_pro
 use crate::domain::lifecycle::Side;
 use crate::store::{self, page, professionals::Professional, professionals::Status};
 use kit::auth::{Principal, Role};
-use kit::region::Scope;
 use kit::{ServiceError, ServiceResult};
 use sanshi_proto::matching::v1 as pb;
 use sanshi_proto::matching::v1::professional_service_server::ProfessionalService;
@@ -70,14 +69,7 @@ impl Matching {
 
     /// Scope prefixes in which the caller looks professionals up.
     fn looker_prefixes(caller: &Principal) -> Vec<String> {
-        caller
-            .scopes(&LOOKERS)
-            .iter()
-            .map(|s| match s {
-                Scope::All => String::new(),
-                Scope::Region(r) => r.as_str().to_string(),
-            })
-            .collect()
+        caller.prefixes(&LOOKERS)
     }
 
     /// Whether the caller sees `p`: themselves, or a looker whose region

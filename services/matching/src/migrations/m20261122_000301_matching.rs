@@ -4,17 +4,7 @@ use sea_orm_migration::schema::*;
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-async fn index(m: &SchemaManager<'_>, table: &str, name: &str, cols: &[&str], unique: bool) -> Result<(), DbErr> {
-    let mut index = Index::create();
-    index.name(name).table(String::from(table));
-    for col in cols {
-        index.col(String::from(*col));
-    }
-    if unique {
-        index.unique();
-    }
-    m.create_index(index.to_owned()).await
-}
+use kit::db::create_index as index;
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {

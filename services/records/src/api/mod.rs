@@ -8,7 +8,6 @@ pub mod surveys;
 use kit::auth::{Principal, Role};
 use kit::events::EventLog;
 use kit::pii::PiiCipher;
-use kit::region::{RegionCode, Scope};
 use kit::{ServiceError, ServiceResult};
 use object_store::ObjectStore;
 use sea_orm::DatabaseConnection;
@@ -37,12 +36,7 @@ pub struct RecordsService {
 }
 
 /// Roles that act for a community: its workers and the admins above it.
-pub const COMMUNITY_SIDE: [Role; 4] = [
-    Role::CommunityWorker,
-    Role::StreetAdmin,
-    Role::DistrictAdmin,
-    Role::CityAdmin,
-];
+pub const COMMUNITY_SIDE: [Role; 4] = Role::COMMUNITY_SIDE;
 
 /// Roles that see a region's records and survey results.
 pub const REGION_VIEWERS: [Role; 6] = [
@@ -54,38 +48,16 @@ pub const REGION_VIEWERS: [Role; 6] = [
     Role::Auditor,
 ];
 
-pub fn region(field: &str, code: &str) -> ServiceResult<RegionCode> {
-    RegionCode::parse(code).map_err(|_| ServiceError::invalid(field, "区划代码应为 2、4、6、9 或 12 位数字"))
-}
-
-pub fn region_filter(field: &str, code: &str) -> ServiceResult<String> {
-    let code = code.trim();
-    if code.is_empty() {
-        Ok(String::new())
-    } else {
-        Ok(region(field, code)?.as_str().to_string())
-    }
-}
+pub use kit::auth::caller;
+pub use kit::region::{filter_field as region_filter, parse_field as region};
 
 /// Whether the caller acts for community `code`.
 pub fn community_side(caller: &Principal, code: &str) -> bool {
-    RegionCode::parse(code).is_ok_and(|r| caller.covers(&COMMUNITY_SIDE, &r))
+    caller.acts_for(&COMMUNITY_SIDE, code)
 }
 
 pub fn prefixes(caller: &Principal, roles: &[Role]) -> Vec<String> {
-    caller
-        .scopes(roles)
-        .iter()
-        .map(|s| match s {
-            Scope::All => String::new(),
-            Scope::Region(r) => r.as_str().to_string(),
-        })
-        .collect()
-}
-
-/// The verified caller, or UNAUTHENTICATED.
-pub fn caller<T>(request: &tonic::Request<T>) -> ServiceResult<Principal> {
-    kit::auth::principal(request).cloned()
+    caller.prefixes(roles)
 }
 
 pub fn time(field: &str, t: Option<&prost_types::Timestamp>) -> ServiceResult<chrono::DateTime<chrono::Utc>> {

@@ -606,8 +606,8 @@ impl RecordsService {
     }
 
     async fn list(&self, caller: &Principal, req: pb::ListRecordsRequest) -> ServiceResult<pb::ListRecordsResponse> {
-        let size = page_size(req.page_size)?;
-        let offset = page_offset(&req.page_token)?;
+        let size = kit::page::size(req.page_size)?;
+        let offset = kit::page::offset(&req.page_token)?;
         let state = match req.state {
             0 => None,
             v => Some(state_from_proto(v).ok_or_else(|| ServiceError::invalid("state", "未知的记录状态"))?),
@@ -621,11 +621,7 @@ impl RecordsService {
             far_only: req.far_check_in_only,
         };
         let fetched = store::records::list(&self.db, &filter, offset, size).await?;
-        let next = if fetched.len() as u64 > size {
-            encode_offset(offset + size)
-        } else {
-            String::new()
-        };
+        let next = kit::page::next(offset, size, fetched.len());
         let mut records = Vec::new();
         for r in fetched.iter().take(size as usize) {
             records.push(self.record_to_proto(r, false).await?);
@@ -691,32 +687,6 @@ fn new_code() -> String {
     (0..CODE_LENGTH)
         .map(|_| CODE_ALPHABET[rng.gen_range(0..CODE_ALPHABET.len())] as char)
         .collect()
-}
-
-fn page_size(requested: i32) -> ServiceResult<u64> {
-    match requested {
-        0 => Ok(50),
-        n if n < 0 => Err(ServiceError::invalid("page_size", "每页条数不能为负数")),
-        n => Ok((n as u64).min(500)),
-    }
-}
-
-fn encode_offset(offset: u64) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("o:{offset}"))
-}
-
-fn page_offset(token: &str) -> ServiceResult<u64> {
-    use base64::Engine as _;
-    if token.is_empty() {
-        return Ok(0);
-    }
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(token)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|s| s.strip_prefix("o:").and_then(|n| n.parse().ok()))
-        .ok_or_else(|| ServiceError::invalid("page_token", "分页标记无效"))
 }
 
 pub struct Records(pub Arc<RecordsService>);

@@ -320,27 +320,13 @@ impl RecordsService {
         caller: &Principal,
         req: pb::ListSurveysRequest,
     ) -> ServiceResult<pb::ListSurveysResponse> {
-        let size = match req.page_size {
-            0 => 50,
-            n if n < 0 => return Err(ServiceError::invalid("page_size", "每页条数不能为负数")),
-            n => (n as u64).min(200),
-        };
-        let offset = if req.page_token.is_empty() {
-            0
-        } else {
-            req.page_token
-                .parse::<u64>()
-                .map_err(|_| ServiceError::invalid("page_token", "分页标记无效"))?
-        };
+        let size = kit::page::size(req.page_size)?;
+        let offset = kit::page::offset(&req.page_token)?;
         let region = super::region_filter("region_code", &req.region_code)?;
         let containing: Vec<String> = home_community(caller).into_iter().collect();
         let fetched =
             store::surveys::list(&self.db, &prefixes(caller, &REGION_VIEWERS), &containing, offset, size).await?;
-        let next = if fetched.len() as u64 > size {
-            (offset + size).to_string()
-        } else {
-            String::new()
-        };
+        let next = kit::page::next(offset, size, fetched.len());
         let mut surveys = Vec::new();
         for s in fetched
             .iter()
