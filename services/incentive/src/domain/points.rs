@@ -1,0 +1,435 @@
+//! Points for a scored service record:
+//!
+//! points = base points of its service type × distance factor × satisfaction
+//! factor + progressive bonus (累进) from the previous year's total.
+//!
+//! Every number is data in a versioned [`RuleSet`] (one or more per year; a
+//! record is scored by the set in force when it was scored). Factors are kept
+//! in thousandths and points in tenths, so the arithmetic is exact and the
+//! explanation adds up to the amount.
+
+use super::{Tenths, format_points};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceTypeRule {
+    pub code: String,
+    pub name: String,
+    /// Base points in tenths.
+    pub base: Tenths,
+}
+
+/// A distance band: up to `max_km` (exclusive; `None` for the last, open
+/// band) the factor is `factor` thousandths.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DistanceBand {
+    pub max_km: Option<f64>,
+    pub factor: i64,
+}
+
+/// A satisfaction band: a score of at least `min_score` (1–5) gives `factor` thousandths.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SatisfactionBand {
+    pub min_score: f64,
+    pub factor: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SatisfactionRule {
+    /// Residents' ratings count only from this many on.
+    pub min_resident_ratings: i32,
+    /// Weight of the community's rating when residents' count too (thousandths).
+    pub community_weight: i64,
+    /// Highest `min_score` first.
+    pub bands: Vec<SatisfactionBand>,
+}
+
+/// 累进: `per_step` tenths for every `step` tenths of last year's total, at most `cap`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProgressiveRule {
+    pub step: Tenths,
+    pub per_step: Tenths,
+    pub cap: Tenths,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSet {
+    /// e.g. "2026-v1"; stored on every ledger entry.
+    pub version: String,
+    pub year: i32,
+    pub service_types: Vec<ServiceTypeRule>,
+    /// Base points of a service type the set does not name (districts' own types).
+    pub default_base: Tenths,
+    /// Nearest first.
+    pub distance_bands: Vec<DistanceBand>,
+    pub satisfaction: SatisfactionRule,
+    pub progressive: ProgressiveRule,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct RuleError {
+    pub field: String,
+    pub message: String,
+}
+
+fn rule_error(field: impl Into<String>, message: &str) -> RuleError {
+    RuleError {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+impl RuleSet {
+    /// The built-in rules (reading of Chongqing's programme: farther and
+    /// better-rated visits count more, long-standing professionals a little more).
+    pub fn standard(year: i32) -> RuleSet {
+        let t = |code: &str, name: &str, base: Tenths| ServiceTypeRule {
+            code: code.into(),
+            name: name.into(),
+            base,
+        };
+        RuleSet {
+            version: format!("{year}-v1"),
+            year,
+            service_types: vec![
+                t("survey", "现状调研分析", 80),
+                t("resident-communication", "居民意愿沟通", 80),
+                t("plan-review", "方案审查咨询", 120),
+                t("deliberation", "议事协商", 100),
+                t("evaluation", "项目效果评估", 100),
+                t("policy-briefing", "政策宣讲", 60),
+                t("micro-class", "微课堂", 60),
+                t("construction-guidance", "施工跟踪指导", 120),
+            ],
+            default_base: 80,
+            distance_bands: vec![
+                DistanceBand {
+                    max_km: Some(5.0),
+                    factor: 1000,
+                },
+                DistanceBand {
+                    max_km: Some(20.0),
+                    factor: 1200,
+                },
+                DistanceBand {
+                    max_km: Some(50.0),
+                    factor: 1500,
+                },
+                DistanceBand {
+                    max_km: None,
+                    factor: 2000,
+                },
+            ],
+            satisfaction: SatisfactionRule {
+                min_resident_ratings: 3,
+                community_weight: 600,
+                bands: vec![
+                    SatisfactionBand {
+                        min_score: 4.5,
+                        factor: 1200,
+                    },
+                    SatisfactionBand {
+                        min_score: 4.0,
+                        factor: 1100,
+                    },
+                    SatisfactionBand {
+                        min_score: 3.0,
+                        factor: 1000,
+                    },
+                    SatisfactionBand {
+                        min_score: 2.0,
+                        factor: 800,
+                    },
+                    SatisfactionBand {
+                        min_score: 0.0,
+                        factor: 500,
+                    },
+                ],
+            },
+            progressive: ProgressiveRule {
+                step: 1000,
+                per_step: 1,
+                cap: 10,
+            },
+        }
+    }
+
+    /// Checks a rule set an admin loads.
+    pub fn validate(&self) -> Result<(), RuleError> {
+        if self.version.trim().is_empty() || self.version.len() > 32 {
+            return Err(rule_error("version", "版本号不能为空且不超过 32 个字符"));
+        }
+        if !(2000..=2100).contains(&self.year) {
+            return Err(rule_error("year", "年度无效"));
+        }
+        for (i, t) in self.service_types.iter().enumerate() {
+            if t.code.is_empty() || t.name.is_empty() || t.base < 0 {
+                return Err(rule_error(
+                    format!("service_types[{i}]"),
+                    "服务类型须有编码、名称和非负基础分",
+                ));
+            }
+        }
+        if self.default_base < 0 {
+            return Err(rule_error("default_base", "基础分不能为负"));
+        }
+        let bands = &self.distance_bands;
+        if bands.is_empty() || bands.last().is_some_and(|b| b.max_km.is_some()) {
+            return Err(rule_error("distance_bands", "距离分档须以不设上限的一档结束"));
+        }
+        let mut previous = 0.0;
+        for (i, b) in bands.iter().enumerate() {
+            if b.factor <= 0
+                || b.max_km.is_some_and(|km| km.is_nan() || km <= previous)
+                || (b.max_km.is_none() && i + 1 != bands.len())
+            {
+                return Err(rule_error(format!("distance_bands[{i}]"), "距离分档须递增、系数为正"));
+            }
+            previous = b.max_km.unwrap_or(previous);
+        }
+        let s = &self.satisfaction;
+        if s.min_resident_ratings < 0 || !(0..=1000).contains(&s.community_weight) {
+            return Err(rule_error(
+                "satisfaction",
+                "居民评价人数下限不能为负，社区权重应在 0 到 1000 之间",
+            ));
+        }
+        if s.bands.is_empty()
+            || s.bands.windows(2).any(|w| w[0].min_score <= w[1].min_score)
+            || s.bands.iter().any(|b| b.factor <= 0)
+            || s.bands.last().is_some_and(|b| b.min_score > 1.0)
+        {
+            return Err(rule_error(
+                "satisfaction.bands",
+                "满意度分档须从高到低、系数为正，且覆盖 1 分",
+            ));
+        }
+        let p = &self.progressive;
+        if p.step <= 0 || p.per_step < 0 || p.cap < 0 {
+            return Err(rule_error("progressive", "累进规则无效"));
+        }
+        Ok(())
+    }
+
+    fn service(&self, code: &str) -> (String, Tenths) {
+        self.service_types
+            .iter()
+            .find(|t| t.code == code)
+            .map(|t| (t.name.clone(), t.base))
+            .unwrap_or_else(|| (code.to_string(), self.default_base))
+    }
+
+    fn distance_factor(&self, km: f64) -> i64 {
+        self.distance_bands
+            .iter()
+            .find(|b| b.max_km.is_none_or(|max| km < max))
+            .map(|b| b.factor)
+            .unwrap_or(1000)
+    }
+
+    /// The satisfaction score (1–5) that counts, and how it was formed.
+    fn satisfaction_score(&self, community: i32, resident_avg: f64, resident_count: i32) -> Option<(f64, String)> {
+        let s = &self.satisfaction;
+        let residents = (resident_count >= s.min_resident_ratings && resident_count > 0).then_some(resident_avg);
+        let w = s.community_weight as f64 / 1000.0;
+        match (community > 0, residents) {
+            (true, Some(r)) => {
+                let score = w * f64::from(community) + (1.0 - w) * r;
+                Some((
+                    score,
+                    format!("社区 {community} 星、居民平均 {r:.1} 星（{resident_count} 人）"),
+                ))
+            }
+            (true, None) => Some((f64::from(community), format!("社区 {community} 星"))),
+            (false, Some(r)) => Some((r, format!("居民平均 {r:.1} 星（{resident_count} 人）"))),
+            (false, None) => None,
+        }
+    }
+
+    fn satisfaction_factor(&self, score: f64) -> i64 {
+        self.satisfaction
+            .bands
+            .iter()
+            .find(|b| score >= b.min_score)
+            .map(|b| b.factor)
+            .unwrap_or(1000)
+    }
+
+    /// 累进 bonus for a professional with `previous_year` points last year.
+    pub fn progressive_bonus(&self, previous_year: Tenths) -> Tenths {
+        let p = &self.progressive;
+        ((previous_year.max(0) / p.step) * p.per_step).min(p.cap)
+    }
+}
+
+/// What scoring a record needs (from `ServiceRecordScored`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoredRecord {
+    pub service_type: String,
+    pub distance_km: f64,
+    pub community_rating: i32,
+    pub resident_average: f64,
+    pub resident_count: i32,
+}
+
+/// An award and its parts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Breakdown {
+    pub rule_version: String,
+    pub service_name: String,
+    pub base: Tenths,
+    pub distance_km: f64,
+    pub distance_factor: i64,
+    pub satisfaction_factor: i64,
+    pub satisfaction_basis: String,
+    pub progressive: Tenths,
+    pub amount: Tenths,
+}
+
+fn factor(thousandths: i64) -> String {
+    let s = format!("{}.{:03}", thousandths / 1000, thousandths % 1000);
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+impl Breakdown {
+    /// The calculation as a professional reads it, e.g.
+    /// `议事协商 基础分 10 × 距离系数 1.2 × 满意度系数 1.1 + 累进 0.5 = 13.7`.
+    pub fn explain(&self) -> String {
+        let base = format_points(self.base);
+        let base = base.strip_suffix(".0").unwrap_or(&base);
+        format!(
+            "{} 基础分 {} × 距离系数 {}（{:.1} 公里）× 满意度系数 {}（{}）+ 累进 {} = {}",
+            self.service_name,
+            base,
+            factor(self.distance_factor),
+            self.distance_km,
+            factor(self.satisfaction_factor),
+            if self.satisfaction_basis.is_empty() {
+                "暂无评价"
+            } else {
+                &self.satisfaction_basis
+            },
+            format_points(self.progressive),
+            format_points(self.amount)
+        )
+    }
+}
+
+/// Scores a record under `rules` for a professional with `previous_year` points.
+pub fn score(rules: &RuleSet, record: &ScoredRecord, previous_year: Tenths) -> Breakdown {
+    let (service_name, base) = rules.service(&record.service_type);
+    let distance_factor = rules.distance_factor(record.distance_km.max(0.0));
+    let (satisfaction_factor, satisfaction_basis) =
+        match rules.satisfaction_score(record.community_rating, record.resident_average, record.resident_count) {
+            Some((s, basis)) => (rules.satisfaction_factor(s), basis),
+            None => (1000, String::new()),
+        };
+    // base (tenths) × two factors (thousandths), rounded half up to tenths.
+    let product = i128::from(base) * i128::from(distance_factor) * i128::from(satisfaction_factor);
+    let scaled = ((product + 500_000) / 1_000_000) as Tenths;
+    let progressive = rules.progressive_bonus(previous_year);
+    Breakdown {
+        rule_version: rules.version.clone(),
+        service_name,
+        base,
+        distance_km: record.distance_km,
+        distance_factor,
+        satisfaction_factor,
+        satisfaction_basis,
+        progressive,
+        amount: scaled + progressive,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(service: &str, km: f64, community: i32, avg: f64, count: i32) -> ScoredRecord {
+        ScoredRecord {
+            service_type: service.into(),
+            distance_km: km,
+            community_rating: community,
+            resident_average: avg,
+            resident_count: count,
+        }
+    }
+
+    #[test]
+    fn the_issue_example_adds_up() {
+        let rules = RuleSet::standard(2026);
+        // 议事协商 10 × 1.2 (12 km) × 1.1 (community 4 ★) + 0.5 (500 points last year).
+        let b = score(&rules, &record("deliberation", 12.0, 4, 0.0, 0), 5000);
+        assert_eq!(b.amount, 137);
+        assert_eq!(
+            b.explain(),
+            "议事协商 基础分 10 × 距离系数 1.2（12.0 公里）× 满意度系数 1.1（社区 4 星）+ 累进 0.5 = 13.7"
+        );
+    }
+
+    #[test]
+    fn rule_math_table() {
+        let rules = RuleSet::standard(2026);
+        // (service, km, community, resident avg, count, last year) → tenths
+        let table: [(&str, f64, i32, f64, i32, Tenths, Tenths); 9] = [
+            ("survey", 0.0, 0, 0.0, 0, 0, 80),              // 8 × 1 × 1 (no rating)
+            ("survey", 4.99, 5, 0.0, 0, 0, 96),             // 8 × 1 × 1.2
+            ("survey", 5.0, 5, 0.0, 0, 0, 115),             // 8 × 1.2 × 1.2 = 11.52 → 11.5
+            ("plan-review", 20.0, 3, 0.0, 0, 0, 180),       // 12 × 1.5 × 1
+            ("plan-review", 80.0, 1, 0.0, 0, 0, 120),       // 12 × 2 × 0.5
+            ("micro-class", 1.0, 5, 3.0, 2, 0, 72),         // residents below the minimum: 6 × 1.2
+            ("micro-class", 1.0, 5, 3.0, 3, 0, 66),         // 0.6·5 + 0.4·3 = 4.2 → 1.1
+            ("tourism", 1.0, 0, 4.6, 5, 0, 96),             // default base 8, residents only 4.6 → 1.2
+            ("deliberation", 1.0, 0, 0.0, 0, 123_456, 110), // 累进 capped at 1.0
+        ];
+        for (service, km, community, avg, count, last_year, expected) in table {
+            let b = score(&rules, &record(service, km, community, avg, count), last_year);
+            assert_eq!(
+                b.amount,
+                expected,
+                "{service} {km} {community} {avg} {count} {last_year}: {}",
+                b.explain()
+            );
+        }
+    }
+
+    #[test]
+    fn progressive_bonus_steps_and_caps() {
+        let rules = RuleSet::standard(2026);
+        assert_eq!(rules.progressive_bonus(0), 0);
+        assert_eq!(rules.progressive_bonus(999), 0);
+        assert_eq!(rules.progressive_bonus(1000), 1);
+        assert_eq!(rules.progressive_bonus(5_500), 5);
+        assert_eq!(rules.progressive_bonus(1_000_000), 10);
+        assert_eq!(rules.progressive_bonus(-50), 0);
+    }
+
+    #[test]
+    fn rule_sets_are_validated() {
+        let good = RuleSet::standard(2026);
+        assert!(good.validate().is_ok());
+        let mut bad = good.clone();
+        bad.distance_bands.pop();
+        assert_eq!(bad.validate().unwrap_err().field, "distance_bands");
+        let mut bad = good.clone();
+        bad.distance_bands[1].max_km = Some(3.0);
+        assert_eq!(bad.validate().unwrap_err().field, "distance_bands[1]");
+        let mut bad = good.clone();
+        bad.satisfaction.bands.swap(0, 1);
+        assert_eq!(bad.validate().unwrap_err().field, "satisfaction.bands");
+        let mut bad = good.clone();
+        bad.progressive.step = 0;
+        assert_eq!(bad.validate().unwrap_err().field, "progressive");
+        // A rule set is data: it round-trips through JSON and refuses unknown fields.
+        let json = serde_json::to_string(&good).unwrap();
+        assert_eq!(serde_json::from_str::<RuleSet>(&json).unwrap(), good);
+        assert!(serde_json::from_str::<RuleSet>(&json.replacen("{", "{\"bonus\":1,", 1)).is_err());
+    }
+}
