@@ -4,3 +4,5 @@
 //! of records' events, the roll-over and the benchmark).
 
 pub mod domain;
+pub mod migrations;
+pub mod store;

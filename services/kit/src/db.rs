@@ -119,6 +119,41 @@ pub async fn create_index(
     m.create_index(index.to_owned()).await
 }
 
+/// Makes `table` refuse UPDATE and DELETE (a migration step): ledgers and
+/// logs only grow. `what` names it in the error, e.g. "audit log".
+pub async fn append_only(
+    m: &sea_orm_migration::SchemaManager<'_>,
+    table: &str,
+    what: &str,
+) -> Result<(), sea_orm::DbErr> {
+    let db = m.get_connection();
+    match m.get_database_backend() {
+        sea_orm::DbBackend::Postgres => {
+            db.execute_unprepared(&format!(
+                "CREATE FUNCTION {table}_append_only() RETURNS trigger LANGUAGE plpgsql AS \
+                 $$ BEGIN RAISE EXCEPTION '{what} is append-only'; END $$"
+            ))
+            .await?;
+            db.execute_unprepared(&format!(
+                "CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} \
+                 FOR EACH ROW EXECUTE FUNCTION {table}_append_only()"
+            ))
+            .await?;
+        }
+        _ => {
+            for op in ["UPDATE", "DELETE"] {
+                db.execute_unprepared(&format!(
+                    "CREATE TRIGGER {table}_no_{} BEFORE {op} ON {table} \
+                     BEGIN SELECT RAISE(ABORT, '{what} is append-only'); END",
+                    op.to_lowercase()
+                ))
+                .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A value as the JSON text stored in a column.
 pub fn to_json(value: &impl serde::Serialize) -> Result<String, sea_orm::DbErr> {
     serde_json::to_string(value).map_err(|e| sea_orm::DbErr::Custom(e.to_string()))

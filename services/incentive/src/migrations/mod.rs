@@ -1,0 +1,16 @@
+//! Incentive's schema, after kit's own tables.
+
+use sea_orm_migration::prelude::*;
+
+mod m20261122_000501_ledger;
+
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        let mut all = kit::idempotency::migrations();
+        all.extend(kit::events::migrations());
+        all.push(Box::new(m20261122_000501_ledger::Migration));
+        all
+    }
+}

@@ -1,0 +1,146 @@
+//! The append-only points ledger. An entry is written once and never
+//! changed; a correction is a compensating entry that names the original.
+
+use crate::domain::Tenths;
+use chrono::{DateTime, Utc};
+use kit::ServiceResult;
+use sea_orm::sea_query::{Asterisk, Expr, ExprTrait, Order, Query};
+use sea_orm::{ConnectionTrait, DbErr, QueryResult};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Award,
+    Adjustment,
+    Compensation,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Award => "award",
+            Kind::Adjustment => "adjustment",
+            Kind::Compensation => "compensation",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Kind> {
+        [Kind::Award, Kind::Adjustment, Kind::Compensation]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub id: String,
+    pub professional_id: String,
+    pub source: String,
+    pub kind: Kind,
+    pub amount: Tenths,
+    pub year: i32,
+    pub rule_version: String,
+    pub breakdown: String,
+    /// The entry this one corrects ("" for none).
+    pub compensates: String,
+    pub reason: String,
+    pub actor_id: String,
+    pub created_at: DateTime<Utc>,
+}
+
+fn from_row(r: &QueryResult) -> ServiceResult<Entry> {
+    let kind: String = r.try_get("", "kind")?;
+    Ok(Entry {
+        id: r.try_get("", "id")?,
+        professional_id: r.try_get("", "professional_id")?,
+        source: r.try_get("", "source")?,
+        kind: Kind::parse(&kind).ok_or_else(|| kit::ServiceError::internal(anyhow::anyhow!("unknown kind {kind}")))?,
+        amount: r.try_get("", "amount")?,
+        year: r.try_get("", "year")?,
+        rule_version: r.try_get("", "rule_version")?,
+        breakdown: r.try_get("", "breakdown")?,
+        compensates: r.try_get("", "compensates")?,
+        reason: r.try_get("", "reason")?,
+        actor_id: r.try_get("", "actor_id")?,
+        created_at: r.try_get("", "created_at")?,
+    })
+}
+
+/// Appends `entry` unless its source is already in the ledger; returns
+/// whether it was appended (false: the same source was awarded before).
+pub async fn append(db: &impl ConnectionTrait, e: &Entry) -> Result<bool, DbErr> {
+    let insert = Query::insert()
+        .into_table("ledger_entries")
+        .columns([
+            "id",
+            "professional_id",
+            "source",
+            "kind",
+            "amount",
+            "year",
+            "rule_version",
+            "breakdown",
+            "compensates",
+            "reason",
+            "actor_id",
+            "created_at",
+        ])
+        .values_panic([
+            e.id.clone().into(),
+            e.professional_id.clone().into(),
+            e.source.clone().into(),
+            e.kind.as_str().into(),
+            e.amount.into(),
+            e.year.into(),
+            e.rule_version.clone().into(),
+            e.breakdown.clone().into(),
+            e.compensates.clone().into(),
+            e.reason.clone().into(),
+            e.actor_id.clone().into(),
+            e.created_at.into(),
+        ])
+        .on_conflict(sea_orm::sea_query::OnConflict::column("source").do_nothing().to_owned())
+        .to_owned();
+    Ok(db.execute(&insert).await?.rows_affected() == 1)
+}
+
+pub async fn find(db: &impl ConnectionTrait, id: &str) -> ServiceResult<Option<Entry>> {
+    let select = Query::select()
+        .column(Asterisk)
+        .from("ledger_entries")
+        .and_where(Expr::col("id").eq(id))
+        .to_owned();
+    db.query_one(&select).await?.as_ref().map(from_row).transpose()
+}
+
+/// A professional's entries, oldest first (`year` None: all years).
+pub async fn entries(db: &impl ConnectionTrait, professional: &str, year: Option<i32>) -> ServiceResult<Vec<Entry>> {
+    let mut select = Query::select()
+        .column(Asterisk)
+        .from("ledger_entries")
+        .and_where(Expr::col("professional_id").eq(professional))
+        .order_by("created_at", Order::Asc)
+        .order_by("id", Order::Asc)
+        .to_owned();
+    if let Some(year) = year {
+        select.and_where(Expr::col("year").eq(year));
+    }
+    db.query_all(&select).await?.iter().map(from_row).collect()
+}
+
+/// The balance: the sum of the professional's entries (of one year, or all).
+pub async fn balance(db: &impl ConnectionTrait, professional: &str, year: Option<i32>) -> ServiceResult<Tenths> {
+    let mut select = Query::select()
+        .expr(Expr::cust("CAST(COALESCE(SUM(amount), 0) AS BIGINT)"))
+        .from("ledger_entries")
+        .and_where(Expr::col("professional_id").eq(professional))
+        .to_owned();
+    if let Some(year) = year {
+        select.and_where(Expr::col("year").eq(year));
+    }
+    Ok(db
+        .query_one(&select)
+        .await?
+        .map(|r| r.try_get_by_index::<i64>(0))
+        .transpose()?
+        .unwrap_or(0))
+}

@@ -1,0 +1,3 @@
+//! Incentive's storage.
+
+pub mod ledger;
