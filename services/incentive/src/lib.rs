@@ -3,6 +3,7 @@
 //! domain rules (issue 6 continues with storage, the gRPC API, the consumer
 //! of records' events, the roll-over and the benchmark).
 
+pub mod consumers;
 pub mod domain;
 pub mod migrations;
 pub mod store;

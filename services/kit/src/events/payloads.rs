@@ -4,6 +4,7 @@
 
 use super::EventPayload;
 use sanshi_proto::identity::v1 as identity;
+use sanshi_proto::incentive::v1 as incentive;
 use sanshi_proto::matching::v1 as matching;
 use sanshi_proto::qualification::v1 as qualification;
 use sanshi_proto::records::v1 as records;
@@ -39,6 +40,7 @@ payloads! {
     records::ServiceRecordConfirmed => "sanshi.records.v1.ServiceRecordConfirmed",
     records::ServiceRecordAmended => "sanshi.records.v1.ServiceRecordAmended",
     records::ServiceRecordScored => "sanshi.records.v1.ServiceRecordScored",
+    incentive::PointsAwarded => "sanshi.incentive.v1.PointsAwarded",
 }
 
 #[cfg(test)]
@@ -83,6 +85,7 @@ mod tests {
             <records::ServiceRecordConfirmed as EventPayload>::TYPE,
             <records::ServiceRecordAmended as EventPayload>::TYPE,
             <records::ServiceRecordScored as EventPayload>::TYPE,
+            <incentive::PointsAwarded as EventPayload>::TYPE,
         ] {
             assert!(known.iter().any(|k| k == name), "{name}");
         }

@@ -1,0 +1,150 @@
+//! Awards from records' `ServiceRecordScored`, applied by the consumer's
+//! handler on SQLite and PostgreSQL: exactly once whatever the repetition and
+//! order, with the progressive bonus from the previous year.
+
+use incentive::consumers::{RecordEvents, StandardRules};
+use incentive::store::ledger;
+use kit::db::testing::TestDb;
+use kit::events::{Event, EventHandler, EventPayload};
+use prost::Message;
+use sanshi_proto::records::v1 as records;
+
+fn scored(record: &str, professional: &str, year: i32, km: f64, community: i32) -> records::ServiceRecordScored {
+    let visit = chrono::NaiveDate::from_ymd_opt(year, 6, 1)
+        .and_then(|d| d.and_hms_opt(9, 0, 0))
+        .map(|t| t.and_utc())
+        .unwrap();
+    records::ServiceRecordScored {
+        record_id: record.into(),
+        professional_account_id: professional.into(),
+        community_code: "500103003013".into(),
+        service_type: "deliberation".into(),
+        distance_km: km,
+        distance_method: "haversine:base-to-community".into(),
+        community_rating: community,
+        resident_rating_average: 0.0,
+        resident_rating_count: 0,
+        duration_hours: 2.0,
+        residents_reached: 10,
+        visit_time: Some(kit::grpc::timestamp(visit)),
+    }
+}
+
+/// A delivery of `payload` as the consumer would see it (a fresh event id:
+/// redelivery through another path, which the ledger must absorb by itself).
+fn event(payload: &records::ServiceRecordScored) -> Event {
+    Event {
+        id: uuid::Uuid::now_v7().to_string(),
+        producer: "records".into(),
+        aggregate_type: "record".into(),
+        aggregate_id: payload.record_id.clone(),
+        r#type: <records::ServiceRecordScored as EventPayload>::TYPE.into(),
+        payload: payload.encode_to_vec(),
+        ..Default::default()
+    }
+}
+
+async fn apply(db: &TestDb, payloads: &[records::ServiceRecordScored]) {
+    let handler = RecordEvents { rules: StandardRules };
+    for p in payloads {
+        let txn = kit::db::begin(&db.conn).await.unwrap();
+        handler.apply(&txn, &event(p)).await.unwrap();
+        txn.commit().await.unwrap();
+    }
+}
+
+async fn ledger_state(db: &TestDb, professionals: &[&str]) -> Vec<(String, i64, String)> {
+    let mut all = Vec::new();
+    for p in professionals {
+        for e in ledger::entries(&db.conn, p, None).await.unwrap() {
+            all.push((e.source, e.amount, e.rule_version));
+        }
+    }
+    all.sort();
+    all
+}
+
+async fn exactly_once_in_any_order(db: TestDb) {
+    kit::db::migrate::<incentive::migrations::Migrator>(&db.conn)
+        .await
+        .unwrap();
+    let other = TestDb::of_kind(db.kind).await.unwrap();
+    kit::db::migrate::<incentive::migrations::Migrator>(&other.conn)
+        .await
+        .unwrap();
+    let records: Vec<records::ServiceRecordScored> = (0..8)
+        .map(|i| {
+            scored(
+                &format!("r{i}"),
+                if i % 2 == 0 { "pa" } else { "pb" },
+                2026,
+                3.0 + 7.0 * i as f64,
+                1 + i % 5,
+            )
+        })
+        .collect();
+    // Once each, in order …
+    apply(&other, &records).await;
+    // … versus 1–5 times each, shuffled (a fixed pseudo-random order).
+    let mut deliveries = Vec::new();
+    for (i, r) in records.iter().enumerate() {
+        for _ in 0..(1 + (i * 7 + 3) % 5) {
+            deliveries.push(r.clone());
+        }
+    }
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    for i in (1..deliveries.len()).rev() {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        deliveries.swap(i, (seed % (i as u64 + 1)) as usize);
+    }
+    assert!(deliveries.len() > records.len());
+    apply(&db, &deliveries).await;
+    let expected = ledger_state(&other, &["pa", "pb"]).await;
+    assert_eq!(expected.len(), 8);
+    assert_eq!(ledger_state(&db, &["pa", "pb"]).await, expected);
+    let events = "SELECT COUNT(*) FROM outbox_events WHERE event_type = 'sanshi.incentive.v1.PointsAwarded'";
+    let count = |db: &TestDb| {
+        let sql = events.to_string();
+        let conn = db.conn.clone();
+        async move {
+            use sea_orm::ConnectionTrait;
+            let row = conn
+                .query_one_raw(sea_orm::Statement::from_string(conn.get_database_backend(), sql))
+                .await
+                .unwrap()
+                .unwrap();
+            row.try_get_by_index::<i64>(0).unwrap()
+        }
+    };
+    assert_eq!(count(&db).await, 8, "one PointsAwarded per record");
+}
+
+async fn progressive_bonus_across_two_years(db: TestDb) {
+    kit::db::migrate::<incentive::migrations::Migrator>(&db.conn)
+        .await
+        .unwrap();
+    // 2025: twelve 13.2-point visits for pa (158.4 points), nothing for pb.
+    let last_year: Vec<_> = (0..12)
+        .map(|i| scored(&format!("old{i}"), "pa", 2025, 12.0, 4))
+        .collect();
+    apply(&db, &last_year).await;
+    assert_eq!(ledger::balance(&db.conn, "pa", Some(2025)).await.unwrap(), 12 * 132);
+    // 2026: the same visit earns pa 0.1 more (one step of 100 points last year).
+    apply(
+        &db,
+        &[
+            scored("new-a", "pa", 2026, 12.0, 4),
+            scored("new-b", "pb", 2026, 12.0, 4),
+        ],
+    )
+    .await;
+    assert_eq!(ledger::balance(&db.conn, "pa", Some(2026)).await.unwrap(), 133);
+    assert_eq!(ledger::balance(&db.conn, "pb", Some(2026)).await.unwrap(), 132);
+    let entry = ledger::entries(&db.conn, "pa", Some(2026)).await.unwrap().remove(0);
+    assert_eq!(entry.rule_version, "2026-v1");
+    assert!(entry.reason.ends_with("+ 累进 0.1 = 13.3"), "{}", entry.reason);
+}
+
+kit::db_tests!(exactly_once_in_any_order, progressive_bonus_across_two_years);
