@@ -117,6 +117,12 @@ pub fn records_config(data_dir: &Path, host: &str, port: u16, identity_url: &str
     Ok(kit::config::from_toml(records::config::DEFAULTS, &overrides)?)
 }
 
+pub fn incentive_config(data_dir: &Path, host: &str, port: u16, identity_url: &str) -> anyhow::Result<incentive::Config> {
+    let overrides = service_overrides(data_dir, host, port, identity_url, "incentive")
+        + &format!("[consumers]\nrecords_url = \"http://{host}:50054\"\n");
+    Ok(kit::config::from_toml(incentive::config::DEFAULTS, &overrides)?)
+}
+
 pub fn gateway_config(host: &str, port: u16, identity_url: &str) -> anyhow::Result<gateway::Config> {
     let overrides = format!(
         "[server]\nhost = \"{host}\"\nport = {port}\n[telemetry]\nlog_format = \"pretty\"\n[upstreams]\nidentity_url = \"{identity_url}\"\n"
@@ -147,6 +153,11 @@ pub async fn run(data_dir: &Path, host: &str) -> anyhow::Result<()> {
     .await?;
     let matching = matching::start(matching_config(data_dir, host, 50053, &identity_url)?, signal(&stop)).await?;
     let records = records::start(records_config(data_dir, host, 50054, &identity_url)?, signal(&stop)).await?;
+    let incentive = incentive::start(
+        incentive_config(data_dir, host, 50055, &identity_url)?,
+        signal(&stop),
+    )
+    .await?;
     let gateway = gateway::start(gateway_config(host, 8080, &identity_url)?, signal(&stop)).await?;
 
     let channel = |addr: std::net::SocketAddr| tonic::transport::Channel::from_shared(format!("http://{addr}"));
@@ -189,6 +200,7 @@ pub async fn run(data_dir: &Path, host: &str) -> anyhow::Result<()> {
     println!("  qualification  grpc://{}", qualification.local_addr);
     println!("  matching       grpc://{}", matching.local_addr);
     println!("  records        grpc://{}", records.local_addr);
+    println!("  incentive      grpc://{}", incentive.local_addr);
     println!();
     println!("Demo accounts (username / password):");
     for (username, name, role, region) in DEMO_ACCOUNTS {
@@ -198,12 +210,13 @@ pub async fn run(data_dir: &Path, host: &str) -> anyhow::Result<()> {
 
     kit::server::shutdown_signal().await;
     let _ = stop.send(());
-    let (a, b, c, d, e) = tokio::join!(
+    let (a, b, c, d, e, f) = tokio::join!(
         identity.wait(),
         qualification.wait(),
         matching.wait(),
         records.wait(),
+        incentive.wait(),
         gateway.wait()
     );
-    a.and(b).and(c).and(d).and(e)
+    a.and(b).and(c).and(d).and(e).and(f)
 }

@@ -71,6 +71,7 @@ pub enum Service {
     Qualification,
     Matching,
     Records,
+    Incentive,
     Gateway,
 }
 
@@ -102,6 +103,7 @@ async fn run_service_command(command: Command) -> anyhow::Result<()> {
                     Service::Qualification => qualification::config::DEFAULTS,
                     Service::Matching => matching::config::DEFAULTS,
                     Service::Records => records::config::DEFAULTS,
+                    Service::Incentive => incentive::config::DEFAULTS,
                     Service::Gateway => gateway::config::DEFAULTS,
                 }
             );
@@ -132,6 +134,11 @@ async fn serve(service: Service, file: Option<PathBuf>) -> anyhow::Result<()> {
             let config = records::Config::load(file.as_deref())?;
             let _telemetry = kit::telemetry::init(records::NAME, &config.telemetry)?;
             records::serve(config, shutdown).await
+        }
+        Service::Incentive => {
+            let config = incentive::Config::load(file.as_deref())?;
+            let _telemetry = kit::telemetry::init(incentive::NAME, &config.telemetry)?;
+            incentive::serve(config, shutdown).await
         }
         Service::Gateway => {
             let config = gateway::Config::load(file.as_deref())?;
@@ -169,6 +176,13 @@ async fn migrate(service: Service, file: Option<PathBuf>) -> anyhow::Result<()> 
             let _telemetry = kit::telemetry::init(records::NAME, &config.telemetry)?;
             records::migrate(&config).await?;
             tracing::info!(service = records::NAME, "migrations applied");
+            Ok(())
+        }
+        Service::Incentive => {
+            let config = incentive::Config::load(file.as_deref())?;
+            let _telemetry = kit::telemetry::init(incentive::NAME, &config.telemetry)?;
+            incentive::migrate(&config).await?;
+            tracing::info!(service = incentive::NAME, "migrations applied");
             Ok(())
         }
         Service::Gateway => anyhow::bail!("the gateway has no database"),

@@ -1,0 +1,68 @@
+//! Incentive's configuration (`sanshi config incentive` prints the defaults).
+
+use kit::config::{AuthConfig, ConfigError, DatabaseConfig, ServerConfig, TelemetryConfig, Validate};
+use serde::Deserialize;
+
+pub const DEFAULTS: &str = r#"
+[server]
+host = "0.0.0.0"
+port = 50055
+request_timeout_ms = 30000
+concurrency_limit = 512
+max_message_bytes = 4194304
+shutdown_grace_ms = 10000
+
+[database]
+url = "sqlite://data/incentive.db"
+max_connections = 8
+
+[telemetry]
+log_format = "json"
+log_level = "info"
+
+[auth]
+issuer = "sanshi-identity"
+audience = "sanshi"
+identity_url = "http://127.0.0.1:50051"
+client_id = "incentive"
+client_secret = ""
+
+[consumers]
+# Records' event stream (scored service records); empty: not followed.
+records_url = ""
+"#;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub telemetry: TelemetryConfig,
+    pub auth: AuthConfig,
+    pub consumers: ConsumersConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsumersConfig {
+    pub records_url: String,
+}
+
+impl Config {
+    pub fn load(file: Option<&std::path::Path>) -> Result<Self, ConfigError> {
+        kit::config::load(DEFAULTS, file, "SANSHI")
+    }
+}
+
+impl Validate for Config {
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.server.validate("server")?;
+        self.database.validate()?;
+        self.telemetry.validate()?;
+        self.auth.validate()?;
+        if !self.consumers.records_url.is_empty() {
+            kit::config::require_http_url("consumers.records_url", &self.consumers.records_url)?;
+        }
+        Ok(())
+    }
+}
