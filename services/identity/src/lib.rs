@@ -107,19 +107,8 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
         )
         .with(events.stream_service());
     // One shutdown signal, for the server and the consumers.
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let closing = events.clone();
-    tokio::spawn(async move {
-        shutdown.await;
-        // Open event streams would otherwise hold the drain until its grace period.
-        closing.close();
-        let _ = stop.send(true);
-    });
-    let on_stop = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = stopped.wait_for(|s| *s).await;
-    };
-    let shutdown = on_stop(stopped.clone());
-    let running = kit::server::start(NAME, &config.server, verifier, services, shutdown).await?;
+    let stop = kit::events::Stop::new(shutdown, events.clone());
+    let running = kit::server::start(NAME, &config.server, verifier, services, stop.wait()).await?;
 
     kit::db::migrate::<migrations::Migrator>(&db)
         .await
@@ -142,7 +131,7 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
             self_service_tokens(identity.clone()),
             handler,
         )?
-        .spawn(on_stop(stopped));
+        .spawn(stop.wait());
     }
     running.set_ready().await;
     Ok(running)

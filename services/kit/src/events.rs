@@ -195,3 +195,29 @@ mod tests {
         assert!(matches!(decode::<Ping>(&garbage), Some(Err(_))));
     }
 }
+
+/// One shutdown for a service's server, consumers and background tasks: when
+/// `shutdown` resolves, the event log closes (so that open streams do not
+/// hold the drain until its grace period) and every [`Stop::wait`] resolves.
+#[derive(Clone)]
+pub struct Stop(tokio::sync::watch::Receiver<bool>);
+
+impl Stop {
+    pub fn new(shutdown: impl Future<Output = ()> + Send + 'static, events: std::sync::Arc<EventLog>) -> Stop {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            events.close();
+            let _ = stop.send(true);
+        });
+        Stop(stopped)
+    }
+
+    /// Resolves once shutdown has begun.
+    pub fn wait(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut stopped = self.0.clone();
+        async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }
+    }
+}

@@ -88,18 +88,8 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
                 .max_decoding_message_size(max),
         )
         .with(events.stream_service());
-    // One shutdown signal, for the server, the consumer and the sweep.
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let closing = events.clone();
-    tokio::spawn(async move {
-        shutdown.await;
-        closing.close();
-        let _ = stop.send(true);
-    });
-    let on_stop = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = stopped.wait_for(|s| *s).await;
-    };
-    let running = kit::server::start(NAME, &config.server, verifier, services, on_stop(stopped.clone())).await?;
+    let stop = kit::events::Stop::new(shutdown, events.clone());
+    let running = kit::server::start(NAME, &config.server, verifier, services, stop.wait()).await?;
     kit::db::migrate::<migrations::Migrator>(&db)
         .await
         .context("migrate matching database")?;
@@ -121,7 +111,7 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
             tokens,
             handler,
         )?
-        .spawn(on_stop(stopped));
+        .spawn(stop.wait());
     }
     tokio::spawn(expiry_sweep(
         db,

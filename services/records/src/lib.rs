@@ -116,17 +116,8 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
         )
         .with(SurveyServiceServer::new(api::surveys::Surveys(records.clone())).max_decoding_message_size(max))
         .with(events.stream_service());
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let closing = events.clone();
-    tokio::spawn(async move {
-        shutdown.await;
-        closing.close();
-        let _ = stop.send(true);
-    });
-    let on_stop = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = stopped.wait_for(|s| *s).await;
-    };
-    let running = kit::server::start(NAME, &config.server, verifier, services, on_stop(stopped.clone())).await?;
+    let stop = kit::events::Stop::new(shutdown, events.clone());
+    let running = kit::server::start(NAME, &config.server, verifier, services, stop.wait()).await?;
     kit::db::migrate::<migrations::Migrator>(&db)
         .await
         .context("migrate records database")?;
@@ -145,7 +136,7 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
             tokens,
             Arc::new(consumers::MatchingEvents),
         )?
-        .spawn(on_stop(stopped));
+        .spawn(stop.wait());
     }
     tokio::spawn(scoring_sweep(
         records,

@@ -117,7 +117,12 @@ pub fn records_config(data_dir: &Path, host: &str, port: u16, identity_url: &str
     Ok(kit::config::from_toml(records::config::DEFAULTS, &overrides)?)
 }
 
-pub fn incentive_config(data_dir: &Path, host: &str, port: u16, identity_url: &str) -> anyhow::Result<incentive::Config> {
+pub fn incentive_config(
+    data_dir: &Path,
+    host: &str,
+    port: u16,
+    identity_url: &str,
+) -> anyhow::Result<incentive::Config> {
     let overrides = service_overrides(data_dir, host, port, identity_url, "incentive")
         + &format!("[consumers]\nrecords_url = \"http://{host}:50054\"\n");
     Ok(kit::config::from_toml(incentive::config::DEFAULTS, &overrides)?)
@@ -153,11 +158,7 @@ pub async fn run(data_dir: &Path, host: &str) -> anyhow::Result<()> {
     .await?;
     let matching = matching::start(matching_config(data_dir, host, 50053, &identity_url)?, signal(&stop)).await?;
     let records = records::start(records_config(data_dir, host, 50054, &identity_url)?, signal(&stop)).await?;
-    let incentive = incentive::start(
-        incentive_config(data_dir, host, 50055, &identity_url)?,
-        signal(&stop),
-    )
-    .await?;
+    let incentive = incentive::start(incentive_config(data_dir, host, 50055, &identity_url)?, signal(&stop)).await?;
     let gateway = gateway::start(gateway_config(host, 8080, &identity_url)?, signal(&stop)).await?;
 
     let channel = |addr: std::net::SocketAddr| tonic::transport::Channel::from_shared(format!("http://{addr}"));
