@@ -111,7 +111,10 @@ pub fn records_config(data_dir: &Path, host: &str, port: u16, identity_url: &str
     let overrides = service_overrides(data_dir, host, port, identity_url, "records")
         + DEV_PII
         + &format!(
-            "[consumers]\nmatching_url = \"http://{host}:50053\"\n[attachments]\nlocal_path = \"{}\"\n",
+            // A two-minute rating window, so that the demo's confirmed visits are scored (and
+            // earn points in incentive) while one looks at them; production keeps 14 days.
+            "[consumers]\nmatching_url = \"http://{host}:50053\"\n[attachments]\nlocal_path = \"{}\"\n\
+             [rules]\nrating_window_secs = 120\nscoring_sweep_secs = 10\n",
             data_dir.join("attachments").display()
         );
     Ok(kit::config::from_toml(records::config::DEFAULTS, &overrides)?)
