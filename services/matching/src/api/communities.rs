@@ -56,7 +56,7 @@ impl Matching {
 
     /// Community `code` as `caller` may see it: the contact phone in full
     /// only for its own side and professionals matched with it.
-    pub async fn community_to_proto(
+    pub fn community_to_proto(
         &self,
         c: &Community,
         figures: &Figures,
@@ -113,7 +113,7 @@ impl Matching {
         }
         let figures = self.community_figures(std::slice::from_ref(&community.code)).await?;
         let matched = self.matched_with(caller, &community.code).await?;
-        Ok(self.community_to_proto(&community, &figures, caller, matched).await)
+        Ok(self.community_to_proto(&community, &figures, caller, matched))
     }
 
     /// Prefixes of what the caller sees: its region roles plus, for an active
@@ -175,7 +175,7 @@ impl Matching {
         let figures = self.community_figures(&codes).await?;
         let mut out = Vec::with_capacity(communities.len());
         for c in &communities {
-            out.push(self.community_to_proto(c, &figures, caller, false).await);
+            out.push(self.community_to_proto(c, &figures, caller, false));
         }
         Ok(pb::ListCommunitiesResponse {
             communities: out,
@@ -237,7 +237,7 @@ impl Matching {
             )
             .await?;
             let figures = self.community_figures(std::slice::from_ref(&updated.code)).await?;
-            let response = self.community_to_proto(&updated, &figures, caller, true).await;
+            let response = self.community_to_proto(&updated, &figures, caller, true);
             Ok((response, txn))
         })
         .await?;

@@ -14,6 +14,7 @@ use kit::auth::Principal;
 use kit::{ServiceError, ServiceResult};
 use sanshi_proto::matching::v1 as pb;
 use sanshi_proto::matching::v1::match_service_server::MatchService;
+use std::collections::HashMap;
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
@@ -38,6 +39,30 @@ fn message(field: &str, text: &str) -> ServiceResult<String> {
     Ok(text.to_string())
 }
 
+/// A match with its community's and professional's names (when known).
+fn match_proto(m: &Match, community: Option<&Community>, professional: Option<&Professional>) -> pb::Match {
+    pb::Match {
+        id: m.id.clone(),
+        community_code: m.community_code.clone(),
+        community_name: community.map(|c| c.name.clone()).unwrap_or_default(),
+        professional_account_id: m.professional_id.clone(),
+        professional_name: professional.map(|p| p.real_name.clone()).unwrap_or_default(),
+        profession: professional.map(|p| profession_to_proto(&p.profession)).unwrap_or(0),
+        state: match_state_to_proto(m.state),
+        initiated_by: side_to_proto(Some(m.initiated_by)),
+        message: m.message.clone(),
+        distance_km: m.distance_km,
+        create_time: Some(timestamp(m.created_at)),
+        expire_time: Some(timestamp(m.expires_at)),
+        respond_time: m.responded_at.map(timestamp),
+        confirm_time: m.confirmed_at.map(timestamp),
+        end_time: m.ended_at.map(timestamp),
+        end_reason: m.end_reason.clone(),
+        ended_by: side_to_proto(m.ended_by),
+        assignment_id: m.assignment_id.clone(),
+    }
+}
+
 /// Who proposes a match, and how.
 pub struct Proposal<'a> {
     pub side: Side,
@@ -56,26 +81,7 @@ impl Matching {
     pub async fn match_to_proto(&self, m: &Match) -> ServiceResult<pb::Match> {
         let community = store::communities::find(&self.db, &m.community_code).await?;
         let professional = store::professionals::find(&self.db, &m.professional_id).await?;
-        Ok(pb::Match {
-            id: m.id.clone(),
-            community_code: m.community_code.clone(),
-            community_name: community.map(|c| c.name).unwrap_or_default(),
-            professional_account_id: m.professional_id.clone(),
-            professional_name: professional.as_ref().map(|p| p.real_name.clone()).unwrap_or_default(),
-            profession: professional.map(|p| profession_to_proto(&p.profession)).unwrap_or(0),
-            state: match_state_to_proto(m.state),
-            initiated_by: side_to_proto(Some(m.initiated_by)),
-            message: m.message.clone(),
-            distance_km: m.distance_km,
-            create_time: Some(timestamp(m.created_at)),
-            expire_time: Some(timestamp(m.expires_at)),
-            respond_time: m.responded_at.map(timestamp),
-            confirm_time: m.confirmed_at.map(timestamp),
-            end_time: m.ended_at.map(timestamp),
-            end_reason: m.end_reason.clone(),
-            ended_by: side_to_proto(m.ended_by),
-            assignment_id: m.assignment_id.clone(),
-        })
+        Ok(match_proto(m, community.as_ref(), professional.as_ref()))
     }
 
     /// The sides the caller acts for in match `m`.
@@ -384,10 +390,30 @@ impl Matching {
         };
         let fetched = store::matches::list(&self.db, &filter, offset, size).await?;
         let next = page::next(offset, size, fetched.len());
-        let mut matches = Vec::new();
-        for m in fetched.iter().take(size as usize) {
-            matches.push(self.match_to_proto(m).await?);
+        // Each community and professional of the page is read once.
+        let page: Vec<&Match> = fetched.iter().take(size as usize).collect();
+        let mut communities: HashMap<String, Option<Community>> = HashMap::new();
+        let mut professionals: HashMap<String, Option<Professional>> = HashMap::new();
+        for m in &page {
+            if !communities.contains_key(&m.community_code) {
+                let c = store::communities::find(&self.db, &m.community_code).await?;
+                communities.insert(m.community_code.clone(), c);
+            }
+            if !professionals.contains_key(&m.professional_id) {
+                let p = store::professionals::find(&self.db, &m.professional_id).await?;
+                professionals.insert(m.professional_id.clone(), p);
+            }
         }
+        let matches = page
+            .iter()
+            .map(|m| {
+                match_proto(
+                    m,
+                    communities.get(&m.community_code).and_then(Option::as_ref),
+                    professionals.get(&m.professional_id).and_then(Option::as_ref),
+                )
+            })
+            .collect();
         Ok(pb::ListMatchesResponse {
             matches,
             next_page_token: next,
