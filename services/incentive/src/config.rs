@@ -30,6 +30,8 @@ client_secret = ""
 [consumers]
 # Records' event stream (scored service records); empty: not followed.
 records_url = ""
+# Qualification's event stream (names, professions, specialties, standing).
+qualification_url = ""
 "#;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -46,6 +48,7 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 pub struct ConsumersConfig {
     pub records_url: String,
+    pub qualification_url: String,
 }
 
 impl Config {
@@ -62,6 +65,9 @@ impl Validate for Config {
         self.auth.validate()?;
         if !self.consumers.records_url.is_empty() {
             kit::config::require_http_url("consumers.records_url", &self.consumers.records_url)?;
+        }
+        if !self.consumers.qualification_url.is_empty() {
+            kit::config::require_http_url("consumers.qualification_url", &self.consumers.qualification_url)?;
         }
         Ok(())
     }

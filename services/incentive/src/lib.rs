@@ -1,12 +1,13 @@
 //! The incentive service: points for scored service records in an
-//! append-only ledger, with their explanation. Star ratings, policies, the
-//! roll-over and leaderboards are domain rules so far (issue 6 continues).
+//! append-only ledger with their explanation, admin adjustments, leaderboards,
+//! the yearly roll-over with star ratings, policies and the city expert team.
 
 pub mod api;
 pub mod config;
 pub mod consumers;
 pub mod domain;
 pub mod migrations;
+pub mod rollover;
 pub mod store;
 
 use anyhow::Context as _;
@@ -36,9 +37,10 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
     let events = EventLog::new(db.clone(), consumers::PRODUCER, EventLogOptions::default());
     let keys = kit::auth::jwks_from_url(&config.auth.identity_url)?;
     let verifier = Arc::new(Verifier::new(&config.auth.issuer, &config.auth.audience, keys));
+    let incentive = Arc::new(api::Incentive::new(db.clone(), events.clone()));
     let services = Services::new()
         .with(
-            IncentiveServiceServer::new(api::Service(Arc::new(api::Incentive { db: db.clone() })))
+            IncentiveServiceServer::new(api::Service(Arc::clone(&incentive)))
                 .max_decoding_message_size(config.server.max_message_bytes),
         )
         .with(events.stream_service());
@@ -48,23 +50,36 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
         .await
         .context("migrate incentive database")?;
     events.start_sequencer();
-    if !config.consumers.records_url.is_empty() {
+    let follows = [
+        (consumers::RECORDS_CONSUMER, "records", &config.consumers.records_url, true),
+        (
+            consumers::QUALIFICATION_CONSUMER,
+            "qualification",
+            &config.consumers.qualification_url,
+            false,
+        ),
+    ];
+    for (name, producer, url, records) in follows {
+        if url.is_empty() {
+            continue;
+        }
         let tokens = kit::grpc::service_tokens(
             &config.auth.identity_url,
             config.auth.client_id.clone(),
             config.auth.client_secret.clone(),
         )?;
-        kit::events::Consumer::new(
-            consumers::RECORDS_CONSUMER,
-            "records",
-            db.clone(),
-            &config.consumers.records_url,
-            tokens,
+        let handler: Arc<dyn kit::events::EventHandler> = if records {
             Arc::new(consumers::RecordEvents {
                 rules: consumers::StandardRules,
-            }),
-        )?
-        .spawn(stop.wait());
+            })
+        } else {
+            Arc::new(consumers::QualificationEvents)
+        };
+        kit::events::Consumer::new(name, producer, db.clone(), url, tokens, handler)?.spawn(stop.wait());
+    }
+    // A closing interrupted by a restart resumes.
+    for year in store::years::unfinished(&db).await? {
+        incentive.spawn_closing(year, "system".into());
     }
     running.set_ready().await;
     Ok(running)

@@ -27,6 +27,7 @@ fn scored(record: &str, professional: &str, year: i32, km: f64, community: i32) 
         duration_hours: 2.0,
         residents_reached: 10,
         visit_time: Some(kit::grpc::timestamp(visit)),
+        version: 0,
     }
 }
 

@@ -51,6 +51,7 @@ fn entry(professional: &str, source: String, kind: Kind, amount: i64, compensate
         reason: String::new(),
         actor_id: "test".into(),
         created_at: chrono::Utc::now(),
+        region_code: "500103003013".into(),
     }
 }
 

@@ -181,6 +181,29 @@ pub fn is_unique_violation(error: &sea_orm::DbErr) -> bool {
     text.contains("unique") || text.contains("duplicate key")
 }
 
+/// A statement written with `?` placeholders (numbered `$1, $2…` for
+/// PostgreSQL); for the aggregates sea-query cannot express. `sql` must not
+/// contain a literal question mark.
+pub fn statement(db: &impl ConnectionTrait, sql: &str, values: Vec<sea_orm::Value>) -> Statement {
+    let backend = db.get_database_backend();
+    let sql = if backend == sea_orm::DbBackend::Postgres {
+        let mut numbered = String::with_capacity(sql.len() + 8);
+        let mut n = 0;
+        for c in sql.chars() {
+            if c == '?' {
+                n += 1;
+                numbered.push_str(&format!("${n}"));
+            } else {
+                numbered.push(c);
+            }
+        }
+        numbered
+    } else {
+        sql.to_string()
+    };
+    Statement::from_sql_and_values(backend, sql, values)
+}
+
 /// Runs a plain statement; for the few statements sea-query cannot express.
 pub async fn execute(db: &impl ConnectionTrait, sql: &str) -> Result<(), sea_orm::DbErr> {
     db.execute_raw(Statement::from_string(db.get_database_backend(), sql.to_string()))

@@ -129,6 +129,22 @@ impl Violations {
         }
     }
 
+    /// Keeps the field violations of a validation that already names its
+    /// fields (an INVALID_ARGUMENT `ServiceError`) and returns its value, if any.
+    pub fn take<T>(&mut self, result: ServiceResult<T>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(ServiceError::InvalidArgument(violations)) => {
+                self.0.extend(violations);
+                None
+            }
+            Err(other) => {
+                self.add("", other.to_string());
+                None
+            }
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

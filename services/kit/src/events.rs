@@ -94,38 +94,58 @@ pub async fn publish<C: ConnectionTrait, P: EventPayload>(
     aggregate_id: &str,
     payload: &P,
 ) -> Result<Uuid, DbErr> {
+    let ids = publish_many(db, producer, aggregate_type, [(aggregate_id, payload)]).await?;
+    ids.into_iter()
+        .next()
+        .ok_or_else(|| DbErr::Custom("outbox insert wrote no event".into()))
+}
+
+/// [`publish`] for many events of one type in one statement (batches such as
+/// a year's roll-over); events keep the order given. Returns their ids.
+pub async fn publish_many<'a, C: ConnectionTrait, P: EventPayload + 'a>(
+    db: &C,
+    producer: &str,
+    aggregate_type: &str,
+    events: impl IntoIterator<Item = (&'a str, &'a P)>,
+) -> Result<Vec<Uuid>, DbErr> {
     use schema::OutboxEvents as T;
 
-    let event_id = Uuid::now_v7();
     let trace_context = serde_json::to_string(&crate::telemetry::current_trace_context())
         .map_err(|e| DbErr::Custom(format!("encode trace context: {e}")))?;
-    let insert = Query::insert()
-        .into_table(T::Table)
-        .columns([
-            T::EventId,
-            T::Producer,
-            T::AggregateType,
-            T::AggregateId,
-            T::EventType,
-            T::Payload,
-            T::TraceContext,
-            T::CreatedAt,
-        ])
-        .values([
-            event_id.to_string().into(),
-            producer.into(),
-            aggregate_type.into(),
-            aggregate_id.into(),
-            P::TYPE.into(),
-            payload.encode_to_vec().into(),
-            trace_context.into(),
-            chrono::Utc::now().into(),
-        ])
-        .map_err(|e| DbErr::Custom(format!("build outbox insert: {e}")))?
-        .to_owned();
-    db.execute(&insert).await?;
-    tracing::debug!(producer, aggregate_type, aggregate_id, event_type = P::TYPE, event_id = %event_id, "event published");
-    Ok(event_id)
+    let now = chrono::Utc::now();
+    let mut insert = Query::insert();
+    insert.into_table(T::Table).columns([
+        T::EventId,
+        T::Producer,
+        T::AggregateType,
+        T::AggregateId,
+        T::EventType,
+        T::Payload,
+        T::TraceContext,
+        T::CreatedAt,
+    ]);
+    let mut ids = Vec::new();
+    for (aggregate_id, payload) in events {
+        let event_id = Uuid::now_v7();
+        insert
+            .values([
+                event_id.to_string().into(),
+                producer.into(),
+                aggregate_type.into(),
+                aggregate_id.into(),
+                P::TYPE.into(),
+                payload.encode_to_vec().into(),
+                trace_context.clone().into(),
+                now.into(),
+            ])
+            .map_err(|e| DbErr::Custom(format!("build outbox insert: {e}")))?;
+        tracing::debug!(producer, aggregate_type, aggregate_id, event_type = P::TYPE, event_id = %event_id, "event published");
+        ids.push(event_id);
+    }
+    if !ids.is_empty() {
+        db.execute(&insert).await?;
+    }
+    Ok(ids)
 }
 
 /// The payload of `event` as `P`, or `None` when the event is of another type.

@@ -289,6 +289,9 @@ pub struct Breakdown {
     pub distance_factor: i64,
     pub satisfaction_factor: i64,
     pub satisfaction_basis: String,
+    /// The satisfaction score (1–5) that counted, in thousandths; None: not rated.
+    #[serde(default)]
+    pub satisfaction_milli: Option<i64>,
     pub progressive: Tenths,
     pub amount: Tenths,
 }
@@ -326,10 +329,10 @@ impl Breakdown {
 pub fn score(rules: &RuleSet, record: &ScoredRecord, previous_year: Tenths) -> Breakdown {
     let (service_name, base) = rules.service(&record.service_type);
     let distance_factor = rules.distance_factor(record.distance_km.max(0.0));
-    let (satisfaction_factor, satisfaction_basis) =
+    let (satisfaction_factor, satisfaction_basis, satisfaction_milli) =
         match rules.satisfaction_score(record.community_rating, record.resident_average, record.resident_count) {
-            Some((s, basis)) => (rules.satisfaction_factor(s), basis),
-            None => (1000, String::new()),
+            Some((s, basis)) => (rules.satisfaction_factor(s), basis, Some((s * 1000.0).round() as i64)),
+            None => (1000, String::new(), None),
         };
     // base (tenths) × two factors (thousandths), rounded half up to tenths.
     let product = i128::from(base) * i128::from(distance_factor) * i128::from(satisfaction_factor);
@@ -343,6 +346,7 @@ pub fn score(rules: &RuleSet, record: &ScoredRecord, previous_year: Tenths) -> B
         distance_factor,
         satisfaction_factor,
         satisfaction_basis,
+        satisfaction_milli,
         progressive,
         amount: scaled + progressive,
     }

@@ -43,14 +43,36 @@ impl StarRules {
     }
 }
 
-/// A professional's year.
+/// A professional's year. Satisfaction is summed in thousandths so that the
+/// rating here and the roll-over's SQL agree exactly.
 #[derive(Debug, Clone, PartialEq)]
 pub struct YearResults {
     pub points: Tenths,
     pub services: i32,
-    /// `None` when no service was rated.
-    pub mean_satisfaction: Option<f64>,
+    /// Services whose satisfaction counted (rated by the community or enough residents).
+    pub rated_services: i32,
+    /// Sum of those services' satisfaction scores (1–5), in thousandths.
+    pub satisfaction_milli: i64,
     pub in_good_standing: bool,
+}
+
+impl YearResults {
+    /// Mean satisfaction, `None` when no service was rated.
+    pub fn mean_satisfaction(&self) -> Option<f64> {
+        (self.rated_services > 0).then(|| self.satisfaction_milli as f64 / 1000.0 / f64::from(self.rated_services))
+    }
+
+    /// Whether the mean satisfaction is at least `min_milli` thousandths.
+    pub fn satisfaction_at_least(&self, min_milli: i64) -> bool {
+        self.rated_services > 0 && self.satisfaction_milli >= min_milli * i64::from(self.rated_services)
+    }
+}
+
+impl StarLevel {
+    /// The minimum satisfaction in thousandths (0: none).
+    pub fn min_satisfaction_milli(&self) -> i64 {
+        (self.min_satisfaction * 1000.0).round() as i64
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -72,9 +94,9 @@ fn shortfalls(level: &StarLevel, y: &YearResults) -> Vec<String> {
     if y.services < level.min_services {
         missing.push(format!("服务 {} 次未达 {} 次", y.services, level.min_services));
     }
-    if level.min_satisfaction > 0.0 && y.mean_satisfaction.is_none_or(|s| s < level.min_satisfaction) {
+    if level.min_satisfaction_milli() > 0 && !y.satisfaction_at_least(level.min_satisfaction_milli()) {
         let shown = y
-            .mean_satisfaction
+            .mean_satisfaction()
             .map(|s| format!("{s:.2}"))
             .unwrap_or_else(|| "无".into());
         missing.push(format!("平均满意度 {shown} 未达 {:.1}", level.min_satisfaction));
@@ -95,7 +117,7 @@ pub fn rate(rules: &StarRules, y: &YearResults) -> Rating {
         let missing = shortfalls(level, y);
         if missing.is_empty() {
             let mut reason = format!("年度积分 {}、服务 {} 次", format_points(y.points), y.services);
-            if let Some(s) = y.mean_satisfaction {
+            if let Some(s) = y.mean_satisfaction() {
                 reason.push_str(&format!("、平均满意度 {s:.2}"));
             }
             reason.push_str(&format!("，达到 {} 星标准", level.stars));
@@ -135,7 +157,8 @@ mod tests {
         YearResults {
             points,
             services,
-            mean_satisfaction: satisfaction,
+            rated_services: if satisfaction.is_some() { services } else { 0 },
+            satisfaction_milli: satisfaction.map_or(0, |s| (s * 1000.0).round() as i64 * i64::from(services)),
             in_good_standing: true,
         }
     }

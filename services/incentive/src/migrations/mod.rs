@@ -3,6 +3,7 @@
 use sea_orm_migration::prelude::*;
 
 mod m20261122_000501_ledger;
+mod m20261122_000502_standing;
 
 pub struct Migrator;
 
@@ -11,6 +12,7 @@ impl MigratorTrait for Migrator {
         let mut all = kit::idempotency::migrations();
         all.extend(kit::events::migrations());
         all.push(Box::new(m20261122_000501_ledger::Migration));
+        all.push(Box::new(m20261122_000502_standing::Migration));
         all
     }
 }

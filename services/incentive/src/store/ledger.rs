@@ -45,6 +45,8 @@ pub struct Entry {
     pub reason: String,
     pub actor_id: String,
     pub created_at: DateTime<Utc>,
+    /// Where the points were earned (the community served) or the region adjusted for.
+    pub region_code: String,
 }
 
 fn from_row(r: &QueryResult) -> ServiceResult<Entry> {
@@ -62,6 +64,7 @@ fn from_row(r: &QueryResult) -> ServiceResult<Entry> {
         reason: r.try_get("", "reason")?,
         actor_id: r.try_get("", "actor_id")?,
         created_at: r.try_get("", "created_at")?,
+        region_code: r.try_get("", "region_code")?,
     })
 }
 
@@ -83,6 +86,7 @@ pub async fn append(db: &impl ConnectionTrait, e: &Entry) -> Result<bool, DbErr>
             "reason",
             "actor_id",
             "created_at",
+            "region_code",
         ])
         .values_panic([
             e.id.clone().into(),
@@ -97,6 +101,7 @@ pub async fn append(db: &impl ConnectionTrait, e: &Entry) -> Result<bool, DbErr>
             e.reason.clone().into(),
             e.actor_id.clone().into(),
             e.created_at.into(),
+            e.region_code.clone().into(),
         ])
         .on_conflict(sea_orm::sea_query::OnConflict::column("source").do_nothing().to_owned())
         .to_owned();
@@ -110,6 +115,30 @@ pub async fn find(db: &impl ConnectionTrait, id: &str) -> ServiceResult<Option<E
         .and_where(Expr::col("id").eq(id))
         .to_owned();
     db.query_one(&select).await?.as_ref().map(from_row).transpose()
+}
+
+/// The entry of a source, if any.
+pub async fn by_source(db: &impl ConnectionTrait, source: &str) -> ServiceResult<Option<Entry>> {
+    let select = Query::select()
+        .column(Asterisk)
+        .from("ledger_entries")
+        .and_where(Expr::col("source").eq(source))
+        .to_owned();
+    db.query_one(&select).await?.as_ref().map(from_row).transpose()
+}
+
+/// The net amount of an entry and the entries that compensate it.
+pub async fn net_of(db: &impl ConnectionTrait, entry: &Entry) -> ServiceResult<Tenths> {
+    let select = Query::select()
+        .expr(Expr::cust("CAST(COALESCE(SUM(amount), 0) AS BIGINT)"))
+        .from("ledger_entries")
+        .and_where(Expr::col("compensates").eq(entry.id.as_str()))
+        .to_owned();
+    let compensated: i64 = match db.query_one(&select).await? {
+        Some(r) => r.try_get_by_index(0)?,
+        None => 0,
+    };
+    Ok(entry.amount + compensated)
 }
 
 /// A professional's entries, oldest first (`year` None: all years).
@@ -143,4 +172,66 @@ pub async fn balance(db: &impl ConnectionTrait, professional: &str, year: Option
         .map(|r| r.try_get_by_index::<i64>(0))
         .transpose()?
         .unwrap_or(0))
+}
+
+/// A leaderboard row: points a professional earned in a region in a year.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ranked {
+    pub professional_id: String,
+    pub real_name: String,
+    pub profession: String,
+    pub points: Tenths,
+    pub services: i32,
+    pub stars: i32,
+}
+
+/// Professionals ranked by points earned in `region` (a code prefix) in
+/// `year`, optionally of one profession; `stars_year` is the closed year
+/// whose star ratings are shown.
+pub async fn leaderboard(
+    db: &impl ConnectionTrait,
+    region: &str,
+    profession: Option<&str>,
+    year: i32,
+    stars_year: i32,
+    offset: u64,
+    limit: u64,
+) -> ServiceResult<Vec<Ranked>> {
+    let like = format!("{region}%");
+    let mut values: Vec<sea_orm::Value> = vec![year.into(), like.clone().into(), stars_year.into(), year.into(), like.into()];
+    let mut filter = String::new();
+    if let Some(p) = profession {
+        filter.push_str(" AND p.profession = ?");
+        values.push(p.into());
+    }
+    let sql = format!(
+        "SELECT l.professional_id, CAST(SUM(l.amount) AS BIGINT) AS points, \
+         COALESCE(MAX(p.real_name), '') AS real_name, COALESCE(MAX(p.profession), '') AS profession, \
+         CAST(COALESCE(MAX(a.stars), 0) AS INTEGER) AS stars, \
+         CAST(COALESCE(MAX(r.services), 0) AS INTEGER) AS services \
+         FROM ledger_entries l \
+         LEFT JOIN professionals p ON p.account_id = l.professional_id \
+         LEFT JOIN (SELECT professional_id, COUNT(*) AS services FROM record_awards \
+                    WHERE year = ? AND region_code LIKE ? GROUP BY professional_id) r \
+                ON r.professional_id = l.professional_id \
+         LEFT JOIN annual_results a ON a.professional_id = l.professional_id AND a.year = ? \
+         WHERE l.year = ? AND l.region_code LIKE ?{filter} \
+         GROUP BY l.professional_id \
+         ORDER BY points DESC, l.professional_id \
+         LIMIT {limit} OFFSET {offset}"
+    );
+    db.query_all_raw(kit::db::statement(db, &sql, values))
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(Ranked {
+                professional_id: r.try_get("", "professional_id")?,
+                real_name: r.try_get("", "real_name")?,
+                profession: r.try_get("", "profession")?,
+                points: r.try_get("", "points")?,
+                services: r.try_get("", "services")?,
+                stars: r.try_get("", "stars")?,
+            })
+        })
+        .collect()
 }

@@ -41,6 +41,8 @@ payloads! {
     records::ServiceRecordAmended => "sanshi.records.v1.ServiceRecordAmended",
     records::ServiceRecordScored => "sanshi.records.v1.ServiceRecordScored",
     incentive::PointsAwarded => "sanshi.incentive.v1.PointsAwarded",
+    incentive::StarRatingChanged => "sanshi.incentive.v1.StarRatingChanged",
+    incentive::ExpertTeamProposed => "sanshi.incentive.v1.ExpertTeamProposed",
 }
 
 #[cfg(test)]
@@ -86,6 +88,8 @@ mod tests {
             <records::ServiceRecordAmended as EventPayload>::TYPE,
             <records::ServiceRecordScored as EventPayload>::TYPE,
             <incentive::PointsAwarded as EventPayload>::TYPE,
+            <incentive::StarRatingChanged as EventPayload>::TYPE,
+            <incentive::ExpertTeamProposed as EventPayload>::TYPE,
         ] {
             assert!(known.iter().any(|k| k == name), "{name}");
         }

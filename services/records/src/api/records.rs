@@ -428,6 +428,10 @@ impl RecordsService {
         }
         if let Some(payload) = amended {
             kit::events::publish(&txn, super::PRODUCER, "record", &r.id, &payload).await?;
+            // Points follow the record: a scored record amended is scored again.
+            if r.state == State::Scored {
+                publish_scored(&txn, &r).await?;
+            }
         }
         txn.commit().await?;
         self.events.notify();
@@ -643,27 +647,12 @@ impl RecordsService {
             let expected = (r.state, r.version);
             r.state = State::Scored;
             r.scored_at = Some(now);
-            let (count, average) = store::records::resident_ratings(&self.db, &r.id).await?;
             let txn = kit::db::begin(&self.db).await?;
             if !store::records::update(&txn, &r, expected).await? {
                 continue;
             }
             self.history(&txn, &r, "scored", "system", "", None).await?;
-            let payload = pb::ServiceRecordScored {
-                record_id: r.id.clone(),
-                professional_account_id: r.professional_id.clone(),
-                community_code: r.community_code.clone(),
-                service_type: r.content.service_type.clone(),
-                distance_km: r.distance_km,
-                distance_method: r.distance_method.clone(),
-                community_rating: r.community_rating,
-                resident_rating_average: average,
-                resident_rating_count: count,
-                duration_hours: (r.content.end - r.content.start).num_seconds() as f64 / 3600.0,
-                residents_reached: r.content.residents_reached,
-                visit_time: Some(timestamp(r.content.start)),
-            };
-            kit::events::publish(&txn, super::PRODUCER, "record", &r.id, &payload).await?;
+            publish_scored(&txn, &r).await?;
             txn.commit().await?;
             scored += 1;
         }
@@ -672,6 +661,29 @@ impl RecordsService {
         }
         Ok(scored)
     }
+}
+
+/// Tells incentive the figures a scored record earns points by (again, with
+/// a higher version, after an accepted amendment).
+async fn publish_scored(txn: &sea_orm::DatabaseTransaction, r: &Record) -> ServiceResult<()> {
+    let (count, average) = store::records::resident_ratings(txn, &r.id).await?;
+    let payload = pb::ServiceRecordScored {
+        record_id: r.id.clone(),
+        professional_account_id: r.professional_id.clone(),
+        community_code: r.community_code.clone(),
+        service_type: r.content.service_type.clone(),
+        distance_km: r.distance_km,
+        distance_method: r.distance_method.clone(),
+        community_rating: r.community_rating,
+        resident_rating_average: average,
+        resident_rating_count: count,
+        duration_hours: (r.content.end - r.content.start).num_seconds() as f64 / 3600.0,
+        residents_reached: r.content.residents_reached,
+        visit_time: Some(timestamp(r.content.start)),
+        version: r.version,
+    };
+    kit::events::publish(txn, super::PRODUCER, "record", &r.id, &payload).await?;
+    Ok(())
 }
 
 /// Field violations as the error they are (never empty: validation returns them only on failure).

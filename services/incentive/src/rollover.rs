@@ -1,0 +1,84 @@
+//! The yearly roll-over: closes a year in three resumable steps.
+//!
+//! 1. One statement writes every professional's annual results (total,
+//!    services, satisfaction, standing, stars); rows already written are kept.
+//! 2. Pages of results whose stars changed are marked announced and their
+//!    `StarRatingChanged` events written in the same transaction.
+//! 3. The year is marked done.
+//!
+//! A crash between steps leaves the closing "running"; running it again (by
+//! the admin, or at start-up) continues where it stopped, and running a done
+//! year changes nothing. So closing a year twice is closing it once.
+
+use crate::consumers::PRODUCER;
+use crate::domain::stars::{self, StarRules};
+use crate::store::{audit, years};
+use chrono::Utc;
+use kit::events::EventLog;
+use kit::{ServiceError, ServiceResult};
+use sanshi_proto::incentive::v1 as pb;
+use sea_orm::{DatabaseConnection, TransactionTrait};
+
+/// Professionals announced per transaction.
+pub const PAGE: u64 = 1000;
+
+/// Closes `year` (started by `actor`), or finishes closing it.
+pub async fn close(
+    db: &DatabaseConnection,
+    events: Option<&EventLog>,
+    rules: &StarRules,
+    year: i32,
+    actor: &str,
+) -> ServiceResult<()> {
+    if years::start(db, year, actor, Utc::now()).await? {
+        audit::log(db, actor, "close_year", &format!("year:{year}"), "开始年度结算").await?;
+    }
+    let closing = years::closing(db, year)
+        .await?
+        .ok_or_else(|| ServiceError::internal(anyhow::anyhow!("year closing vanished")))?;
+    if closing.state == "done" {
+        return Ok(());
+    }
+    if !closing.aggregated {
+        let txn = db.begin().await?;
+        let written = years::aggregate(&txn, year, rules).await?;
+        txn.commit().await?;
+        tracing::info!(year, professionals = written, "annual results written");
+    }
+    let mut announced = 0;
+    loop {
+        let txn = db.begin().await?;
+        let page = years::unannounced(&txn, year, PAGE).await?;
+        if page.is_empty() {
+            break;
+        }
+        let ids: Vec<String> = page.iter().map(|r| r.professional_id.clone()).collect();
+        if years::mark_announced(&txn, year, &ids).await? != ids.len() as u64 {
+            // Another run announced some of these first: read the page again.
+            txn.rollback().await?;
+            continue;
+        }
+        let changes: Vec<pb::StarRatingChanged> = page
+            .iter()
+            .map(|r| {
+                let rating = stars::rate(rules, &r.results);
+                pb::StarRatingChanged {
+                    professional_account_id: r.professional_id.clone(),
+                    year,
+                    previous_stars: r.previous_stars,
+                    stars: r.stars,
+                    reason: stars::change(r.previous_stars, &rating).unwrap_or(rating.reason),
+                }
+            })
+            .collect();
+        kit::events::publish_many(&txn, PRODUCER, "professional", ids.iter().map(String::as_str).zip(&changes)).await?;
+        txn.commit().await?;
+        announced += changes.len();
+        if let Some(events) = events {
+            events.notify();
+        }
+    }
+    years::finish(db, year, Utc::now()).await?;
+    tracing::info!(year, announced, "year closed");
+    Ok(())
+}

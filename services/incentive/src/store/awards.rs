@@ -1,0 +1,87 @@
+//! What each scored record currently counts for: its version, region, year,
+//! satisfaction and net points. The ledger holds the history; this row lets
+//! an amendment be scored against the record's current net, and the
+//! roll-over count services and satisfaction without reading breakdowns.
+
+use crate::domain::Tenths;
+use kit::ServiceResult;
+use sea_orm::ConnectionTrait;
+use sea_orm::sea_query::{Asterisk, Expr, ExprTrait, OnConflict, Query};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordAward {
+    pub record_id: String,
+    pub professional_id: String,
+    pub year: i32,
+    pub region_code: String,
+    pub version: i32,
+    pub satisfaction_milli: Option<i64>,
+    pub points: Tenths,
+    pub first_entry_id: String,
+}
+
+pub async fn find(db: &impl ConnectionTrait, record_id: &str) -> ServiceResult<Option<RecordAward>> {
+    let select = Query::select()
+        .column(Asterisk)
+        .from("record_awards")
+        .and_where(Expr::col("record_id").eq(record_id))
+        .to_owned();
+    let Some(r) = db.query_one(&select).await? else {
+        return Ok(None);
+    };
+    Ok(Some(RecordAward {
+        record_id: r.try_get("", "record_id")?,
+        professional_id: r.try_get("", "professional_id")?,
+        year: r.try_get("", "year")?,
+        region_code: r.try_get("", "region_code")?,
+        version: r.try_get("", "version")?,
+        satisfaction_milli: r.try_get("", "satisfaction_milli")?,
+        points: r.try_get("", "points")?,
+        first_entry_id: r.try_get("", "first_entry_id")?,
+    }))
+}
+
+/// Writes the record's current figures (insert, or replace on an amendment).
+pub async fn save(db: &impl ConnectionTrait, a: &RecordAward) -> ServiceResult<()> {
+    let insert = Query::insert()
+        .into_table("record_awards")
+        .columns([
+            "record_id",
+            "professional_id",
+            "year",
+            "region_code",
+            "version",
+            "satisfaction_milli",
+            "points",
+            "first_entry_id",
+        ])
+        .values_panic([
+            a.record_id.clone().into(),
+            a.professional_id.clone().into(),
+            a.year.into(),
+            a.region_code.clone().into(),
+            a.version.into(),
+            a.satisfaction_milli.into(),
+            a.points.into(),
+            a.first_entry_id.clone().into(),
+        ])
+        .on_conflict(
+            OnConflict::column("record_id")
+                .update_columns(["region_code", "version", "satisfaction_milli", "points"])
+                .to_owned(),
+        )
+        .to_owned();
+    db.execute(&insert).await?;
+    Ok(())
+}
+
+/// Moves a record's net points by `delta` (an admin's reversal of its award).
+pub async fn add_points(db: &impl ConnectionTrait, first_entry_id: &str, delta: Tenths) -> ServiceResult<()> {
+    let update = Query::update()
+        .table("record_awards")
+        .value("points", Expr::col("points").add(delta))
+        .and_where(Expr::col("first_entry_id").eq(first_entry_id))
+        .to_owned();
+    db.execute(&update).await?;
+    Ok(())
+}
