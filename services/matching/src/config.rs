@@ -31,6 +31,8 @@ client_secret = ""
 # Qualification's event stream, source of the professionals' read model;
 # empty while there is none.
 qualification_url = ""
+# Incentive's event stream (star ratings, the city expert team); empty: not followed.
+incentive_url = ""
 
 [rules]
 # Seconds an invitation or application waits for the other side (7 days).
@@ -60,6 +62,7 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 pub struct ConsumersConfig {
     pub qualification_url: String,
+    pub incentive_url: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -87,6 +90,9 @@ impl Validate for Config {
         self.auth.validate()?;
         if !self.consumers.qualification_url.is_empty() {
             kit::config::require_http_url("consumers.qualification_url", &self.consumers.qualification_url)?;
+        }
+        if !self.consumers.incentive_url.is_empty() {
+            kit::config::require_http_url("consumers.incentive_url", &self.consumers.incentive_url)?;
         }
         let r = &self.rules;
         if !(1..=90 * 24 * 3600).contains(&r.offer_ttl_secs) {

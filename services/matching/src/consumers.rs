@@ -11,10 +11,12 @@ use futures::future::BoxFuture;
 use kit::events::{Event, EventHandler, decode};
 use kit::{ServiceError, ServiceResult};
 use sanshi_proto::matching::v1 as pb;
+use sanshi_proto::incentive::v1 as incentive;
 use sanshi_proto::qualification::v1 as qualification;
 use sea_orm::DatabaseTransaction;
 
 pub const QUALIFICATION_CONSUMER: &str = "matching.qualification";
+pub const INCENTIVE_CONSUMER: &str = "matching.incentive";
 
 pub struct QualificationEvents {
     pub default_capacity: i32,
@@ -142,4 +144,62 @@ impl QualificationEvents {
         }
         Ok(())
     }
+}
+
+/// Matching follows incentive: star ratings feed recommendations, and a
+/// confirmed city expert team becomes one city expert team per specialty.
+pub struct IncentiveEvents;
+
+impl EventHandler for IncentiveEvents {
+    fn apply<'a>(&'a self, txn: &'a DatabaseTransaction, event: &'a Event) -> BoxFuture<'a, Result<(), ServiceError>> {
+        Box::pin(async move {
+            let undecodable =
+                |e: prost::DecodeError| ServiceError::internal(anyhow::anyhow!("undecodable incentive event: {e}"));
+            if let Some(e) = decode::<incentive::StarRatingChanged>(event) {
+                let e = e.map_err(undecodable)?;
+                if !store::professionals::set_star_rating(txn, &e.professional_account_id, f64::from(e.stars)).await? {
+                    tracing::warn!(account_id = %e.professional_account_id, "star rating of an unknown professional");
+                }
+            } else if let Some(e) = decode::<incentive::ExpertTeamProposed>(event) {
+                expert_teams(txn, e.map_err(undecodable)?).await?;
+            }
+            Ok(())
+        })
+    }
+}
+
+/// 重庆市城市更新专家团 of the year, one team per specialty. The consumer
+/// applies each event once, so a confirmation makes its teams once.
+async fn expert_teams(txn: &DatabaseTransaction, e: incentive::ExpertTeamProposed) -> ServiceResult<()> {
+    use crate::domain::team::{MemberRole, TeamKind};
+    use store::teams::{Member, Team};
+    let now = Utc::now();
+    let mut specialties: Vec<&str> = e.members.iter().map(|m| m.specialty.as_str()).collect();
+    specialties.dedup();
+    for specialty in specialties {
+        let team = Team {
+            id: uuid::Uuid::now_v7().to_string(),
+            kind: TeamKind::CityExpert,
+            name: format!("重庆市城市更新专家团（{} 年度·{specialty}）", e.year),
+            region_code: "50".into(),
+            region_name: "重庆市".into(),
+            parent_id: String::new(),
+            created_by: "incentive".into(),
+            created_at: now,
+            members: Vec::new(),
+        };
+        store::teams::insert(txn, &team).await?;
+        for m in e.members.iter().filter(|m| m.specialty == specialty) {
+            let member = Member {
+                account_id: m.account_id.clone(),
+                display_name: m.real_name.clone(),
+                role: MemberRole::Member,
+                resident: false,
+                joined_at: now,
+            };
+            store::teams::add_member(txn, &team.id, &member).await?;
+        }
+        tracing::info!(team_id = %team.id, specialty, "city expert team formed");
+    }
+    Ok(())
 }

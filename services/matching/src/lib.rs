@@ -113,6 +113,22 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
         )?
         .spawn(stop.wait());
     }
+    if !config.consumers.incentive_url.is_empty() {
+        let tokens = kit::grpc::service_tokens(
+            &config.auth.identity_url,
+            config.auth.client_id.clone(),
+            config.auth.client_secret.clone(),
+        )?;
+        kit::events::Consumer::new(
+            consumers::INCENTIVE_CONSUMER,
+            "incentive",
+            db.clone(),
+            &config.consumers.incentive_url,
+            tokens,
+            Arc::new(consumers::IncentiveEvents),
+        )?
+        .spawn(stop.wait());
+    }
     tokio::spawn(expiry_sweep(
         db,
         Duration::from_secs(config.rules.expiry_sweep_secs),

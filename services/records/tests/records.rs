@@ -411,11 +411,42 @@ async fn records_are_validated_confirmed_rated_and_scored(db: TestDb) {
         code(public.submit_resident_rating(resident("13911115555", 5)).await),
         Code::FailedPrecondition
     );
+    // Amended after scoring: scored again under the new version, so that
+    // incentive's points follow the record.
+    r.amend_record(t(
+        pb::AmendRecordRequest {
+            id: record.id.clone(),
+            content: Some(pb::RecordContent {
+                residents_reached: 40,
+                ..content(180, 130)
+            }),
+            reason: "补充到场居民".into(),
+        },
+        &pro,
+    ))
+    .await
+    .unwrap();
+    let rescored = r
+        .decide_amendment(t(
+            pb::DecideAmendmentRequest {
+                id: record.id.clone(),
+                accept: true,
+                reason: String::new(),
+            },
+            &worker,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (rescored.state, rescored.version),
+        (pb::ServiceRecordState::Scored as i32, 4)
+    );
     for (event, n) in [
         ("ServiceRecordSubmitted", 3),
         ("ServiceRecordConfirmed", 1),
-        ("ServiceRecordAmended", 1),
-        ("ServiceRecordScored", 1),
+        ("ServiceRecordAmended", 2),
+        ("ServiceRecordScored", 2),
     ] {
         let sql = format!("SELECT COUNT(*) FROM outbox_events WHERE event_type = 'sanshi.records.v1.{event}'");
         assert_eq!(s.count_records(&sql).await, n, "{event}");

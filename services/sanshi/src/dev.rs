@@ -103,7 +103,9 @@ pub fn qualification_config(
 
 pub fn matching_config(data_dir: &Path, host: &str, port: u16, identity_url: &str) -> anyhow::Result<matching::Config> {
     let overrides = service_overrides(data_dir, host, port, identity_url, "matching")
-        + &format!("[consumers]\nqualification_url = \"http://{host}:50052\"\n");
+        + &format!(
+            "[consumers]\nqualification_url = \"http://{host}:50052\"\nincentive_url = \"http://{host}:50055\"\n"
+        );
     Ok(kit::config::from_toml(matching::config::DEFAULTS, &overrides)?)
 }
 
@@ -127,7 +129,9 @@ pub fn incentive_config(
     identity_url: &str,
 ) -> anyhow::Result<incentive::Config> {
     let overrides = service_overrides(data_dir, host, port, identity_url, "incentive")
-        + &format!("[consumers]\nrecords_url = \"http://{host}:50054\"\n");
+        + &format!(
+            "[consumers]\nrecords_url = \"http://{host}:50054\"\nqualification_url = \"http://{host}:50052\"\n"
+        );
     Ok(kit::config::from_toml(incentive::config::DEFAULTS, &overrides)?)
 }
 

@@ -178,6 +178,17 @@ pub async fn upsert_qualified(db: &impl ConnectionTrait, p: &Professional) -> Re
     Ok(())
 }
 
+/// The professional's star rating from incentive's last closed year.
+pub async fn set_star_rating(db: &impl ConnectionTrait, account_id: &str, stars: f64) -> Result<bool, DbErr> {
+    let update = Query::update()
+        .table("professionals")
+        .value("star_rating", stars)
+        .value("updated_at", Utc::now())
+        .and_where(Expr::col("account_id").eq(account_id))
+        .to_owned();
+    Ok(db.execute(&update).await?.rows_affected() > 0)
+}
+
 pub async fn set_status(
     db: &impl ConnectionTrait,
     account_id: &str,
