@@ -51,7 +51,12 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
         .context("migrate incentive database")?;
     events.start_sequencer();
     let follows = [
-        (consumers::RECORDS_CONSUMER, "records", &config.consumers.records_url, true),
+        (
+            consumers::RECORDS_CONSUMER,
+            "records",
+            &config.consumers.records_url,
+            true,
+        ),
         (
             consumers::QUALIFICATION_CONSUMER,
             "qualification",

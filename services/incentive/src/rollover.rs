@@ -71,7 +71,13 @@ pub async fn close(
                 }
             })
             .collect();
-        kit::events::publish_many(&txn, PRODUCER, "professional", ids.iter().map(String::as_str).zip(&changes)).await?;
+        kit::events::publish_many(
+            &txn,
+            PRODUCER,
+            "professional",
+            ids.iter().map(String::as_str).zip(&changes),
+        )
+        .await?;
         txn.commit().await?;
         announced += changes.len();
         if let Some(events) = events {

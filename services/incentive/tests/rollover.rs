@@ -79,7 +79,10 @@ async fn qualify(db: &TestDb, account: &str, specialties: &[&str], region: &str)
 
 async fn count(db: &TestDb, sql: &str) -> i64 {
     db.conn
-        .query_one_raw(sea_orm::Statement::from_string(db.conn.get_database_backend(), sql.to_string()))
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.conn.get_database_backend(),
+            sql.to_string(),
+        ))
         .await
         .unwrap()
         .unwrap()
@@ -141,7 +144,13 @@ async fn results(db: &TestDb, year: i32) -> Vec<(String, i64, i32, i32, i32)> {
     let mut all = Vec::new();
     for p in ["gold", "steady", "lapsed", "quiet", "ghost"] {
         if let Some(r) = years::result(&db.conn, p, year).await.unwrap() {
-            all.push((p.to_string(), r.results.points, r.results.services, r.stars, r.previous_stars));
+            all.push((
+                p.to_string(),
+                r.results.points,
+                r.results.services,
+                r.stars,
+                r.previous_stars,
+            ));
         }
     }
     all

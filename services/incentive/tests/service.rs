@@ -164,7 +164,6 @@ async fn balances_entries_and_explanations(db: TestDb) {
     assert_eq!(bad_year.unwrap_err().code(), tonic::Code::InvalidArgument);
 }
 
-
 fn bad_fields<T: std::fmt::Debug>(result: Result<tonic::Response<T>, tonic::Status>) -> Vec<String> {
     use tonic_types::StatusExt;
     let status = result.expect_err("INVALID_ARGUMENT expected");
@@ -235,13 +234,18 @@ async fn outbox(db: &TestDb, event_type: &str) -> Vec<Vec<u8>> {
 async fn admin_operations_stay_in_scope(db: TestDb) {
     let (mut client, identity_channel, _idb) = serve(&db).await;
     let (city, _) = login(&identity_channel, "city").await;
-    let (yuzhong, _) = login(&identity_channel, "yuzhong").await;
+    let (yuzhong, yuzhong_id) = login(&identity_channel, "yuzhong").await;
     let (dadukou, _) = login(&identity_channel, "dadukou").await;
     let (street, _) = login(&identity_channel, "jiefangbei").await;
     use incentive::consumers::QualificationEvents;
     use sanshi_proto::qualification::v1 as q;
     for (account, profession, specialties, region) in [
-        ("p-yz1", q::Profession::Planner, vec!["社区规划", "建筑设计"], "500103003"),
+        (
+            "p-yz1",
+            q::Profession::Planner,
+            vec!["社区规划", "建筑设计"],
+            "500103003",
+        ),
         ("p-yz2", q::Profession::Planner, vec!["社区规划"], "500103"),
         ("p-ddk", q::Profession::Architect, vec!["结构安全"], "500104"),
     ] {
@@ -268,18 +272,29 @@ async fn admin_operations_stay_in_scope(db: TestDb) {
         year: 2025,
         request_id: "adj-1".into(),
     };
-    let first = client.adjust_points(t(bonus.clone(), &yuzhong)).await.unwrap().into_inner();
-    let again = client.adjust_points(t(bonus.clone(), &yuzhong)).await.unwrap().into_inner();
+    let first = client
+        .adjust_points(t(bonus.clone(), &yuzhong))
+        .await
+        .unwrap()
+        .into_inner();
+    let again = client
+        .adjust_points(t(bonus.clone(), &yuzhong))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(first.id, again.id, "a retried adjustment applies once");
     assert_eq!(first.kind, pb::EntryKind::Adjustment as i32);
-    assert_eq!(first.actor_account_id.is_empty(), false);
+    assert_eq!(first.actor_account_id, yuzhong_id, "who adjusted is on the entry");
     let elsewhere = pb::AdjustPointsRequest {
         account_id: "p-ddk".into(),
         region_code: "500104".into(),
         request_id: "adj-2".into(),
         ..bonus.clone()
     };
-    assert_eq!(code(client.adjust_points(t(elsewhere.clone(), &yuzhong)).await), tonic::Code::PermissionDenied);
+    assert_eq!(
+        code(client.adjust_points(t(elsewhere.clone(), &yuzhong)).await),
+        tonic::Code::PermissionDenied
+    );
     let not_serving = pb::AdjustPointsRequest {
         region_code: "500103".into(),
         ..elsewhere
@@ -304,9 +319,19 @@ async fn admin_operations_stay_in_scope(db: TestDb) {
         reason: "重复奖励".into(),
         request_id: String::new(),
     };
-    assert_eq!(code(client.reverse_entry(t(reverse.clone(), &dadukou)).await), tonic::Code::PermissionDenied);
-    let reversed = client.reverse_entry(t(reverse.clone(), &yuzhong)).await.unwrap().into_inner();
-    assert_eq!((reversed.tenths, reversed.compensates_entry_id.as_str()), (-50, first.id.as_str()));
+    assert_eq!(
+        code(client.reverse_entry(t(reverse.clone(), &dadukou)).await),
+        tonic::Code::PermissionDenied
+    );
+    let reversed = client
+        .reverse_entry(t(reverse.clone(), &yuzhong))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (reversed.tenths, reversed.compensates_entry_id.as_str()),
+        (-50, first.id.as_str())
+    );
     let twice = client.reverse_entry(t(reverse, &yuzhong)).await.unwrap().into_inner();
     assert_eq!(twice.id, reversed.id);
     let explained = client
@@ -353,19 +378,33 @@ async fn admin_operations_stay_in_scope(db: TestDb) {
         .unwrap()
         .into_inner();
     assert_eq!(
-        architects.rows.iter().map(|r| r.account_id.as_str()).collect::<Vec<_>>(),
+        architects
+            .rows
+            .iter()
+            .map(|r| r.account_id.as_str())
+            .collect::<Vec<_>>(),
         ["p-ddk"]
     );
     assert_eq!(
-        code(client.get_leaderboard(t(board("500103", q::Profession::Unspecified), &dadukou)).await),
+        code(
+            client
+                .get_leaderboard(t(board("500103", q::Profession::Unspecified), &dadukou))
+                .await
+        ),
         tonic::Code::PermissionDenied
     );
 
     // The roll-over: the city admin's, for a year that is over.
     let close = |year| pb::CloseYearRequest { year };
-    assert_eq!(code(client.close_year(t(close(2025), &yuzhong)).await), tonic::Code::PermissionDenied);
+    assert_eq!(
+        code(client.close_year(t(close(2025), &yuzhong)).await),
+        tonic::Code::PermissionDenied
+    );
     let this_year = chrono::Datelike::year(&chrono::Utc::now());
-    assert_eq!(bad_fields(client.close_year(t(close(this_year), &city)).await), ["year"]);
+    assert_eq!(
+        bad_fields(client.close_year(t(close(this_year), &city)).await),
+        ["year"]
+    );
     client.close_year(t(close(2025), &city)).await.unwrap();
     let mut closing = pb::YearClosing::default();
     for _ in 0..100 {
@@ -397,11 +436,18 @@ async fn admin_operations_stay_in_scope(db: TestDb) {
         .unwrap()
         .into_inner();
     assert_eq!((rating.stars, rating.year, rating.history.len()), (3, 2025, 1));
-    assert!(rating.history[0].reason.starts_with("由 0 星升为 3 星"), "{}", rating.history[0].reason);
+    assert!(
+        rating.history[0].reason.starts_with("由 0 星升为 3 星"),
+        "{}",
+        rating.history[0].reason
+    );
     let theirs = pb::GetStarRatingRequest {
         account_id: "p-yz1".into(),
     };
-    assert_eq!(code(client.get_star_rating(t(theirs, &dadukou)).await), tonic::Code::PermissionDenied);
+    assert_eq!(
+        code(client.get_star_rating(t(theirs, &dadukou)).await),
+        tonic::Code::PermissionDenied
+    );
 
     let distribution = client
         .get_star_distribution(t(
@@ -478,9 +524,20 @@ async fn admin_operations_stay_in_scope(db: TestDb) {
         per_specialty: 1,
         request_id: "team-2025".into(),
     };
-    assert_eq!(code(client.propose_expert_team(t(propose.clone(), &yuzhong)).await), tonic::Code::PermissionDenied);
-    let proposal = client.propose_expert_team(t(propose.clone(), &city)).await.unwrap().into_inner();
-    let retried = client.propose_expert_team(t(propose, &city)).await.unwrap().into_inner();
+    assert_eq!(
+        code(client.propose_expert_team(t(propose.clone(), &yuzhong)).await),
+        tonic::Code::PermissionDenied
+    );
+    let proposal = client
+        .propose_expert_team(t(propose.clone(), &city))
+        .await
+        .unwrap()
+        .into_inner();
+    let retried = client
+        .propose_expert_team(t(propose, &city))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(proposal.id, retried.id);
     let candidates: Vec<(&str, &str, i32)> = proposal
         .candidates
@@ -489,13 +546,21 @@ async fn admin_operations_stay_in_scope(db: TestDb) {
         .collect();
     assert_eq!(
         candidates,
-        [("建筑设计", "p-yz1", 3), ("社区规划", "p-yz1", 3), ("结构安全", "p-ddk", 2)]
+        [
+            ("建筑设计", "p-yz1", 3),
+            ("社区规划", "p-yz1", 3),
+            ("结构安全", "p-ddk", 2)
+        ]
     );
     let confirm = pb::ConfirmExpertTeamRequest {
         id: proposal.id.clone(),
         struck_account_ids: vec!["p-ddk".into()],
     };
-    let confirmed = client.confirm_expert_team(t(confirm.clone(), &city)).await.unwrap().into_inner();
+    let confirmed = client
+        .confirm_expert_team(t(confirm.clone(), &city))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(confirmed.state, pb::ProposalState::Confirmed as i32);
     assert!(confirmed.candidates.iter().any(|c| c.account_id == "p-ddk" && c.struck));
     client.confirm_expert_team(t(confirm, &city)).await.unwrap();

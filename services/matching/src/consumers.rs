@@ -10,8 +10,8 @@ use chrono::Utc;
 use futures::future::BoxFuture;
 use kit::events::{Event, EventHandler, decode};
 use kit::{ServiceError, ServiceResult};
-use sanshi_proto::matching::v1 as pb;
 use sanshi_proto::incentive::v1 as incentive;
+use sanshi_proto::matching::v1 as pb;
 use sanshi_proto::qualification::v1 as qualification;
 use sea_orm::DatabaseTransaction;
 

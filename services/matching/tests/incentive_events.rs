@@ -7,7 +7,6 @@ use kit::events::{Event, EventHandler, EventPayload};
 use matching::consumers::{IncentiveEvents, QualificationEvents};
 use matching::domain::team::TeamKind;
 use matching::store;
-use prost::Message;
 use sanshi_proto::incentive::v1 as incentive;
 use sanshi_proto::qualification::v1 as qualification;
 
@@ -15,7 +14,7 @@ async fn apply<P: EventPayload>(db: &TestDb, handler: &dyn EventHandler, payload
     let event = Event {
         id: uuid::Uuid::now_v7().to_string(),
         r#type: P::TYPE.into(),
-        payload: payload.encode_to_vec(),
+        payload: prost::Message::encode_to_vec(payload),
         ..Default::default()
     };
     let txn = kit::db::begin(&db.conn).await.unwrap();
@@ -75,13 +74,24 @@ async fn stars_and_expert_teams(db: TestDb) {
         .unwrap();
     let formed: Vec<(String, Vec<String>)> = teams
         .iter()
-        .map(|t| (t.name.clone(), t.members.iter().map(|m| m.display_name.clone()).collect()))
+        .map(|t| {
+            (
+                t.name.clone(),
+                t.members.iter().map(|m| m.display_name.clone()).collect(),
+            )
+        })
         .collect();
     assert_eq!(
         formed,
         [
-            ("重庆市城市更新专家团（2025 年度·社区规划）".to_string(), vec!["张规划".to_string()]),
-            ("重庆市城市更新专家团（2025 年度·结构安全）".to_string(), vec!["李结构".to_string()]),
+            (
+                "重庆市城市更新专家团（2025 年度·社区规划）".to_string(),
+                vec!["张规划".to_string()]
+            ),
+            (
+                "重庆市城市更新专家团（2025 年度·结构安全）".to_string(),
+                vec!["李结构".to_string()]
+            ),
         ]
     );
 }

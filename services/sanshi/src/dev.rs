@@ -129,9 +129,7 @@ pub fn incentive_config(
     identity_url: &str,
 ) -> anyhow::Result<incentive::Config> {
     let overrides = service_overrides(data_dir, host, port, identity_url, "incentive")
-        + &format!(
-            "[consumers]\nrecords_url = \"http://{host}:50054\"\nqualification_url = \"http://{host}:50052\"\n"
-        );
+        + &format!("[consumers]\nrecords_url = \"http://{host}:50054\"\nqualification_url = \"http://{host}:50052\"\n");
     Ok(kit::config::from_toml(incentive::config::DEFAULTS, &overrides)?)
 }
 

@@ -61,7 +61,9 @@ impl Incentive {
         if serves_in_scope {
             Ok(account)
         } else {
-            Err(ServiceError::PermissionDenied("只能查看本人或本辖区专业人员的积分".into()))
+            Err(ServiceError::PermissionDenied(
+                "只能查看本人或本辖区专业人员的积分".into(),
+            ))
         }
     }
 }
@@ -118,7 +120,9 @@ fn profession_from_proto(value: i32) -> ServiceResult<Option<String>> {
     use sanshi_proto::qualification::v1::Profession;
     match Profession::try_from(value) {
         Ok(Profession::Unspecified) => Ok(None),
-        Ok(p) => Ok(Some(p.as_str_name().trim_start_matches("PROFESSION_").to_ascii_lowercase())),
+        Ok(p) => Ok(Some(
+            p.as_str_name().trim_start_matches("PROFESSION_").to_ascii_lowercase(),
+        )),
         Err(_) => Err(ServiceError::invalid("profession", "职业类别无效")),
     }
 }
@@ -131,23 +135,38 @@ impl IncentiveService for Service {
         let caller = kit::auth::caller(&request)?;
         Ok(Response::new(self.0.balance(&caller, request.into_inner()).await?))
     }
-    async fn list_entries(&self, request: Request<pb::ListEntriesRequest>) -> Result<Response<pb::ListEntriesResponse>, Status> {
+    async fn list_entries(
+        &self,
+        request: Request<pb::ListEntriesRequest>,
+    ) -> Result<Response<pb::ListEntriesResponse>, Status> {
         let caller = kit::auth::caller(&request)?;
         Ok(Response::new(self.0.entries(&caller, request.into_inner()).await?))
     }
-    async fn explain_points(&self, request: Request<pb::ExplainPointsRequest>) -> Result<Response<pb::Explanation>, Status> {
+    async fn explain_points(
+        &self,
+        request: Request<pb::ExplainPointsRequest>,
+    ) -> Result<Response<pb::Explanation>, Status> {
         let caller = kit::auth::caller(&request)?;
         Ok(Response::new(self.0.explain(&caller, request.into_inner()).await?))
     }
-    async fn adjust_points(&self, request: Request<pb::AdjustPointsRequest>) -> Result<Response<pb::PointsEntry>, Status> {
+    async fn adjust_points(
+        &self,
+        request: Request<pb::AdjustPointsRequest>,
+    ) -> Result<Response<pb::PointsEntry>, Status> {
         let caller = kit::auth::caller(&request)?;
         Ok(Response::new(self.0.adjust(&caller, request.into_inner()).await?))
     }
-    async fn reverse_entry(&self, request: Request<pb::ReverseEntryRequest>) -> Result<Response<pb::PointsEntry>, Status> {
+    async fn reverse_entry(
+        &self,
+        request: Request<pb::ReverseEntryRequest>,
+    ) -> Result<Response<pb::PointsEntry>, Status> {
         let caller = kit::auth::caller(&request)?;
         Ok(Response::new(self.0.reverse(&caller, request.into_inner()).await?))
     }
-    async fn get_leaderboard(&self, request: Request<pb::GetLeaderboardRequest>) -> Result<Response<pb::Leaderboard>, Status> {
+    async fn get_leaderboard(
+        &self,
+        request: Request<pb::GetLeaderboardRequest>,
+    ) -> Result<Response<pb::Leaderboard>, Status> {
         let caller = kit::auth::caller(&request)?;
         Ok(Response::new(self.0.leaderboard(&caller, request.into_inner()).await?))
     }
@@ -159,31 +178,56 @@ impl IncentiveService for Service {
         ))
     }
 
-    async fn get_year_closing(&self, request: Request<pb::GetYearClosingRequest>) -> Result<Response<pb::YearClosing>, Status> {
+    async fn get_year_closing(
+        &self,
+        request: Request<pb::GetYearClosingRequest>,
+    ) -> Result<Response<pb::YearClosing>, Status> {
         let caller = kit::auth::caller(&request)?;
         Ok(Response::new(self.0.year_closing(&caller, request.into_inner()).await?))
     }
-    async fn get_star_rating(&self, request: Request<pb::GetStarRatingRequest>) -> Result<Response<pb::StarRating>, Status> {
+    async fn get_star_rating(
+        &self,
+        request: Request<pb::GetStarRatingRequest>,
+    ) -> Result<Response<pb::StarRating>, Status> {
         let caller = kit::auth::caller(&request)?;
         Ok(Response::new(self.0.star_rating(&caller, request.into_inner()).await?))
     }
-    async fn get_star_distribution(&self, request: Request<pb::GetStarDistributionRequest>) -> Result<Response<pb::StarDistribution>, Status> {
+    async fn get_star_distribution(
+        &self,
+        request: Request<pb::GetStarDistributionRequest>,
+    ) -> Result<Response<pb::StarDistribution>, Status> {
         let caller = kit::auth::caller(&request)?;
-        Ok(Response::new(self.0.star_distribution(&caller, request.into_inner()).await?))
+        Ok(Response::new(
+            self.0.star_distribution(&caller, request.into_inner()).await?,
+        ))
     }
-    async fn list_policies(&self, request: Request<pb::ListPoliciesRequest>) -> Result<Response<pb::ListPoliciesResponse>, Status> {
+    async fn list_policies(
+        &self,
+        request: Request<pb::ListPoliciesRequest>,
+    ) -> Result<Response<pb::ListPoliciesResponse>, Status> {
         let caller = kit::auth::caller(&request)?;
         Ok(Response::new(self.0.policies(&caller, request.into_inner()).await?))
     }
-    async fn propose_expert_team(&self, request: Request<pb::ProposeExpertTeamRequest>) -> Result<Response<pb::ExpertTeamProposal>, Status> {
+    async fn propose_expert_team(
+        &self,
+        request: Request<pb::ProposeExpertTeamRequest>,
+    ) -> Result<Response<pb::ExpertTeamProposal>, Status> {
         let caller = kit::auth::caller(&request)?;
         Ok(Response::new(self.0.propose_team(&caller, request.into_inner()).await?))
     }
-    async fn get_expert_team_proposal(&self, request: Request<pb::GetExpertTeamProposalRequest>) -> Result<Response<pb::ExpertTeamProposal>, Status> {
+    async fn get_expert_team_proposal(
+        &self,
+        request: Request<pb::GetExpertTeamProposalRequest>,
+    ) -> Result<Response<pb::ExpertTeamProposal>, Status> {
         let caller = kit::auth::caller(&request)?;
-        Ok(Response::new(self.0.team_proposal(&caller, request.into_inner()).await?))
+        Ok(Response::new(
+            self.0.team_proposal(&caller, request.into_inner()).await?,
+        ))
     }
-    async fn confirm_expert_team(&self, request: Request<pb::ConfirmExpertTeamRequest>) -> Result<Response<pb::ExpertTeamProposal>, Status> {
+    async fn confirm_expert_team(
+        &self,
+        request: Request<pb::ConfirmExpertTeamRequest>,
+    ) -> Result<Response<pb::ExpertTeamProposal>, Status> {
         let caller = kit::auth::caller(&request)?;
         Ok(Response::new(self.0.confirm_team(&caller, request.into_inner()).await?))
     }

@@ -56,7 +56,11 @@ impl Incentive {
         })
     }
 
-    pub(super) async fn explain(&self, caller: &Principal, req: pb::ExplainPointsRequest) -> ServiceResult<pb::Explanation> {
+    pub(super) async fn explain(
+        &self,
+        caller: &Principal,
+        req: pb::ExplainPointsRequest,
+    ) -> ServiceResult<pb::Explanation> {
         let id = req.entry_id.trim();
         let e = ledger::find(&self.db, id)
             .await?
@@ -72,7 +76,11 @@ impl Incentive {
         })
     }
 
-    pub(super) async fn adjust(&self, caller: &Principal, req: pb::AdjustPointsRequest) -> ServiceResult<pb::PointsEntry> {
+    pub(super) async fn adjust(
+        &self,
+        caller: &Principal,
+        req: pb::AdjustPointsRequest,
+    ) -> ServiceResult<pb::PointsEntry> {
         let mut v = Violations::new();
         let account = req.account_id.trim().to_string();
         if account.is_empty() {
@@ -112,7 +120,9 @@ impl Incentive {
         if let Some(done) = ledger::by_source(&self.db, &source).await? {
             // A retry: the first attempt's entry, if it was the same adjustment.
             if done.professional_id != account || done.amount != req.tenths {
-                return Err(ServiceError::FailedPrecondition("该 request_id 已用于另一笔调整".into()));
+                return Err(ServiceError::FailedPrecondition(
+                    "该 request_id 已用于另一笔调整".into(),
+                ));
             }
             return Ok(entry_to_proto(&done));
         }
@@ -145,7 +155,12 @@ impl Incentive {
             &caller.account_id,
             "adjust_points",
             &format!("professional:{account}"),
-            &format!("{} {}：{reason}（{}）", entry.id, format_points(entry.amount), region.as_str()),
+            &format!(
+                "{} {}：{reason}（{}）",
+                entry.id,
+                format_points(entry.amount),
+                region.as_str()
+            ),
         )
         .await?;
         publish_awarded(&txn, &entry).await?;
@@ -154,7 +169,11 @@ impl Incentive {
         Ok(entry_to_proto(&entry))
     }
 
-    pub(super) async fn reverse(&self, caller: &Principal, req: pb::ReverseEntryRequest) -> ServiceResult<pb::PointsEntry> {
+    pub(super) async fn reverse(
+        &self,
+        caller: &Principal,
+        req: pb::ReverseEntryRequest,
+    ) -> ServiceResult<pb::PointsEntry> {
         let mut v = Violations::new();
         let reason = reason_of(&mut v, &req.reason);
         if req.entry_id.trim().is_empty() {
@@ -178,7 +197,9 @@ impl Incentive {
             return Ok(entry_to_proto(&done));
         }
         if original.kind == Kind::Compensation {
-            return Err(ServiceError::FailedPrecondition("更正记录不能再冲正，请冲正原记录".into()));
+            return Err(ServiceError::FailedPrecondition(
+                "更正记录不能再冲正，请冲正原记录".into(),
+            ));
         }
         let txn = self.db.begin().await?;
         let net = ledger::net_of(&txn, &original).await?;
@@ -220,7 +241,11 @@ impl Incentive {
         Ok(entry_to_proto(&entry))
     }
 
-    pub(super) async fn leaderboard(&self, caller: &Principal, req: pb::GetLeaderboardRequest) -> ServiceResult<pb::Leaderboard> {
+    pub(super) async fn leaderboard(
+        &self,
+        caller: &Principal,
+        req: pb::GetLeaderboardRequest,
+    ) -> ServiceResult<pb::Leaderboard> {
         let mut v = Violations::new();
         let region = v.take(kit::region::parse_field("region_code", &req.region_code));
         let profession = v.take(profession_from_proto(req.profession));

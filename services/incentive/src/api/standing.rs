@@ -50,7 +50,11 @@ impl Incentive {
 
     /// Closes the year in the background (it may take a while at national
     /// scale); the answer reports the progress so far, GetYearClosing the rest.
-    pub(super) async fn close_year(self: Arc<Self>, caller: &Principal, req: pb::CloseYearRequest) -> ServiceResult<pb::YearClosing> {
+    pub(super) async fn close_year(
+        self: Arc<Self>,
+        caller: &Principal,
+        req: pb::CloseYearRequest,
+    ) -> ServiceResult<pb::YearClosing> {
         require_city_admin(caller)?;
         let year = closed_year("year", req.year)?;
         years::start(&self.db, year, &caller.account_id, Utc::now()).await?;
@@ -60,7 +64,11 @@ impl Incentive {
 
     /// Runs (or resumes) the closing of `year` unless this process already is.
     pub fn spawn_closing(self: &Arc<Self>, year: i32, actor: String) {
-        let started = self.closing.lock().map(|mut running| running.insert(year)).unwrap_or(false);
+        let started = self
+            .closing
+            .lock()
+            .map(|mut running| running.insert(year))
+            .unwrap_or(false);
         if !started {
             return;
         }
@@ -75,14 +83,24 @@ impl Incentive {
         });
     }
 
-    pub(super) async fn year_closing(&self, caller: &Principal, req: pb::GetYearClosingRequest) -> ServiceResult<pb::YearClosing> {
+    pub(super) async fn year_closing(
+        &self,
+        caller: &Principal,
+        req: pb::GetYearClosingRequest,
+    ) -> ServiceResult<pb::YearClosing> {
         if !caller.acts_for(&REGION_READERS, CITY) {
-            return Err(ServiceError::PermissionDenied("仅市级管理员和审计人员可以查看年度结算".into()));
+            return Err(ServiceError::PermissionDenied(
+                "仅市级管理员和审计人员可以查看年度结算".into(),
+            ));
         }
         self.closing_to_proto(req.year).await
     }
 
-    pub(super) async fn star_rating(&self, caller: &Principal, req: pb::GetStarRatingRequest) -> ServiceResult<pb::StarRating> {
+    pub(super) async fn star_rating(
+        &self,
+        caller: &Principal,
+        req: pb::GetStarRatingRequest,
+    ) -> ServiceResult<pb::StarRating> {
         let account = self.readable(caller, &req.account_id).await?;
         let history = years::history(&self.db, &account).await?;
         let (stars, year) = history.first().map_or((0, 0), |h| (h.stars, h.year));
@@ -140,7 +158,11 @@ impl Incentive {
         })
     }
 
-    pub(super) async fn policies(&self, caller: &Principal, req: pb::ListPoliciesRequest) -> ServiceResult<pb::ListPoliciesResponse> {
+    pub(super) async fn policies(
+        &self,
+        caller: &Principal,
+        req: pb::ListPoliciesRequest,
+    ) -> ServiceResult<pb::ListPoliciesResponse> {
         let all = crate::store::policies::all(&self.db).await?;
         let to_proto = |p: &policies::Policy| pb::Policy {
             id: p.id.clone(),
@@ -260,7 +282,11 @@ impl Incentive {
                     }
                 }
                 // Most stars first, then most points; the account id breaks ties.
-                ranked.sort_by(|a, b| b.1.cmp(&a.1).then(b.2.cmp(&a.2)).then(a.0.account_id.cmp(&b.0.account_id)));
+                ranked.sort_by(|a, b| {
+                    b.1.cmp(&a.1)
+                        .then(b.2.cmp(&a.2))
+                        .then(a.0.account_id.cmp(&b.0.account_id))
+                });
                 let mut by_specialty: std::collections::BTreeMap<String, Vec<Candidate>> = Default::default();
                 for (p, stars, points) in &ranked {
                     for specialty in &p.specialties {
@@ -348,7 +374,11 @@ impl Incentive {
             return self.proposal_to_proto(&p).await;
         }
         let mut members = Vec::new();
-        for c in p.candidates.iter().filter(|c| !req.struck_account_ids.contains(&c.professional_id)) {
+        for c in p
+            .candidates
+            .iter()
+            .filter(|c| !req.struck_account_ids.contains(&c.professional_id))
+        {
             members.push(pb::ExpertTeamMember {
                 specialty: c.specialty.clone(),
                 account_id: c.professional_id.clone(),
@@ -370,7 +400,11 @@ impl Incentive {
             &caller.account_id,
             "confirm_expert_team",
             &format!("proposal:{}", p.id),
-            &format!("确认 {} 人，划去 {} 人", event.members.len(), req.struck_account_ids.len()),
+            &format!(
+                "确认 {} 人，划去 {} 人",
+                event.members.len(),
+                req.struck_account_ids.len()
+            ),
         )
         .await?;
         txn.commit().await?;

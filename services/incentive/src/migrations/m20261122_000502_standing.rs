@@ -20,8 +20,22 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        index(m, "ledger_entries", "ledger_entries_year_region", &["year", "region_code"], false).await?;
-        index(m, "ledger_entries", "ledger_entries_year_professional", &["year", "professional_id"], false).await?;
+        index(
+            m,
+            "ledger_entries",
+            "ledger_entries_year_region",
+            &["year", "region_code"],
+            false,
+        )
+        .await?;
+        index(
+            m,
+            "ledger_entries",
+            "ledger_entries_year_professional",
+            &["year", "professional_id"],
+            false,
+        )
+        .await?;
 
         // Qualified professionals, from qualification's events.
         m.create_table(
@@ -68,7 +82,14 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        index(m, "record_awards", "record_awards_year_professional", &["year", "professional_id"], false).await?;
+        index(
+            m,
+            "record_awards",
+            "record_awards_year_professional",
+            &["year", "professional_id"],
+            false,
+        )
+        .await?;
 
         m.create_table(
             Table::create()
@@ -102,7 +123,14 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        index(m, "annual_results", "annual_results_year", &["year", "announced", "professional_id"], false).await?;
+        index(
+            m,
+            "annual_results",
+            "annual_results_year",
+            &["year", "announced", "professional_id"],
+            false,
+        )
+        .await?;
 
         m.create_table(
             Table::create()
@@ -168,7 +196,12 @@ impl MigrationTrait for Migration {
                 .col(integer("stars"))
                 .col(big_integer("points"))
                 .col(boolean("struck").default(false))
-                .primary_key(Index::create().col("proposal_id").col("specialty").col("professional_id"))
+                .primary_key(
+                    Index::create()
+                        .col("proposal_id")
+                        .col("specialty")
+                        .col("professional_id"),
+                )
                 .to_owned(),
         )
         .await?;

@@ -6,7 +6,13 @@ use kit::ServiceResult;
 use sea_orm::ConnectionTrait;
 use sea_orm::sea_query::Query;
 
-pub async fn log(db: &impl ConnectionTrait, actor_id: &str, action: &str, target: &str, detail: &str) -> ServiceResult<()> {
+pub async fn log(
+    db: &impl ConnectionTrait,
+    actor_id: &str,
+    action: &str,
+    target: &str,
+    detail: &str,
+) -> ServiceResult<()> {
     let insert = Query::insert()
         .into_table("audit_log")
         .columns(["id", "actor_id", "action", "target", "detail", "created_at"])
@@ -37,6 +43,12 @@ pub async fn of_target(db: &impl ConnectionTrait, target: &str) -> ServiceResult
     db.query_all(&select)
         .await?
         .iter()
-        .map(|r| Ok((r.try_get("", "actor_id")?, r.try_get("", "action")?, r.try_get("", "detail")?)))
+        .map(|r| {
+            Ok((
+                r.try_get("", "actor_id")?,
+                r.try_get("", "action")?,
+                r.try_get("", "detail")?,
+            ))
+        })
         .collect()
 }

@@ -48,7 +48,15 @@ pub async fn insert(db: &impl ConnectionTrait, p: &Proposal) -> ServiceResult<()
     }
     let mut insert = Query::insert()
         .into_table("expert_candidates")
-        .columns(["proposal_id", "specialty", "professional_id", "rank", "stars", "points", "struck"])
+        .columns([
+            "proposal_id",
+            "specialty",
+            "professional_id",
+            "rank",
+            "stars",
+            "points",
+            "struck",
+        ])
         .to_owned();
     for c in &p.candidates {
         insert.values_panic([

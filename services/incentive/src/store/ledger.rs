@@ -198,7 +198,13 @@ pub async fn leaderboard(
     limit: u64,
 ) -> ServiceResult<Vec<Ranked>> {
     let like = format!("{region}%");
-    let mut values: Vec<sea_orm::Value> = vec![year.into(), like.clone().into(), stars_year.into(), year.into(), like.into()];
+    let mut values: Vec<sea_orm::Value> = vec![
+        year.into(),
+        like.clone().into(),
+        stars_year.into(),
+        year.into(),
+        like.into(),
+    ];
     let mut filter = String::new();
     if let Some(p) = profession {
         filter.push_str(" AND p.profession = ?");

@@ -71,7 +71,12 @@ pub async fn upsert(db: &impl ConnectionTrait, p: &Professional, now: DateTime<U
 }
 
 /// Sets a professional's status; false when incentive does not know them.
-pub async fn set_status(db: &impl ConnectionTrait, account_id: &str, status: &str, now: DateTime<Utc>) -> ServiceResult<bool> {
+pub async fn set_status(
+    db: &impl ConnectionTrait,
+    account_id: &str,
+    status: &str,
+    now: DateTime<Utc>,
+) -> ServiceResult<bool> {
     let update = Query::update()
         .table("professionals")
         .value("status", status)
@@ -86,7 +91,11 @@ pub async fn record_lapse(db: &impl ConnectionTrait, account_id: &str, year: i32
     let insert = Query::insert()
         .into_table("standing_lapses")
         .columns(["professional_id", "year", "reason"])
-        .values_panic([account_id.into(), year.into(), reason.chars().take(500).collect::<String>().into()])
+        .values_panic([
+            account_id.into(),
+            year.into(),
+            reason.chars().take(500).collect::<String>().into(),
+        ])
         .on_conflict(OnConflict::columns(["professional_id", "year"]).do_nothing().to_owned())
         .to_owned();
     db.execute(&insert).await?;

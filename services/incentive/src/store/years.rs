@@ -278,7 +278,11 @@ pub async fn carry_over(db: &impl ConnectionTrait, professional: &str, year: i32
 /// Stars of `year` counted per home district (or per home street inside a
 /// district): `(region code, counts[0..=5])`. `region` is "50"-style city
 /// code or a 6-digit district.
-pub async fn star_distribution(db: &impl ConnectionTrait, year: i32, region: &str) -> ServiceResult<Vec<(String, [i32; 6])>> {
+pub async fn star_distribution(
+    db: &impl ConnectionTrait,
+    year: i32,
+    region: &str,
+) -> ServiceResult<Vec<(String, [i32; 6])>> {
     // The home region is the first of the professional's service regions;
     // the JSON array starts `["<code>`, which narrows the rows in SQL.
     let sql = "SELECT a.stars, p.service_regions FROM annual_results a \

@@ -224,8 +224,9 @@ impl Consumer {
         }
     }
 
-    /// One transaction: apply unless already applied, record it, advance the cursor.
-    async fn apply(&self, event: &Event) -> Result<(), ServiceError> {
+    /// One transaction: apply unless already applied, record it, advance the
+    /// cursor. Public for benchmarks that measure the consumer's write path.
+    pub async fn apply(&self, event: &Event) -> Result<(), ServiceError> {
         let span = tracing::info_span!(
             "apply_event",
             otel.name = %format!("apply {}", event.r#type),

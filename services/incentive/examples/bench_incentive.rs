@@ -1,0 +1,258 @@
+//! `scripts/bench-incentive`: the incentive service's two heavy paths on
+//! PostgreSQL, each against its baseline measured in the same run.
+//!
+//! 1. Award throughput: `ServiceRecordScored` events applied one by one
+//!    through the real consumer path (dedupe check, award, record row,
+//!    outbox event, applied mark, cursor; one transaction each) versus
+//!    pgbench running a single-row INSERT per transaction into a table of the
+//!    ledger's shape, with the same durability (synchronous_commit on, one client).
+//! 2. Roll-over: closing a year of `BENCH_PROFESSIONALS` professionals ×
+//!    `BENCH_RECORDS` scored records each (annual results, star ratings,
+//!    StarRatingChanged events) versus the raw SQL aggregate of the same
+//!    ledger rows (`SUM`/`COUNT` grouped by professional).
+//!
+//! Environment: BENCH_POSTGRES_URL (admin URL, default the local server),
+//! BENCH_EVENTS (default 20000), BENCH_PROFESSIONALS (100000),
+//! BENCH_RECORDS (50), BENCH_REPEAT (3; the best run counts).
+
+use incentive::consumers::{RecordEvents, StandardRules};
+use incentive::domain::stars::StarRules;
+use kit::events::{Consumer, Event, EventPayload};
+use prost::Message;
+use sanshi_proto::records::v1 as records;
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+async fn sql(db: &DatabaseConnection, text: &str) -> anyhow::Result<()> {
+    db.execute_unprepared(text).await?;
+    Ok(())
+}
+
+fn with_database(url: &str, name: &str) -> String {
+    match url.rfind('/') {
+        Some(i) if url[..i].ends_with(|c: char| c != '/') => format!("{}/{name}", &url[..i]),
+        _ => format!("{url}/{name}"),
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let admin_url =
+        std::env::var("BENCH_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let events = env_or("BENCH_EVENTS", 20_000);
+    let professionals = env_or("BENCH_PROFESSIONALS", 100_000);
+    let per_professional = env_or("BENCH_RECORDS", 50);
+    let repeat = env_or("BENCH_REPEAT", 3).max(1);
+
+    let name = "sanshi_bench_incentive";
+    let admin = Database::connect(&admin_url).await?;
+    sql(&admin, &format!("DROP DATABASE IF EXISTS {name}")).await?;
+    sql(&admin, &format!("CREATE DATABASE {name}")).await?;
+    let url = with_database(&admin_url, name);
+    let db = Database::connect(&url).await?;
+    kit::db::migrate::<incentive::migrations::Migrator>(&db).await?;
+
+    // ---- 1. award throughput
+    let consumer = Consumer::new(
+        "incentive.records",
+        "records",
+        db.clone(),
+        "http://127.0.0.1:9",
+        kit::grpc::service_tokens("http://127.0.0.1:9", "bench".into(), String::new())?,
+        Arc::new(RecordEvents { rules: StandardRules }),
+    )?;
+    let visit = kit::grpc::timestamp(
+        chrono::NaiveDate::from_ymd_opt(2026, 6, 1)
+            .and_then(|d| d.and_hms_opt(9, 0, 0))
+            .map(|t| t.and_utc())
+            .ok_or_else(|| anyhow::anyhow!("date"))?,
+    );
+    let batch: Vec<Event> = (0..events)
+        .map(|i| {
+            let payload = records::ServiceRecordScored {
+                record_id: format!("bench-{i}"),
+                professional_account_id: format!("p{:06}", i % 2000),
+                community_code: "500103003013".into(),
+                service_type: "deliberation".into(),
+                distance_km: (i % 60) as f64,
+                community_rating: (i % 5 + 1) as i32,
+                resident_rating_average: 4.2,
+                resident_rating_count: (i % 6) as i32,
+                visit_time: Some(visit),
+                ..Default::default()
+            };
+            Event {
+                id: uuid::Uuid::now_v7().to_string(),
+                producer: "records".into(),
+                sequence: i as i64 + 1,
+                r#type: <records::ServiceRecordScored as EventPayload>::TYPE.into(),
+                payload: payload.encode_to_vec(),
+                ..Default::default()
+            }
+        })
+        .collect();
+    let started = Instant::now();
+    for e in &batch {
+        consumer.apply(e).await?;
+    }
+    let award_secs = started.elapsed().as_secs_f64();
+    let awarded = count(&db, "SELECT COUNT(*) FROM ledger_entries").await?;
+    anyhow::ensure!(awarded == events as i64, "{awarded} entries for {events} events");
+
+    sql(
+        &db,
+        "CREATE TABLE pgbench_ledger (LIKE ledger_entries INCLUDING DEFAULTS INCLUDING INDEXES)",
+    )
+    .await?;
+    let script = std::env::temp_dir().join("sanshi-bench-insert.sql");
+    std::fs::write(
+        &script,
+        "INSERT INTO pgbench_ledger (id, professional_id, source, kind, amount, year, rule_version, breakdown, \
+         compensates, reason, actor_id, created_at, region_code) VALUES (gen_random_uuid()::text, 'p000001', \
+         'record:' || gen_random_uuid()::text, 'award', 132, 2026, '2026-v1', '{}', '', '', 'system', now(), \
+         '500103003013');\n",
+    )?;
+    let output = std::process::Command::new("pgbench")
+        .args(["-n", "-c", "1", "-j", "1", "-t", &events.to_string(), "-f"])
+        .arg(&script)
+        .arg(&url)
+        .output()?;
+    anyhow::ensure!(
+        output.status.success(),
+        "pgbench failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = String::from_utf8_lossy(&output.stdout);
+    let pgbench_tps: f64 = report
+        .lines()
+        .find(|l| l.starts_with("tps"))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("no tps in pgbench output:\n{report}"))?;
+    let award_rate = events as f64 / award_secs;
+    println!("== award throughput on PostgreSQL ({events} events, one transaction each, synchronous_commit on)");
+    println!(
+        "   consumer path {award_rate:.0} events/s   pgbench single-row INSERT {pgbench_tps:.0} tps   ratio {:.2} (goal ≥ 0.5)",
+        award_rate / pgbench_tps
+    );
+
+    // ---- 2. roll-over
+    let records = professionals * per_professional;
+    let generated = Instant::now();
+    sql(
+        &db,
+        "TRUNCATE ledger_entries, record_awards, outbox_events, applied_events, pgbench_ledger",
+    )
+    .await?;
+    sql(
+        &db,
+        &format!(
+            "INSERT INTO professionals (account_id, real_name, profession, specialties, service_regions, status, updated_at) \
+             SELECT 'p' || lpad(i::text, 7, '0'), '专家' || i, 'planner', '[\"社区规划\"]', \
+             '[\"500103003\"]', 'active', now() FROM generate_series(1, {professionals}) i \
+             ON CONFLICT DO NOTHING"
+        ),
+    )
+    .await?;
+    sql(
+        &db,
+        &format!(
+            "INSERT INTO ledger_entries (id, professional_id, source, kind, amount, year, rule_version, breakdown, \
+             compensates, reason, actor_id, created_at, region_code) \
+             SELECT 'e' || g, 'p' || lpad((g / {per_professional} + 1)::text, 7, '0'), 'record:r' || g, 'award', \
+             60 + (g * 7919) % 200, 2025, '2025-v1', '{{}}', '', '', 'system', now(), '500103003013' \
+             FROM generate_series(0, {records} - 1) g"
+        ),
+    )
+    .await?;
+    sql(
+        &db,
+        &format!(
+            "INSERT INTO record_awards (record_id, professional_id, year, region_code, version, satisfaction_milli, points, first_entry_id) \
+             SELECT 'r' || g, 'p' || lpad((g / {per_professional} + 1)::text, 7, '0'), 2025, '500103003013', 0, \
+             CASE WHEN g % 4 = 0 THEN NULL ELSE 3000 + (g * 104729) % 2001 END, 60 + (g * 7919) % 200, 'e' || g \
+             FROM generate_series(0, {records} - 1) g"
+        ),
+    )
+    .await?;
+    sql(&db, "VACUUM ANALYZE").await?;
+    println!(
+        "== roll-over of 2025: {professionals} professionals × {per_professional} records ({records} ledger rows, generated in {:.0} s)",
+        generated.elapsed().as_secs_f64()
+    );
+
+    let mut raw_best = Duration::MAX;
+    for _ in 0..repeat {
+        let started = Instant::now();
+        let rows = db
+            .query_all_raw(Statement::from_string(
+                db.get_database_backend(),
+                "SELECT professional_id, SUM(amount), COUNT(*) FROM ledger_entries WHERE year = 2025 \
+                 GROUP BY professional_id"
+                    .to_string(),
+            ))
+            .await?;
+        raw_best = raw_best.min(started.elapsed());
+        anyhow::ensure!(rows.len() as u64 == professionals, "{} groups", rows.len());
+    }
+    let rules = StarRules::standard();
+    let mut close_best = Duration::MAX;
+    for _ in 0..repeat {
+        sql(
+            &db,
+            "DELETE FROM annual_results; DELETE FROM year_closings; TRUNCATE outbox_events",
+        )
+        .await?;
+        let started = Instant::now();
+        incentive::rollover::close(&db, None, &rules, 2025, "bench").await?;
+        close_best = close_best.min(started.elapsed());
+    }
+    let rated = count(&db, "SELECT COUNT(*) FROM annual_results WHERE year = 2025").await?;
+    let announced = count(
+        &db,
+        "SELECT COUNT(*) FROM outbox_events WHERE event_type = 'sanshi.incentive.v1.StarRatingChanged'",
+    )
+    .await?;
+    let distribution = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT stars, COUNT(*) FROM annual_results WHERE year = 2025 GROUP BY stars ORDER BY stars".to_string(),
+        ))
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(format!(
+                "{}★ {}",
+                r.try_get_by_index::<i32>(0)?,
+                r.try_get_by_index::<i64>(1)?
+            ))
+        })
+        .collect::<Result<Vec<_>, sea_orm::DbErr>>()?;
+    println!(
+        "   {rated} annual results, {announced} StarRatingChanged events; {}",
+        distribution.join(", ")
+    );
+    println!(
+        "   roll-over {:.3} s   raw SQL aggregate {:.3} s   ratio {:.2} (goal ≤ 1.5; best of {repeat})",
+        close_best.as_secs_f64(),
+        raw_best.as_secs_f64(),
+        close_best.as_secs_f64() / raw_best.as_secs_f64()
+    );
+
+    drop(db);
+    sql(&admin, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await?;
+    Ok(())
+}
+
+async fn count(db: &DatabaseConnection, text: &str) -> anyhow::Result<i64> {
+    let row = db
+        .query_one_raw(Statement::from_string(db.get_database_backend(), text.to_string()))
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no row"))?;
+    Ok(row.try_get_by_index::<i64>(0)?)
+}
