@@ -67,18 +67,21 @@ pub async fn award(
     e: &records::ServiceRecordScored,
     event: &Event,
 ) -> ServiceResult<Option<Tenths>> {
-    let current = awards::find(txn, &e.record_id).await?;
-    if current.as_ref().is_some_and(|c| e.version <= c.version) {
-        tracing::info!(record_id = %e.record_id, version = e.version, "record version already awarded");
-        return Ok(None);
-    }
     // Points count in the year of the visit (an amendment keeps the first year).
     let when = time(e.visit_time.as_ref())
         .or_else(|| time(event.occur_time.as_ref()))
         .unwrap_or_else(Utc::now);
+    let (current, mut previous_year) =
+        awards::prior(txn, &e.record_id, &e.professional_account_id, when.year() - 1).await?;
+    if current.as_ref().is_some_and(|c| e.version <= c.version) {
+        tracing::info!(record_id = %e.record_id, version = e.version, "record version already awarded");
+        return Ok(None);
+    }
     let year = current.as_ref().map_or(when.year(), |c| c.year);
+    if year != when.year() {
+        previous_year = years::carry_over(txn, &e.professional_account_id, year - 1).await?;
+    }
     let rule_set = rules.for_year(year);
-    let previous_year = years::carry_over(txn, &e.professional_account_id, year - 1).await?;
     let breakdown = points::score(
         &rule_set,
         &ScoredRecord {

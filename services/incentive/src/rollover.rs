@@ -19,8 +19,17 @@ use kit::{ServiceError, ServiceResult};
 use sanshi_proto::incentive::v1 as pb;
 use sea_orm::{DatabaseConnection, TransactionTrait};
 
-/// Professionals announced per transaction.
-pub const PAGE: u64 = 1000;
+/// Professionals announced per transaction (× 8 values per outbox row stays
+/// under SQLite's limit of bound parameters).
+pub const PAGE: u64 = 2000;
+
+/// Records that `actor` starts closing `year` (audit-logged), unless it was started before.
+pub async fn begin(db: &DatabaseConnection, year: i32, actor: &str) -> ServiceResult<()> {
+    if years::start(db, year, actor, Utc::now()).await? {
+        audit::log(db, actor, "close_year", &format!("year:{year}"), "开始年度结算").await?;
+    }
+    Ok(())
+}
 
 /// Closes `year` (started by `actor`), or finishes closing it.
 pub async fn close(
@@ -30,30 +39,29 @@ pub async fn close(
     year: i32,
     actor: &str,
 ) -> ServiceResult<()> {
-    if years::start(db, year, actor, Utc::now()).await? {
-        audit::log(db, actor, "close_year", &format!("year:{year}"), "开始年度结算").await?;
-    }
+    begin(db, year, actor).await?;
     let closing = years::closing(db, year)
         .await?
         .ok_or_else(|| ServiceError::internal(anyhow::anyhow!("year closing vanished")))?;
     if closing.state == "done" {
         return Ok(());
     }
+    let started = std::time::Instant::now();
     if !closing.aggregated {
         let txn = db.begin().await?;
         let written = years::aggregate(&txn, year, rules).await?;
         txn.commit().await?;
-        tracing::info!(year, professionals = written, "annual results written");
+        tracing::info!(year, professionals = written, elapsed_ms = started.elapsed().as_millis() as u64, "annual results written");
     }
     let mut announced = 0;
     loop {
         let txn = db.begin().await?;
         let page = years::unannounced(&txn, year, PAGE).await?;
-        if page.is_empty() {
+        let (Some(first), Some(last)) = (page.first(), page.last()) else {
             break;
-        }
-        let ids: Vec<String> = page.iter().map(|r| r.professional_id.clone()).collect();
-        if years::mark_announced(&txn, year, &ids).await? != ids.len() as u64 {
+        };
+        let marked = years::mark_announced(&txn, year, &first.professional_id, &last.professional_id).await?;
+        if marked != page.len() as u64 {
             // Another run announced some of these first: read the page again.
             txn.rollback().await?;
             continue;
@@ -71,13 +79,8 @@ pub async fn close(
                 }
             })
             .collect();
-        kit::events::publish_many(
-            &txn,
-            PRODUCER,
-            "professional",
-            ids.iter().map(String::as_str).zip(&changes),
-        )
-        .await?;
+        let ids = page.iter().map(|r| r.professional_id.as_str());
+        kit::events::publish_many(&txn, PRODUCER, "professional", ids.zip(&changes)).await?;
         txn.commit().await?;
         announced += changes.len();
         if let Some(events) = events {
@@ -85,6 +88,6 @@ pub async fn close(
         }
     }
     years::finish(db, year, Utc::now()).await?;
-    tracing::info!(year, announced, "year closed");
+    tracing::info!(year, announced, elapsed_ms = started.elapsed().as_millis() as u64, "year closed");
     Ok(())
 }

@@ -424,6 +424,21 @@ async fn admin_operations_stay_in_scope(db: TestDb) {
     let again = client.close_year(t(close(2025), &city)).await.unwrap().into_inner();
     assert_eq!((again.state, again.professionals), (pb::ClosingState::Done as i32, 3));
     assert_eq!(outbox(&db, "sanshi.incentive.v1.StarRatingChanged").await.len(), 3);
+    for action in ["adjust_points", "reverse_entry", "close_year"] {
+        use sea_orm::ConnectionTrait;
+        let logged = db
+            .conn
+            .query_one_raw(sea_orm::Statement::from_string(
+                db.conn.get_database_backend(),
+                format!("SELECT COUNT(*) FROM audit_log WHERE action = '{action}'"),
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get_by_index::<i64>(0)
+            .unwrap();
+        assert_eq!(logged, 1, "{action} audit-logged once");
+    }
 
     let rating = client
         .get_star_rating(t(

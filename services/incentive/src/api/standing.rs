@@ -57,7 +57,7 @@ impl Incentive {
     ) -> ServiceResult<pb::YearClosing> {
         require_city_admin(caller)?;
         let year = closed_year("year", req.year)?;
-        years::start(&self.db, year, &caller.account_id, Utc::now()).await?;
+        rollover::begin(&self.db, year, &caller.account_id).await?;
         self.spawn_closing(year, caller.account_id.clone());
         self.closing_to_proto(year).await
     }

@@ -26,10 +26,44 @@ pub async fn find(db: &impl ConnectionTrait, record_id: &str) -> ServiceResult<O
         .from("record_awards")
         .and_where(Expr::col("record_id").eq(record_id))
         .to_owned();
-    let Some(r) = db.query_one(&select).await? else {
-        return Ok(None);
+    db.query_one(&select).await?.as_ref().map(from_row).transpose()
+}
+
+/// What an award needs to know, in one round trip: the record's current
+/// figures, if any, and the professional's carry-over from `previous_year`
+/// (as [`crate::store::years::carry_over`]).
+pub async fn prior(
+    db: &impl ConnectionTrait,
+    record_id: &str,
+    professional: &str,
+    previous_year: i32,
+) -> ServiceResult<(Option<RecordAward>, Tenths)> {
+    let sql = "SELECT ra.*, COALESCE(\
+                 (SELECT points FROM annual_results WHERE professional_id = ? AND year = ?), \
+                 (SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM ledger_entries \
+                  WHERE professional_id = ? AND year = ?)) AS carry_over \
+               FROM (SELECT 1 AS one) x LEFT JOIN record_awards ra ON ra.record_id = ?";
+    let values = vec![
+        professional.into(),
+        previous_year.into(),
+        professional.into(),
+        previous_year.into(),
+        record_id.into(),
+    ];
+    let row = db
+        .query_one_raw(kit::db::statement(db, sql, values))
+        .await?
+        .ok_or_else(|| kit::ServiceError::internal(anyhow::anyhow!("no row from a one-row select")))?;
+    let carry_over: i64 = row.try_get("", "carry_over")?;
+    let current = match row.try_get::<Option<String>>("", "record_id")? {
+        Some(_) => Some(from_row(&row)?),
+        None => None,
     };
-    Ok(Some(RecordAward {
+    Ok((current, carry_over))
+}
+
+fn from_row(r: &sea_orm::QueryResult) -> ServiceResult<RecordAward> {
+    Ok(RecordAward {
         record_id: r.try_get("", "record_id")?,
         professional_id: r.try_get("", "professional_id")?,
         year: r.try_get("", "year")?,
@@ -38,7 +72,7 @@ pub async fn find(db: &impl ConnectionTrait, record_id: &str) -> ServiceResult<O
         satisfaction_milli: r.try_get("", "satisfaction_milli")?,
         points: r.try_get("", "points")?,
         first_entry_id: r.try_get("", "first_entry_id")?,
-    }))
+    })
 }
 
 /// Writes the record's current figures (insert, or replace on an amendment).

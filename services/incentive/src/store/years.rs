@@ -101,7 +101,7 @@ fn stars_case(rules: &StarRules, points: &str, services: &str, rated: &str, mill
 
 /// The roll-over's first step: every professional's results for `year` in
 /// one statement (idempotent: existing rows are kept). Rows whose stars did
-/// not change are born announced.
+/// not change are born announced. Run it in a transaction.
 pub async fn aggregate(db: &impl ConnectionTrait, year: i32, rules: &StarRules) -> ServiceResult<u64> {
     let points = "CAST(COALESCE(l.points, 0) AS BIGINT)";
     let services = "CAST(COALESCE(r.services, 0) AS INTEGER)";
@@ -109,19 +109,24 @@ pub async fn aggregate(db: &impl ConnectionTrait, year: i32, rules: &StarRules) 
     let milli = "CAST(COALESCE(r.milli, 0) AS BIGINT)";
     let lapsed = "s.professional_id IS NOT NULL";
     let stars = stars_case(rules, points, services, rated, milli, lapsed);
+    // The aggregates first, so that the set of professionals is built from
+    // grouped rows rather than from every ledger row.
     let sql = format!(
-        "INSERT INTO annual_results (professional_id, year, points, services, rated_services, \
+        "WITH l AS (SELECT professional_id, SUM(amount) AS points FROM ledger_entries \
+                    WHERE year = ? GROUP BY professional_id), \
+              r AS (SELECT professional_id, COUNT(*) AS services, COUNT(satisfaction_milli) AS rated, \
+                    SUM(satisfaction_milli) AS milli FROM record_awards \
+                    WHERE year = ? GROUP BY professional_id), \
+              ids AS (SELECT account_id AS id FROM professionals \
+                      UNION SELECT professional_id FROM l \
+                      UNION SELECT professional_id FROM annual_results WHERE year = ?) \
+         INSERT INTO annual_results (professional_id, year, points, services, rated_services, \
          satisfaction_milli, in_good_standing, previous_stars, stars, announced) \
          SELECT ids.id, ?, {points}, {services}, {rated}, {milli}, s.professional_id IS NULL, \
          COALESCE(p.stars, 0), {stars}, ({stars}) = COALESCE(p.stars, 0) \
-         FROM (SELECT account_id AS id FROM professionals \
-               UNION SELECT professional_id FROM ledger_entries WHERE year = ? \
-               UNION SELECT professional_id FROM annual_results WHERE year = ?) ids \
-         LEFT JOIN (SELECT professional_id, SUM(amount) AS points FROM ledger_entries \
-                    WHERE year = ? GROUP BY professional_id) l ON l.professional_id = ids.id \
-         LEFT JOIN (SELECT professional_id, COUNT(*) AS services, COUNT(satisfaction_milli) AS rated, \
-                    SUM(satisfaction_milli) AS milli FROM record_awards \
-                    WHERE year = ? GROUP BY professional_id) r ON r.professional_id = ids.id \
+         FROM ids \
+         LEFT JOIN l ON l.professional_id = ids.id \
+         LEFT JOIN r ON r.professional_id = ids.id \
          LEFT JOIN standing_lapses s ON s.professional_id = ids.id AND s.year = ? \
          LEFT JOIN annual_results p ON p.professional_id = ids.id AND p.year = ? \
          WHERE 1 = 1 \
@@ -133,9 +138,14 @@ pub async fn aggregate(db: &impl ConnectionTrait, year: i32, rules: &StarRules) 
         (year - 1).into(),
         year.into(),
         year.into(),
-        year.into(),
         (year - 1).into(),
     ];
+    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        // The joins' row estimates are far off (millions for one row per
+        // professional), which makes PostgreSQL spend longer compiling the
+        // statement (JIT) than running it; `SET LOCAL` ends with the transaction.
+        kit::db::execute(db, "SET LOCAL jit = off").await?;
+    }
     let written = db.execute_raw(statement(db, &sql, values)).await?.rows_affected();
     let update = Query::update()
         .table("year_closings")
@@ -197,15 +207,17 @@ pub async fn unannounced(db: &impl ConnectionTrait, year: i32, limit: u64) -> Se
     db.query_all(&select).await?.iter().map(result_from_row).collect()
 }
 
-/// Marks results announced; returns how many were still unannounced (a
-/// concurrent run that got there first leaves fewer).
-pub async fn mark_announced(db: &impl ConnectionTrait, year: i32, professionals: &[String]) -> ServiceResult<u64> {
+/// Marks the unannounced results of professionals `first..=last` announced
+/// (a page of [`unannounced`]); returns how many there were (a concurrent
+/// run that got there first leaves fewer).
+pub async fn mark_announced(db: &impl ConnectionTrait, year: i32, first: &str, last: &str) -> ServiceResult<u64> {
     let update = Query::update()
         .table("annual_results")
         .value("announced", true)
         .and_where(Expr::col("year").eq(year))
         .and_where(Expr::col("announced").eq(false))
-        .and_where(Expr::col("professional_id").is_in(professionals.iter().map(String::as_str)))
+        .and_where(Expr::col("professional_id").gte(first))
+        .and_where(Expr::col("professional_id").lte(last))
         .to_owned();
     Ok(db.execute(&update).await?.rows_affected())
 }

@@ -4,6 +4,7 @@
 use super::schema::{AppliedEvents as A, EventCursors as C};
 use crate::error::ServiceError;
 use crate::grpc::{TokenSource, TracedChannel};
+use futures::FutureExt as _;
 use futures::future::BoxFuture;
 use sanshi_proto::events::v1::event_stream_service_client::EventStreamServiceClient;
 use sanshi_proto::events::v1::{Event, SubscribeRequest};
@@ -61,6 +62,9 @@ pub struct Consumer {
     handler: Arc<dyn EventHandler>,
     backoff: Backoff,
 }
+
+/// Most events applied in one transaction.
+const MAX_BATCH: usize = 100;
 
 /// Why a subscription ended.
 #[derive(Debug, thiserror::Error)]
@@ -152,15 +156,36 @@ impl Consumer {
             after_sequence,
             "event stream connected"
         );
-        while let Some(event) = stream.message().await? {
+        while let Some(first) = stream.message().await? {
             *received = true;
-            if event.producer != self.producer {
+            // What the stream has already delivered is applied together, up
+            // to MAX_BATCH events: one commit instead of one per event.
+            let mut batch = vec![first];
+            let mut ended = None;
+            while batch.len() < MAX_BATCH {
+                match stream.message().now_or_never() {
+                    Some(Ok(Some(event))) => batch.push(event),
+                    Some(Ok(None)) => {
+                        ended = Some(Ok(()));
+                        break;
+                    }
+                    Some(Err(status)) => {
+                        ended = Some(Err(SessionError::from(status)));
+                        break;
+                    }
+                    None => break,
+                }
+            }
+            if let Some(wrong) = batch.iter().find(|e| e.producer != self.producer) {
                 return Err(SessionError::WrongProducer(format!(
                     "event {} comes from producer {:?}, expected {:?}",
-                    event.id, event.producer, self.producer
+                    wrong.id, wrong.producer, self.producer
                 )));
             }
-            self.apply_until_done(&event).await;
+            self.apply_batch_until_done(&batch).await;
+            if let Some(outcome) = ended {
+                return outcome;
+            }
         }
         Ok(())
     }
@@ -200,6 +225,25 @@ impl Consumer {
         Ok(row.try_get("", "last_sequence")?)
     }
 
+    /// Applies a batch at once; if that fails, event by event, so that one
+    /// failing event is retried alone (and the ones before it get through).
+    async fn apply_batch_until_done(&self, batch: &[Event]) {
+        if batch.len() > 1 {
+            match self.apply_batch(batch).await {
+                Ok(()) => return,
+                Err(e) => tracing::warn!(
+                    consumer = self.name,
+                    events = batch.len(),
+                    error = %describe(&e),
+                    "applying a batch failed, applying its events one by one"
+                ),
+            }
+        }
+        for event in batch {
+            self.apply_until_done(event).await;
+        }
+    }
+
     /// Applies `event`, retrying after a backoff until it succeeds: a later
     /// event must never be applied before it.
     async fn apply_until_done(&self, event: &Event) {
@@ -227,6 +271,35 @@ impl Consumer {
     /// One transaction: apply unless already applied, record it, advance the
     /// cursor. Public for benchmarks that measure the consumer's write path.
     pub async fn apply(&self, event: &Event) -> Result<(), ServiceError> {
+        self.apply_batch(std::slice::from_ref(event)).await
+    }
+
+    /// Applies `events` (in stream order) in one transaction that advances
+    /// the cursor past the last: one commit for what the stream had already
+    /// delivered. All or nothing, like a single event.
+    pub async fn apply_batch(&self, events: &[Event]) -> Result<(), ServiceError> {
+        let Some(last) = events.last() else {
+            return Ok(());
+        };
+        let txn = crate::db::begin(&self.db).await?;
+        for event in events {
+            self.apply_in(&txn, event).await?;
+        }
+        // Only forward: a replay from an older cursor moves it back up.
+        let advance = Query::update()
+            .table(C::Table)
+            .value(C::LastSequence, last.sequence)
+            .value(C::UpdatedAt, chrono::Utc::now())
+            .and_where(Expr::col(C::Consumer).eq(self.name))
+            .and_where(Expr::col(C::LastSequence).lt(last.sequence))
+            .to_owned();
+        txn.execute(&advance).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Applies one event in `txn` unless it was applied before, and remembers it.
+    async fn apply_in(&self, txn: &DatabaseTransaction, event: &Event) -> Result<(), ServiceError> {
         let span = tracing::info_span!(
             "apply_event",
             otel.name = %format!("apply {}", event.r#type),
@@ -241,41 +314,25 @@ impl Consumer {
         );
         crate::telemetry::adopt_parent(&span, crate::telemetry::context_from_map(&event.trace_context));
         async {
-            let txn = crate::db::begin(&self.db).await?;
-            let seen = Query::select()
-                .expr(Expr::val(1))
-                .from(A::Table)
-                .and_where(Expr::col(A::Consumer).eq(self.name))
-                .and_where(Expr::col(A::EventId).eq(event.id.as_str()))
+            // Remembering first, in the same transaction, makes the check and
+            // the mark one statement: no row written means applied before.
+            let remember = Query::insert()
+                .into_table(A::Table)
+                .columns([A::Consumer, A::EventId, A::Sequence, A::AppliedAt])
+                .values([
+                    self.name.into(),
+                    event.id.as_str().into(),
+                    event.sequence.into(),
+                    chrono::Utc::now().into(),
+                ])
+                .map_err(|e| ServiceError::internal(anyhow::anyhow!("build applied insert: {e}")))?
+                .on_conflict(OnConflict::columns([A::Consumer, A::EventId]).do_nothing().to_owned())
                 .to_owned();
-            if txn.query_one(&seen).await?.is_some() {
+            if txn.execute(&remember).await?.rows_affected() == 0 {
                 tracing::debug!("event already applied, skipped");
-            } else {
-                self.handler.apply(&txn, event).await?;
-                let record = Query::insert()
-                    .into_table(A::Table)
-                    .columns([A::Consumer, A::EventId, A::Sequence, A::AppliedAt])
-                    .values([
-                        self.name.into(),
-                        event.id.as_str().into(),
-                        event.sequence.into(),
-                        chrono::Utc::now().into(),
-                    ])
-                    .map_err(|e| ServiceError::internal(anyhow::anyhow!("build applied insert: {e}")))?
-                    .to_owned();
-                txn.execute(&record).await?;
+                return Ok(());
             }
-            // Only forward: a replay from an older cursor moves it back up.
-            let advance = Query::update()
-                .table(C::Table)
-                .value(C::LastSequence, event.sequence)
-                .value(C::UpdatedAt, chrono::Utc::now())
-                .and_where(Expr::col(C::Consumer).eq(self.name))
-                .and_where(Expr::col(C::LastSequence).lt(event.sequence))
-                .to_owned();
-            txn.execute(&advance).await?;
-            txn.commit().await?;
-            Ok(())
+            self.handler.apply(txn, event).await
         }
         .instrument(span)
         .await
