@@ -44,7 +44,10 @@ fn with_database(url: &str, name: &str) -> String {
 async fn main() -> anyhow::Result<()> {
     // BENCH_LOG=info shows the roll-over's steps.
     if let Ok(level) = std::env::var("BENCH_LOG") {
-        tracing_subscriber::fmt().with_env_filter(level).with_writer(std::io::stderr).init();
+        tracing_subscriber::fmt()
+            .with_env_filter(level)
+            .with_writer(std::io::stderr)
+            .init();
     }
     let admin_url =
         std::env::var("BENCH_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
@@ -136,7 +139,11 @@ async fn awards(db: &DatabaseConnection, url: &str, events: u64) -> anyhow::Resu
     }
     let batched_secs = started.elapsed().as_secs_f64();
     let awarded = count(&db, "SELECT COUNT(*) FROM ledger_entries").await?;
-    anyhow::ensure!(awarded == 2 * events as i64, "{awarded} entries for {} events", 2 * events);
+    anyhow::ensure!(
+        awarded == 2 * events as i64,
+        "{awarded} entries for {} events",
+        2 * events
+    );
 
     sql(
         &db,
@@ -184,7 +191,12 @@ async fn awards(db: &DatabaseConnection, url: &str, events: u64) -> anyhow::Resu
     Ok(())
 }
 
-async fn rollover(db: &DatabaseConnection, professionals: u64, per_professional: u64, repeat: u64) -> anyhow::Result<()> {
+async fn rollover(
+    db: &DatabaseConnection,
+    professionals: u64,
+    per_professional: u64,
+    repeat: u64,
+) -> anyhow::Result<()> {
     let db = db.clone();
     // ---- 2. roll-over
     let records = professionals * per_professional;

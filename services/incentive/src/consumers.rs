@@ -18,6 +18,7 @@ use sanshi_proto::incentive::v1 as pb;
 use sanshi_proto::qualification::v1 as qualification;
 use sanshi_proto::records::v1 as records;
 use sea_orm::DatabaseTransaction;
+use std::collections::HashMap;
 
 pub const PRODUCER: &str = "incentive";
 pub const RECORDS_CONSUMER: &str = "incentive.records";
@@ -45,42 +46,71 @@ impl<R: Rules> EventHandler for RecordEvents<R> {
     fn apply<'a>(&'a self, txn: &'a DatabaseTransaction, event: &'a Event) -> BoxFuture<'a, Result<(), ServiceError>> {
         Box::pin(async move {
             if let Some(scored) = decode::<records::ServiceRecordScored>(event) {
-                let scored = scored.map_err(|e| ServiceError::internal(anyhow::anyhow!("undecodable event: {e}")))?;
-                award(txn, &self.rules, &scored, event).await?;
+                award(txn, &self.rules, &scored.map_err(undecodable)?, event).await?;
             }
             Ok(())
         })
     }
+
+    fn apply_batch<'a>(
+        &'a self,
+        txn: &'a DatabaseTransaction,
+        events: &'a [Event],
+    ) -> Option<BoxFuture<'a, Result<(), ServiceError>>> {
+        Some(Box::pin(async move {
+            let mut scored = Vec::new();
+            for event in events {
+                if let Some(e) = decode::<records::ServiceRecordScored>(event) {
+                    scored.push((e.map_err(undecodable)?, event));
+                }
+            }
+            let mut records: Vec<&str> = scored.iter().map(|(e, _)| e.record_id.as_str()).collect();
+            records.sort_unstable();
+            records.dedup();
+            if records.len() < scored.len() {
+                // A record twice in one batch (an amendment right after scoring): in turn.
+                for (e, event) in &scored {
+                    award(txn, &self.rules, e, event).await?;
+                }
+                return Ok(());
+            }
+            award_many(txn, &self.rules, &scored).await.map(|_| ())
+        }))
+    }
+}
+
+fn undecodable(e: prost::DecodeError) -> ServiceError {
+    ServiceError::internal(anyhow::anyhow!("undecodable event: {e}"))
 }
 
 fn time(t: Option<&prost_types::Timestamp>) -> Option<DateTime<Utc>> {
     t.and_then(|t| DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0)))
 }
 
-/// Awards a scored record's points unless that version was awarded before;
-/// returns the amount written now (None: nothing to do). A higher version (an
-/// amendment accepted after scoring) is scored again and the difference to
-/// what the record counted for so far is written as a compensating entry.
-pub async fn award(
-    txn: &DatabaseTransaction,
+/// Points count in the year of the visit.
+fn visit_year(e: &records::ServiceRecordScored, event: &Event) -> i32 {
+    time(e.visit_time.as_ref())
+        .or_else(|| time(event.occur_time.as_ref()))
+        .unwrap_or_else(Utc::now)
+        .year()
+}
+
+/// What awarding one scored record writes.
+pub struct Award {
+    pub entry: Entry,
+    pub record: RecordAward,
+}
+
+/// The award of a scored record in `year` for a professional carrying over
+/// `carry_over` points, given what the record counted for so far (`current`):
+/// the points, or for a new version the difference as a compensating entry.
+fn plan(
     rules: &impl Rules,
     e: &records::ServiceRecordScored,
-    event: &Event,
-) -> ServiceResult<Option<Tenths>> {
-    // Points count in the year of the visit (an amendment keeps the first year).
-    let when = time(e.visit_time.as_ref())
-        .or_else(|| time(event.occur_time.as_ref()))
-        .unwrap_or_else(Utc::now);
-    let (current, mut previous_year) =
-        awards::prior(txn, &e.record_id, &e.professional_account_id, when.year() - 1).await?;
-    if current.as_ref().is_some_and(|c| e.version <= c.version) {
-        tracing::info!(record_id = %e.record_id, version = e.version, "record version already awarded");
-        return Ok(None);
-    }
-    let year = current.as_ref().map_or(when.year(), |c| c.year);
-    if year != when.year() {
-        previous_year = years::carry_over(txn, &e.professional_account_id, year - 1).await?;
-    }
+    current: Option<&RecordAward>,
+    year: i32,
+    carry_over: Tenths,
+) -> ServiceResult<Award> {
     let rule_set = rules.for_year(year);
     let breakdown = points::score(
         &rule_set,
@@ -91,9 +121,9 @@ pub async fn award(
             resident_average: e.resident_rating_average,
             resident_count: e.resident_rating_count,
         },
-        previous_year,
+        carry_over,
     );
-    let (source, kind, amount, compensates, reason) = match &current {
+    let (source, kind, amount, compensates, reason) = match current {
         None => (
             format!("record:{}", e.record_id),
             Kind::Award,
@@ -129,40 +159,133 @@ pub async fn award(
         created_at: Utc::now(),
         region_code: e.community_code.clone(),
     };
-    if !ledger::append(txn, &entry).await? {
-        tracing::info!(record_id = %e.record_id, "record already awarded");
-        return Ok(None);
-    }
-    awards::save(
-        txn,
-        &RecordAward {
-            record_id: e.record_id.clone(),
-            professional_id: e.professional_account_id.clone(),
-            year,
-            region_code: e.community_code.clone(),
-            version: e.version,
-            satisfaction_milli: breakdown.satisfaction_milli,
-            points: breakdown.amount,
-            first_entry_id: current.map_or(entry.id.clone(), |c| c.first_entry_id),
-        },
-    )
-    .await?;
-    publish_awarded(txn, &entry).await?;
-    tracing::info!(record_id = %e.record_id, version = e.version, tenths = entry.amount, "points awarded");
-    Ok(Some(entry.amount))
+    let record = RecordAward {
+        record_id: e.record_id.clone(),
+        professional_id: e.professional_account_id.clone(),
+        year,
+        region_code: e.community_code.clone(),
+        version: e.version,
+        satisfaction_milli: breakdown.satisfaction_milli,
+        points: breakdown.amount,
+        first_entry_id: current.map_or(entry.id.clone(), |c| c.first_entry_id.clone()),
+    };
+    Ok(Award { entry, record })
 }
 
-/// Tells the platform (notification, dashboards) that points moved.
-pub async fn publish_awarded(txn: &DatabaseTransaction, entry: &Entry) -> ServiceResult<()> {
-    let payload = pb::PointsAwarded {
+/// Writes awards (their ledger entries, record figures and `PointsAwarded`
+/// events), skipping any whose source the ledger already holds; returns how
+/// many were written.
+async fn write(txn: &DatabaseTransaction, awards: Vec<Award>) -> ServiceResult<Vec<Award>> {
+    let entries: Vec<Entry> = awards.iter().map(|a| a.entry.clone()).collect();
+    let appended = ledger::append_many(txn, &entries).await?;
+    let written: Vec<Award> = awards
+        .into_iter()
+        .filter(|a| {
+            let fresh = appended.contains(&a.entry.source);
+            if !fresh {
+                tracing::info!(source = %a.entry.source, "record already awarded");
+            }
+            fresh
+        })
+        .collect();
+    let records: Vec<RecordAward> = written.iter().map(|a| a.record.clone()).collect();
+    awards::save_many(txn, &records).await?;
+    let payloads: Vec<pb::PointsAwarded> = written.iter().map(|a| awarded(&a.entry)).collect();
+    let ids = written.iter().map(|a| a.entry.professional_id.as_str());
+    kit::events::publish_many(txn, PRODUCER, "professional", ids.zip(&payloads)).await?;
+    Ok(written)
+}
+
+/// Awards a scored record's points unless that version was awarded before;
+/// returns the amount written now (None: nothing to do). A higher version (an
+/// amendment accepted after scoring) is scored again and the difference to
+/// what the record counted for so far is written as a compensating entry.
+pub async fn award(
+    txn: &DatabaseTransaction,
+    rules: &impl Rules,
+    e: &records::ServiceRecordScored,
+    event: &Event,
+) -> ServiceResult<Option<Tenths>> {
+    let visited = visit_year(e, event);
+    let (current, mut carry_over) = awards::prior(txn, &e.record_id, &e.professional_account_id, visited - 1).await?;
+    if current.as_ref().is_some_and(|c| e.version <= c.version) {
+        tracing::info!(record_id = %e.record_id, version = e.version, "record version already awarded");
+        return Ok(None);
+    }
+    // An amendment keeps the year of the first award.
+    let year = current.as_ref().map_or(visited, |c| c.year);
+    if year != visited {
+        carry_over = years::carry_over(txn, &e.professional_account_id, year - 1).await?;
+    }
+    let planned = plan(rules, e, current.as_ref(), year, carry_over)?;
+    let written = write(txn, vec![planned]).await?;
+    Ok(written.first().map(|a| {
+        tracing::info!(record_id = %e.record_id, version = e.version, tenths = a.entry.amount, "points awarded");
+        a.entry.amount
+    }))
+}
+
+/// [`award`] for many scored records (each once) in a few statements: their
+/// prior figures and carry-overs read together, awards written together. A
+/// carry-over includes what earlier events of the batch added to that year.
+pub async fn award_many(
+    txn: &DatabaseTransaction,
+    rules: &impl Rules,
+    scored: &[(records::ServiceRecordScored, &Event)],
+) -> ServiceResult<usize> {
+    if scored.is_empty() {
+        return Ok(0);
+    }
+    let record_ids: Vec<&str> = scored.iter().map(|(e, _)| e.record_id.as_str()).collect();
+    let current = awards::find_many(txn, &record_ids).await?;
+    let year_of = |e: &records::ServiceRecordScored, event: &Event| {
+        current
+            .get(&e.record_id)
+            .map_or_else(|| visit_year(e, event), |c| c.year)
+    };
+    let mut professionals: Vec<&str> = scored.iter().map(|(e, _)| e.professional_account_id.as_str()).collect();
+    professionals.sort_unstable();
+    professionals.dedup();
+    let mut previous_years: Vec<i32> = scored.iter().map(|(e, event)| year_of(e, event) - 1).collect();
+    previous_years.sort_unstable();
+    previous_years.dedup();
+    let carried = awards::carry_overs(txn, &professionals, &previous_years).await?;
+    let mut added: HashMap<(String, i32), Tenths> = HashMap::new();
+    let mut planned = Vec::new();
+    for (e, event) in scored {
+        let current = current.get(&e.record_id);
+        if current.is_some_and(|c| e.version <= c.version) {
+            continue;
+        }
+        let year = year_of(e, event);
+        let key = (e.professional_account_id.clone(), year - 1);
+        let carry_over = match carried.get(&key) {
+            Some((points, true)) => *points,
+            open => open.map_or(0, |(points, _)| *points) + added.get(&key).copied().unwrap_or(0),
+        };
+        let award = plan(rules, e, current, year, carry_over)?;
+        *added.entry((e.professional_account_id.clone(), year)).or_default() += award.entry.amount;
+        planned.push(award);
+    }
+    let written = write(txn, planned).await?;
+    tracing::info!(events = scored.len(), awarded = written.len(), "points awarded");
+    Ok(written.len())
+}
+
+fn awarded(entry: &Entry) -> pb::PointsAwarded {
+    pb::PointsAwarded {
         entry_id: entry.id.clone(),
         professional_account_id: entry.professional_id.clone(),
         source: entry.source.clone(),
         tenths: entry.amount,
         year: entry.year,
         rule_version: entry.rule_version.clone(),
-    };
-    kit::events::publish(txn, PRODUCER, "professional", &entry.professional_id, &payload).await?;
+    }
+}
+
+/// Tells the platform (notification, dashboards) that points moved.
+pub async fn publish_awarded(txn: &DatabaseTransaction, entry: &Entry) -> ServiceResult<()> {
+    kit::events::publish(txn, PRODUCER, "professional", &entry.professional_id, &awarded(entry)).await?;
     Ok(())
 }
 

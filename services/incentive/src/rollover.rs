@@ -51,7 +51,12 @@ pub async fn close(
         let txn = db.begin().await?;
         let written = years::aggregate(&txn, year, rules).await?;
         txn.commit().await?;
-        tracing::info!(year, professionals = written, elapsed_ms = started.elapsed().as_millis() as u64, "annual results written");
+        tracing::info!(
+            year,
+            professionals = written,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "annual results written"
+        );
     }
     let mut announced = 0;
     loop {
@@ -88,6 +93,11 @@ pub async fn close(
         }
     }
     years::finish(db, year, Utc::now()).await?;
-    tracing::info!(year, announced, elapsed_ms = started.elapsed().as_millis() as u64, "year closed");
+    tracing::info!(
+        year,
+        announced,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "year closed"
+    );
     Ok(())
 }

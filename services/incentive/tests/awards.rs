@@ -65,14 +65,17 @@ async fn ledger_state(db: &TestDb, professionals: &[&str]) -> Vec<(String, i64, 
     all
 }
 
-async fn exactly_once_in_any_order(db: TestDb) {
+async fn migrated(db: &TestDb) {
     kit::db::migrate::<incentive::migrations::Migrator>(&db.conn)
         .await
         .unwrap();
+}
+
+async fn exactly_once_in_any_order(db: TestDb) {
+    migrated(&db).await;
+    // The same deliveries applied the other way, to compare with.
     let other = TestDb::of_kind(db.kind).await.unwrap();
-    kit::db::migrate::<incentive::migrations::Migrator>(&other.conn)
-        .await
-        .unwrap();
+    migrated(&other).await;
     let records: Vec<records::ServiceRecordScored> = (0..8)
         .map(|i| {
             scored(
@@ -123,9 +126,7 @@ async fn exactly_once_in_any_order(db: TestDb) {
 }
 
 async fn progressive_bonus_across_two_years(db: TestDb) {
-    kit::db::migrate::<incentive::migrations::Migrator>(&db.conn)
-        .await
-        .unwrap();
+    migrated(&db).await;
     // 2025: twelve 13.2-point visits for pa (158.4 points), nothing for pb.
     let last_year: Vec<_> = (0..12)
         .map(|i| scored(&format!("old{i}"), "pa", 2025, 12.0, 4))
@@ -148,4 +149,44 @@ async fn progressive_bonus_across_two_years(db: TestDb) {
     assert!(entry.reason.ends_with("+ 累进 0.1 = 13.3"), "{}", entry.reason);
 }
 
-kit::db_tests!(exactly_once_in_any_order, progressive_bonus_across_two_years);
+/// Batches (as the consumer applies a backlog) end exactly as the same
+/// events one by one: the same entries and amounts, progressive bonus
+/// included when a batch holds both years of a professional.
+async fn batches_equal_one_by_one(db: TestDb) {
+    migrated(&db).await;
+    // The same deliveries applied the other way, to compare with.
+    let other = TestDb::of_kind(db.kind).await.unwrap();
+    migrated(&other).await;
+    let mut events: Vec<records::ServiceRecordScored> = Vec::new();
+    for i in 0..30 {
+        let professional = ["pa", "pb", "pc"][i % 3];
+        let year = if i < 20 { 2025 } else { 2026 };
+        events.push(scored(&format!("b{i}"), professional, year, 60.0, 5));
+    }
+    // A redelivery inside a batch and one in a later batch.
+    events.insert(5, events[2].clone());
+    events.push(events[0].clone());
+    apply(&other, &events).await;
+    let handler = RecordEvents { rules: StandardRules };
+    let deliveries: Vec<Event> = events.iter().map(event).collect();
+    for chunk in deliveries.chunks(8) {
+        let txn = kit::db::begin(&db.conn).await.unwrap();
+        let batch = handler
+            .apply_batch(&txn, chunk)
+            .expect("records' handler applies batches");
+        batch.await.unwrap();
+        txn.commit().await.unwrap();
+    }
+    let expected = ledger_state(&other, &["pa", "pb", "pc"]).await;
+    assert_eq!(expected.len(), 30);
+    assert_eq!(ledger_state(&db, &["pa", "pb", "pc"]).await, expected);
+    // 2026 awards carry the 2025 total: 24.0 + 累进 for 160+ points.
+    let pa_2026 = ledger::entries(&db.conn, "pa", Some(2026)).await.unwrap();
+    assert!(pa_2026.iter().all(|e| e.reason.contains("+ 累进 0.1")), "{pa_2026:?}");
+}
+
+kit::db_tests!(
+    exactly_once_in_any_order,
+    progressive_bonus_across_two_years,
+    batches_equal_one_by_one
+);

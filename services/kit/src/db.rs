@@ -181,6 +181,32 @@ pub fn is_unique_violation(error: &sea_orm::DbErr) -> bool {
     text.contains("unique") || text.contains("duplicate key")
 }
 
+/// The most bytes of values one multi-row statement should carry. sqlx 0.9
+/// leaves Nagle's algorithm on: a statement the kernel takes in two writes
+/// (a new socket's send buffer is 16 KiB) waits for the server's delayed ACK
+/// (40 ms on Linux) before its tail goes out. Batches are split below that.
+/// See BENCHMARKS.md (incentive) for the measurement.
+pub const MAX_STATEMENT_BYTES: usize = 12 * 1024;
+
+/// `rows` in consecutive chunks whose estimated encoded size (`bytes` per
+/// row) stays under [`MAX_STATEMENT_BYTES`]; one row per chunk at least.
+pub fn chunks_by_size<T>(rows: &[T], bytes: impl Fn(&T) -> usize) -> Vec<&[T]> {
+    let mut chunks = Vec::new();
+    let (mut start, mut size) = (0, 0);
+    for (i, row) in rows.iter().enumerate() {
+        let row_bytes = bytes(row);
+        if i > start && size + row_bytes > MAX_STATEMENT_BYTES {
+            chunks.push(&rows[start..i]);
+            (start, size) = (i, 0);
+        }
+        size += row_bytes;
+    }
+    if start < rows.len() {
+        chunks.push(&rows[start..]);
+    }
+    chunks
+}
+
 /// A statement written with `?` placeholders (numbered `$1, $2…` for
 /// PostgreSQL); for the aggregates sea-query cannot express. `sql` must not
 /// contain a literal question mark.
@@ -351,6 +377,17 @@ macro_rules! db_tests {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn chunks_stay_under_the_statement_limit() {
+        let rows = vec![20_000usize; 7];
+        let chunks = super::chunks_by_size(&rows, |r| *r);
+        assert_eq!(chunks.iter().map(|c| c.len()).collect::<Vec<_>>(), [2, 2, 2, 1]);
+        // A row larger than the limit still goes, alone.
+        let big = [100_000usize, 1, 1];
+        assert_eq!(super::chunks_by_size(&big, |r| *r).len(), 2);
+        assert!(super::chunks_by_size(&[] as &[usize], |r| *r).is_empty());
+    }
+
     use super::*;
 
     #[test]

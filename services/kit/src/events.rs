@@ -113,39 +113,41 @@ pub async fn publish_many<'a, C: ConnectionTrait, P: EventPayload + 'a>(
     let trace_context = serde_json::to_string(&crate::telemetry::current_trace_context())
         .map_err(|e| DbErr::Custom(format!("encode trace context: {e}")))?;
     let now = chrono::Utc::now();
-    let mut insert = Query::insert();
-    insert.into_table(T::Table).columns([
-        T::EventId,
-        T::Producer,
-        T::AggregateType,
-        T::AggregateId,
-        T::EventType,
-        T::Payload,
-        T::TraceContext,
-        T::CreatedAt,
-    ]);
-    let mut ids = Vec::new();
-    for (aggregate_id, payload) in events {
-        let event_id = Uuid::now_v7();
-        insert
-            .values([
-                event_id.to_string().into(),
-                producer.into(),
-                aggregate_type.into(),
-                aggregate_id.into(),
-                P::TYPE.into(),
-                payload.encode_to_vec().into(),
-                trace_context.clone().into(),
-                now.into(),
-            ])
-            .map_err(|e| DbErr::Custom(format!("build outbox insert: {e}")))?;
-        tracing::debug!(producer, aggregate_type, aggregate_id, event_type = P::TYPE, event_id = %event_id, "event published");
-        ids.push(event_id);
-    }
-    if !ids.is_empty() {
+    let rows: Vec<(Uuid, &str, Vec<u8>)> = events
+        .into_iter()
+        .map(|(aggregate_id, payload)| (Uuid::now_v7(), aggregate_id, payload.encode_to_vec()))
+        .collect();
+    let fixed = 96 + producer.len() + aggregate_type.len() + P::TYPE.len() + trace_context.len();
+    for chunk in crate::db::chunks_by_size(&rows, |(_, id, payload)| fixed + id.len() + payload.len()) {
+        let mut insert = Query::insert();
+        insert.into_table(T::Table).columns([
+            T::EventId,
+            T::Producer,
+            T::AggregateType,
+            T::AggregateId,
+            T::EventType,
+            T::Payload,
+            T::TraceContext,
+            T::CreatedAt,
+        ]);
+        for (event_id, aggregate_id, payload) in chunk {
+            insert
+                .values([
+                    event_id.to_string().into(),
+                    producer.into(),
+                    aggregate_type.into(),
+                    (*aggregate_id).into(),
+                    P::TYPE.into(),
+                    payload.clone().into(),
+                    trace_context.clone().into(),
+                    now.into(),
+                ])
+                .map_err(|e| DbErr::Custom(format!("build outbox insert: {e}")))?;
+            tracing::debug!(producer, aggregate_type, aggregate_id, event_type = P::TYPE, event_id = %event_id, "event published");
+        }
         db.execute(&insert).await?;
     }
-    Ok(ids)
+    Ok(rows.into_iter().map(|(id, _, _)| id).collect())
 }
 
 /// The payload of `event` as `P`, or `None` when the event is of another type.

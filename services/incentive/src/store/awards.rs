@@ -7,6 +7,7 @@ use crate::domain::Tenths;
 use kit::ServiceResult;
 use sea_orm::ConnectionTrait;
 use sea_orm::sea_query::{Asterisk, Expr, ExprTrait, OnConflict, Query};
+use std::collections::HashMap;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordAward {
@@ -75,11 +76,11 @@ fn from_row(r: &sea_orm::QueryResult) -> ServiceResult<RecordAward> {
     })
 }
 
-/// Writes the record's current figures (insert, or replace on an amendment).
-pub async fn save(db: &impl ConnectionTrait, a: &RecordAward) -> ServiceResult<()> {
-    let insert = Query::insert()
-        .into_table("record_awards")
-        .columns([
+/// Writes records' current figures (insert, or replace on an amendment).
+pub async fn save_many(db: &impl ConnectionTrait, awards: &[RecordAward]) -> ServiceResult<()> {
+    for chunk in kit::db::chunks_by_size(awards, |a| 120 + a.record_id.len() + a.first_entry_id.len()) {
+        let mut insert = Query::insert();
+        insert.into_table("record_awards").columns([
             "record_id",
             "professional_id",
             "year",
@@ -88,25 +89,77 @@ pub async fn save(db: &impl ConnectionTrait, a: &RecordAward) -> ServiceResult<(
             "satisfaction_milli",
             "points",
             "first_entry_id",
-        ])
-        .values_panic([
-            a.record_id.clone().into(),
-            a.professional_id.clone().into(),
-            a.year.into(),
-            a.region_code.clone().into(),
-            a.version.into(),
-            a.satisfaction_milli.into(),
-            a.points.into(),
-            a.first_entry_id.clone().into(),
-        ])
-        .on_conflict(
+        ]);
+        for a in chunk {
+            insert.values_panic([
+                a.record_id.clone().into(),
+                a.professional_id.clone().into(),
+                a.year.into(),
+                a.region_code.clone().into(),
+                a.version.into(),
+                a.satisfaction_milli.into(),
+                a.points.into(),
+                a.first_entry_id.clone().into(),
+            ]);
+        }
+        insert.on_conflict(
             OnConflict::column("record_id")
                 .update_columns(["region_code", "version", "satisfaction_milli", "points"])
                 .to_owned(),
-        )
-        .to_owned();
-    db.execute(&insert).await?;
+        );
+        db.execute(&insert).await?;
+    }
     Ok(())
+}
+
+/// The current figures of the records among `record_ids` that were awarded.
+pub async fn find_many(db: &impl ConnectionTrait, record_ids: &[&str]) -> ServiceResult<HashMap<String, RecordAward>> {
+    let select = Query::select()
+        .column(Asterisk)
+        .from("record_awards")
+        .and_where(Expr::col("record_id").is_in(record_ids.iter().copied()))
+        .to_owned();
+    db.query_all(&select)
+        .await?
+        .iter()
+        .map(|r| from_row(r).map(|a| (a.record_id.clone(), a)))
+        .collect()
+}
+
+/// Carry-overs of many (professional, year) pairs at once, as
+/// [`crate::store::years::carry_over`]: `(points, closed)` per pair asked
+/// (pairs with no points are absent: 0, open).
+pub async fn carry_overs(
+    db: &impl ConnectionTrait,
+    professionals: &[&str],
+    years: &[i32],
+) -> ServiceResult<HashMap<(String, i32), (Tenths, bool)>> {
+    let marks = |n: usize| vec!["?"; n].join(", ");
+    let (p, y) = (marks(professionals.len()), marks(years.len()));
+    let sql = format!(
+        "SELECT professional_id, year, points, 1 AS closed FROM annual_results \
+         WHERE professional_id IN ({p}) AND year IN ({y}) \
+         UNION ALL \
+         SELECT professional_id, year, CAST(SUM(amount) AS BIGINT), 0 FROM ledger_entries \
+         WHERE professional_id IN ({p}) AND year IN ({y}) GROUP BY professional_id, year"
+    );
+    let mut values: Vec<sea_orm::Value> = Vec::new();
+    for _ in 0..2 {
+        values.extend(professionals.iter().map(|p| sea_orm::Value::from(*p)));
+        values.extend(years.iter().map(|y| sea_orm::Value::from(*y)));
+    }
+    let mut found: HashMap<(String, i32), (Tenths, bool)> = HashMap::new();
+    for r in db.query_all_raw(kit::db::statement(db, &sql, values)).await? {
+        let key = (r.try_get_by_index::<String>(0)?, r.try_get_by_index::<i32>(1)?);
+        let points: i64 = r.try_get_by_index(2)?;
+        let closed = r.try_get_by_index::<i32>(3)? == 1;
+        // A closed total wins over the live balance.
+        let entry = found.entry(key).or_insert((points, closed));
+        if closed {
+            *entry = (points, true);
+        }
+    }
+    Ok(found)
 }
 
 /// Moves a record's net points by `delta` (an admin's reversal of its award).

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use kit::ServiceResult;
 use sea_orm::sea_query::{Asterisk, Expr, ExprTrait, Order, Query};
 use sea_orm::{ConnectionTrait, DbErr, QueryResult};
+use std::collections::HashSet;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -71,9 +72,17 @@ fn from_row(r: &QueryResult) -> ServiceResult<Entry> {
 /// Appends `entry` unless its source is already in the ledger; returns
 /// whether it was appended (false: the same source was awarded before).
 pub async fn append(db: &impl ConnectionTrait, e: &Entry) -> Result<bool, DbErr> {
-    let insert = Query::insert()
-        .into_table("ledger_entries")
-        .columns([
+    Ok(!append_many(db, std::slice::from_ref(e)).await?.is_empty())
+}
+
+/// Appends the entries whose source is not in the ledger yet, in one
+/// statement; returns the sources appended.
+pub async fn append_many(db: &impl ConnectionTrait, entries: &[Entry]) -> Result<HashSet<String>, DbErr> {
+    let mut appended = HashSet::new();
+    let size = |e: &Entry| 160 + e.breakdown.len() + e.reason.len() + e.source.len();
+    for chunk in kit::db::chunks_by_size(entries, size) {
+        let mut insert = Query::insert();
+        insert.into_table("ledger_entries").columns([
             "id",
             "professional_id",
             "source",
@@ -87,25 +96,32 @@ pub async fn append(db: &impl ConnectionTrait, e: &Entry) -> Result<bool, DbErr>
             "actor_id",
             "created_at",
             "region_code",
-        ])
-        .values_panic([
-            e.id.clone().into(),
-            e.professional_id.clone().into(),
-            e.source.clone().into(),
-            e.kind.as_str().into(),
-            e.amount.into(),
-            e.year.into(),
-            e.rule_version.clone().into(),
-            e.breakdown.clone().into(),
-            e.compensates.clone().into(),
-            e.reason.clone().into(),
-            e.actor_id.clone().into(),
-            e.created_at.into(),
-            e.region_code.clone().into(),
-        ])
-        .on_conflict(sea_orm::sea_query::OnConflict::column("source").do_nothing().to_owned())
-        .to_owned();
-    Ok(db.execute(&insert).await?.rows_affected() == 1)
+        ]);
+        for e in chunk {
+            insert.values_panic([
+                e.id.clone().into(),
+                e.professional_id.clone().into(),
+                e.source.clone().into(),
+                e.kind.as_str().into(),
+                e.amount.into(),
+                e.year.into(),
+                e.rule_version.clone().into(),
+                e.breakdown.clone().into(),
+                e.compensates.clone().into(),
+                e.reason.clone().into(),
+                e.actor_id.clone().into(),
+                e.created_at.into(),
+                e.region_code.clone().into(),
+            ]);
+        }
+        insert
+            .on_conflict(sea_orm::sea_query::OnConflict::column("source").do_nothing().to_owned())
+            .returning_col("source");
+        for row in db.query_all(&insert).await? {
+            appended.insert(row.try_get_by_index::<String>(0)?);
+        }
+    }
+    Ok(appended)
 }
 
 pub async fn find(db: &impl ConnectionTrait, id: &str) -> ServiceResult<Option<Entry>> {

@@ -22,6 +22,19 @@ pub trait EventHandler: Send + Sync + 'static {
     /// you do not handle (return `Ok`). An error rolls the transaction back
     /// and the same event is retried after a backoff; it is never skipped.
     fn apply<'a>(&'a self, txn: &'a DatabaseTransaction, event: &'a Event) -> BoxFuture<'a, Result<(), ServiceError>>;
+
+    /// Applies several events, in order, inside one `txn` (never applied
+    /// before): the same outcome as [`EventHandler::apply`] on each in turn,
+    /// with fewer statements. `None` (the default): the consumer applies them
+    /// one by one, each in a span of its own.
+    fn apply_batch<'a>(
+        &'a self,
+        txn: &'a DatabaseTransaction,
+        events: &'a [Event],
+    ) -> Option<BoxFuture<'a, Result<(), ServiceError>>> {
+        let _ = (txn, events);
+        None
+    }
 }
 
 /// Exponential backoff with jitter: attempt `n` waits between half and all
@@ -282,8 +295,25 @@ impl Consumer {
             return Ok(());
         };
         let txn = crate::db::begin(&self.db).await?;
-        for event in events {
-            self.apply_in(&txn, event).await?;
+        if events.len() == 1 {
+            self.apply_in(&txn, last).await?;
+        } else {
+            let fresh = self.remember_all(&txn, events).await?;
+            let batch = tracing::info_span!(
+                "apply_events",
+                consumer = self.name,
+                events = fresh.len(),
+                first_sequence = events[0].sequence,
+                last_sequence = last.sequence,
+            );
+            match self.handler.apply_batch(&txn, &fresh) {
+                Some(applied) => applied.instrument(batch).await?,
+                None => {
+                    for event in &fresh {
+                        self.apply_remembered(&txn, event).await?;
+                    }
+                }
+            }
         }
         // Only forward: a replay from an older cursor moves it back up.
         let advance = Query::update()
@@ -300,6 +330,45 @@ impl Consumer {
 
     /// Applies one event in `txn` unless it was applied before, and remembers it.
     async fn apply_in(&self, txn: &DatabaseTransaction, event: &Event) -> Result<(), ServiceError> {
+        if self.remember_all(txn, std::slice::from_ref(event)).await?.is_empty() {
+            tracing::debug!(event_id = %event.id, "event already applied, skipped");
+            return Ok(());
+        }
+        self.apply_remembered(txn, event).await
+    }
+
+    /// Remembers `events` as applied (in `txn`, so that it holds only if they
+    /// are) and returns those not applied before, in order: one statement for
+    /// the check and the mark.
+    async fn remember_all(&self, txn: &DatabaseTransaction, events: &[Event]) -> Result<Vec<Event>, ServiceError> {
+        let mut insert = Query::insert();
+        insert
+            .into_table(A::Table)
+            .columns([A::Consumer, A::EventId, A::Sequence, A::AppliedAt]);
+        let now = chrono::Utc::now();
+        for event in events {
+            insert
+                .values([
+                    self.name.into(),
+                    event.id.as_str().into(),
+                    event.sequence.into(),
+                    now.into(),
+                ])
+                .map_err(|e| ServiceError::internal(anyhow::anyhow!("build applied insert: {e}")))?;
+        }
+        insert
+            .on_conflict(OnConflict::columns([A::Consumer, A::EventId]).do_nothing().to_owned())
+            .returning_col(A::EventId);
+        let mut fresh = std::collections::HashSet::new();
+        for row in txn.query_all(&insert).await? {
+            fresh.insert(row.try_get_by_index::<String>(0)?);
+        }
+        Ok(events.iter().filter(|e| fresh.contains(&e.id)).cloned().collect())
+    }
+
+    /// Applies an event already remembered in `txn`, in a span joined to the
+    /// trace of the transaction that published it.
+    async fn apply_remembered(&self, txn: &DatabaseTransaction, event: &Event) -> Result<(), ServiceError> {
         let span = tracing::info_span!(
             "apply_event",
             otel.name = %format!("apply {}", event.r#type),
@@ -313,29 +382,7 @@ impl Consumer {
             trace_id = tracing::field::Empty,
         );
         crate::telemetry::adopt_parent(&span, crate::telemetry::context_from_map(&event.trace_context));
-        async {
-            // Remembering first, in the same transaction, makes the check and
-            // the mark one statement: no row written means applied before.
-            let remember = Query::insert()
-                .into_table(A::Table)
-                .columns([A::Consumer, A::EventId, A::Sequence, A::AppliedAt])
-                .values([
-                    self.name.into(),
-                    event.id.as_str().into(),
-                    event.sequence.into(),
-                    chrono::Utc::now().into(),
-                ])
-                .map_err(|e| ServiceError::internal(anyhow::anyhow!("build applied insert: {e}")))?
-                .on_conflict(OnConflict::columns([A::Consumer, A::EventId]).do_nothing().to_owned())
-                .to_owned();
-            if txn.execute(&remember).await?.rows_affected() == 0 {
-                tracing::debug!("event already applied, skipped");
-                return Ok(());
-            }
-            self.handler.apply(txn, event).await
-        }
-        .instrument(span)
-        .await
+        self.handler.apply(txn, event).instrument(span).await
     }
 }
 
