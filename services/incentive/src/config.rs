@@ -1,5 +1,6 @@
 //! Incentive's configuration (`sanshi config incentive` prints the defaults).
 
+use crate::domain::points::RuleBook;
 use kit::config::{AuthConfig, ConfigError, DatabaseConfig, ServerConfig, TelemetryConfig, Validate};
 use serde::Deserialize;
 
@@ -32,6 +33,11 @@ client_secret = ""
 records_url = ""
 # Qualification's event stream (names, professions, specialties, standing).
 qualification_url = ""
+
+[rules]
+# A TOML file of scoring rule sets ([[rule_sets]] with effective_from and
+# rules); empty: the standard rules of every year. Checked at start.
+rule_sets_file = ""
 "#;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -42,6 +48,13 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     pub auth: AuthConfig,
     pub consumers: ConsumersConfig,
+    pub rules: RulesConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RulesConfig {
+    pub rule_sets_file: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -54,6 +67,18 @@ pub struct ConsumersConfig {
 impl Config {
     pub fn load(file: Option<&std::path::Path>) -> Result<Self, ConfigError> {
         kit::config::load(DEFAULTS, file, "SANSHI")
+    }
+
+    /// The scoring rules: the rule sets file, read and checked, or the standard rules.
+    pub fn rule_book(&self) -> Result<RuleBook, ConfigError> {
+        let path = &self.rules.rule_sets_file;
+        if path.is_empty() {
+            return Ok(RuleBook::default());
+        }
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new("rules.rule_sets_file", format!("cannot read {path}: {e}")))?;
+        RuleBook::parse(&text)
+            .map_err(|e| ConfigError::new("rules.rule_sets_file", format!("{path}: {}: {}", e.field, e.message)))
     }
 }
 
@@ -69,6 +94,7 @@ impl Validate for Config {
         if !self.consumers.qualification_url.is_empty() {
             kit::config::require_http_url("consumers.qualification_url", &self.consumers.qualification_url)?;
         }
+        self.rule_book()?;
         Ok(())
     }
 }

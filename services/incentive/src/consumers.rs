@@ -5,7 +5,7 @@
 //! record arriving again — in any order, under any event id — changes nothing.
 
 use crate::domain::Tenths;
-use crate::domain::points::{self, RuleSet, ScoredRecord};
+use crate::domain::points::{self, RuleBook, RuleSet, ScoredRecord};
 use crate::store::awards::{self, RecordAward};
 use crate::store::ledger::{self, Entry, Kind};
 use crate::store::professionals::{self, Professional};
@@ -24,17 +24,24 @@ pub const PRODUCER: &str = "incentive";
 pub const RECORDS_CONSUMER: &str = "incentive.records";
 pub const QUALIFICATION_CONSUMER: &str = "incentive.qualification";
 
-/// The rule set in force for a year's points.
+/// The rule set in force for a record of `year` scored at `scored_at`.
 pub trait Rules: Send + Sync + 'static {
-    fn for_year(&self, year: i32) -> RuleSet;
+    fn for_year(&self, year: i32, scored_at: DateTime<Utc>) -> RuleSet;
 }
 
 /// The built-in rules of every year.
 pub struct StandardRules;
 
 impl Rules for StandardRules {
-    fn for_year(&self, year: i32) -> RuleSet {
+    fn for_year(&self, year: i32, _scored_at: DateTime<Utc>) -> RuleSet {
         RuleSet::standard(year)
+    }
+}
+
+/// The configured rule sets (`rules.rule_sets_file`), the standard ones otherwise.
+impl Rules for RuleBook {
+    fn for_year(&self, year: i32, scored_at: DateTime<Utc>) -> RuleSet {
+        self.in_force(year, scored_at)
     }
 }
 
@@ -106,12 +113,14 @@ pub struct Award {
 /// the points, or for a new version the difference as a compensating entry.
 fn plan(
     rules: &impl Rules,
-    e: &records::ServiceRecordScored,
+    (e, event): (&records::ServiceRecordScored, &Event),
     current: Option<&RecordAward>,
     year: i32,
     carry_over: Tenths,
 ) -> ServiceResult<Award> {
-    let rule_set = rules.for_year(year);
+    // The set in force when the record was scored (when records published it).
+    let scored_at = time(event.occur_time.as_ref()).unwrap_or_else(Utc::now);
+    let rule_set = rules.for_year(year, scored_at);
     let breakdown = points::score(
         &rule_set,
         &ScoredRecord {
@@ -217,7 +226,7 @@ pub async fn award(
     if year != visited {
         carry_over = years::carry_over(txn, &e.professional_account_id, year - 1).await?;
     }
-    let planned = plan(rules, e, current.as_ref(), year, carry_over)?;
+    let planned = plan(rules, (e, event), current.as_ref(), year, carry_over)?;
     let written = write(txn, vec![planned]).await?;
     Ok(written.first().map(|a| {
         tracing::info!(record_id = %e.record_id, version = e.version, tenths = a.entry.amount, "points awarded");
@@ -263,7 +272,7 @@ pub async fn award_many(
             Some((points, true)) => *points,
             open => open.map_or(0, |(points, _)| *points) + added.get(&key).copied().unwrap_or(0),
         };
-        let award = plan(rules, e, current, year, carry_over)?;
+        let award = plan(rules, (e, event), current, year, carry_over)?;
         *added.entry((e.professional_account_id.clone(), year)).or_default() += award.entry.amount;
         planned.push(award);
     }

@@ -75,7 +75,7 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
         )?;
         let handler: Arc<dyn kit::events::EventHandler> = if records {
             Arc::new(consumers::RecordEvents {
-                rules: consumers::StandardRules,
+                rules: config.rule_book()?,
             })
         } else {
             Arc::new(consumers::QualificationEvents)

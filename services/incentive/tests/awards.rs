@@ -185,8 +185,51 @@ async fn batches_equal_one_by_one(db: TestDb) {
     assert!(pa_2026.iter().all(|e| e.reason.contains("+ 累进 0.1")), "{pa_2026:?}");
 }
 
+/// A configured rule set scores the records scored from its moment on; the
+/// ones before keep the set they were scored by.
+async fn rule_sets_apply_from_their_moment(db: TestDb) {
+    use incentive::domain::points::{RuleBook, RuleSet, ScheduledRuleSet};
+    migrated(&db).await;
+    let at = |month: u32| {
+        chrono::NaiveDate::from_ymd_opt(2026, month, 1)
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .unwrap()
+            .and_utc()
+    };
+    let mut cheaper = RuleSet::standard(2026);
+    cheaper.version = "2026-v2".into();
+    for t in &mut cheaper.service_types {
+        if t.code == "deliberation" {
+            t.base = 50;
+        }
+    }
+    let book = RuleBook {
+        rule_sets: vec![ScheduledRuleSet {
+            effective_from: at(7),
+            rules: cheaper,
+        }],
+    };
+    let handler = RecordEvents { rules: book };
+    for (record, scored_in) in [("before", 6), ("after", 8)] {
+        let mut e = event(&scored(record, "pa", 2026, 12.0, 4));
+        e.occur_time = Some(kit::grpc::timestamp(at(scored_in)));
+        let txn = kit::db::begin(&db.conn).await.unwrap();
+        handler.apply(&txn, &e).await.unwrap();
+        txn.commit().await.unwrap();
+    }
+    // 10 × 1.2 × 1.1 = 13.2 under 2026-v1; 5 × 1.2 × 1.1 = 6.6 under 2026-v2.
+    assert_eq!(
+        ledger_state(&db, &["pa"]).await,
+        [
+            ("record:after".to_string(), 66, "2026-v2".to_string()),
+            ("record:before".to_string(), 132, "2026-v1".to_string()),
+        ]
+    );
+}
+
 kit::db_tests!(
     exactly_once_in_any_order,
     progressive_bonus_across_two_years,
-    batches_equal_one_by_one
+    batches_equal_one_by_one,
+    rule_sets_apply_from_their_moment
 );

@@ -379,11 +379,12 @@ macro_rules! db_tests {
 mod tests {
     #[test]
     fn chunks_stay_under_the_statement_limit() {
-        let rows = vec![20_000usize; 7];
+        // Two rows of 40 % each fit; a third would not.
+        let rows = vec![super::MAX_STATEMENT_BYTES * 2 / 5; 7];
         let chunks = super::chunks_by_size(&rows, |r| *r);
         assert_eq!(chunks.iter().map(|c| c.len()).collect::<Vec<_>>(), [2, 2, 2, 1]);
         // A row larger than the limit still goes, alone.
-        let big = [100_000usize, 1, 1];
+        let big = [super::MAX_STATEMENT_BYTES * 2, 1, 1];
         assert_eq!(super::chunks_by_size(&big, |r| *r).len(), 2);
         assert!(super::chunks_by_size(&[] as &[usize], |r| *r).is_empty());
     }

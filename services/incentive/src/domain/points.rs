@@ -269,6 +269,53 @@ impl RuleSet {
     }
 }
 
+/// A rule set and the moment from which it applies: records scored from
+/// then on (in its year) are scored by it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduledRuleSet {
+    pub effective_from: chrono::DateTime<chrono::Utc>,
+    pub rules: RuleSet,
+}
+
+/// Every configured rule set (`[[rule_sets]]` in the rules file); a year
+/// without one is scored by [`RuleSet::standard`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleBook {
+    #[serde(default)]
+    pub rule_sets: Vec<ScheduledRuleSet>,
+}
+
+impl RuleBook {
+    /// Reads and checks a rules file (TOML): every set valid, versions unique.
+    pub fn parse(text: &str) -> Result<RuleBook, RuleError> {
+        let book: RuleBook = toml::from_str(text).map_err(|e| rule_error("rule_sets", &e.to_string()))?;
+        let mut versions = std::collections::HashSet::new();
+        for (i, s) in book.rule_sets.iter().enumerate() {
+            s.rules.validate().map_err(|e| RuleError {
+                field: format!("rule_sets[{i}].rules.{}", e.field),
+                message: e.message,
+            })?;
+            if !versions.insert(s.rules.version.as_str()) {
+                return Err(rule_error(format!("rule_sets[{i}].rules.version"), "规则版本号重复"));
+            }
+        }
+        Ok(book)
+    }
+
+    /// The rule set for a record of `year` scored at `scored_at`: the latest
+    /// of that year already in effect, else the standard one.
+    pub fn in_force(&self, year: i32, scored_at: chrono::DateTime<chrono::Utc>) -> RuleSet {
+        self.rule_sets
+            .iter()
+            .filter(|s| s.rules.year == year && s.effective_from <= scored_at)
+            .max_by_key(|s| s.effective_from)
+            .map(|s| s.rules.clone())
+            .unwrap_or_else(|| RuleSet::standard(year))
+    }
+}
+
 /// What scoring a record needs (from `ServiceRecordScored`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScoredRecord {
@@ -355,6 +402,59 @@ pub fn score(rules: &RuleSet, record: &ScoredRecord, previous_year: Tenths) -> B
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_example_rules_file_is_valid() {
+        let book = RuleBook::parse(include_str!("../../rules.example.toml")).unwrap();
+        let at = chrono::DateTime::parse_from_rfc3339("2027-03-01T00:00:00+08:00")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let rules = book.in_force(2027, at);
+        assert_eq!(rules.version, "2027-v1");
+        // Only the base of 议事协商 differs from the standard rules.
+        let mut standard = RuleSet::standard(2027);
+        standard.version = rules.version.clone();
+        let (name, base) = rules.service("deliberation");
+        assert_eq!((name.as_str(), base), ("议事协商", 120));
+        assert_ne!(rules, standard);
+        standard.service_types = rules.service_types.clone();
+        assert_eq!(rules, standard);
+    }
+
+    #[test]
+    fn a_rule_set_applies_to_records_scored_after_it() {
+        let mut cheaper = RuleSet::standard(2026);
+        cheaper.version = "2026-v2".into();
+        cheaper.default_base = 50;
+        let text = format!(
+            "[[rule_sets]]\neffective_from = \"2026-07-01T00:00:00Z\"\n{}",
+            toml::to_string(&toml::Table::from_iter([(
+                "rules".to_string(),
+                toml::Value::try_from(&cheaper).unwrap()
+            )]))
+            .unwrap()
+            .replace("[rules", "[rule_sets.rules")
+        );
+        let book = RuleBook::parse(&text).unwrap();
+        let at = |m: u32| {
+            chrono::NaiveDate::from_ymd_opt(2026, m, 1)
+                .unwrap()
+                .and_hms_opt(0, 0, 0)
+                .unwrap()
+                .and_utc()
+        };
+        assert_eq!(book.in_force(2026, at(6)).version, "2026-v1");
+        assert_eq!(book.in_force(2026, at(8)).version, "2026-v2");
+        assert_eq!(book.in_force(2025, at(8)).version, "2025-v1");
+        // A bad set names its field; a repeated version is refused.
+        let broken = text.replace("default_base = 50", "default_base = -1");
+        assert_eq!(
+            RuleBook::parse(&broken).unwrap_err().field,
+            "rule_sets[0].rules.default_base"
+        );
+        let twice = format!("{text}\n{text}");
+        assert_eq!(RuleBook::parse(&twice).unwrap_err().field, "rule_sets[1].rules.version");
+    }
 
     fn record(service: &str, km: f64, community: i32, avg: f64, count: i32) -> ScoredRecord {
         ScoredRecord {
