@@ -122,6 +122,20 @@ pub fn records_config(data_dir: &Path, host: &str, port: u16, identity_url: &str
     Ok(kit::config::from_toml(records::config::DEFAULTS, &overrides)?)
 }
 
+pub fn notification_config(
+    data_dir: &Path,
+    host: &str,
+    port: u16,
+    identity_url: &str,
+) -> anyhow::Result<notification::Config> {
+    let overrides = service_overrides(data_dir, host, port, identity_url, "notification")
+        + &format!(
+            "[consumers]\nqualification_url = \"http://{host}:50052\"\nmatching_url = \"http://{host}:50053\"\n\
+             records_url = \"http://{host}:50054\"\nincentive_url = \"http://{host}:50055\"\n"
+        );
+    Ok(kit::config::from_toml(notification::config::DEFAULTS, &overrides)?)
+}
+
 pub fn incentive_config(
     data_dir: &Path,
     host: &str,
@@ -164,6 +178,11 @@ pub async fn run(data_dir: &Path, host: &str) -> anyhow::Result<()> {
     let matching = matching::start(matching_config(data_dir, host, 50053, &identity_url)?, signal(&stop)).await?;
     let records = records::start(records_config(data_dir, host, 50054, &identity_url)?, signal(&stop)).await?;
     let incentive = incentive::start(incentive_config(data_dir, host, 50055, &identity_url)?, signal(&stop)).await?;
+    let notification = notification::start(
+        notification_config(data_dir, host, 50056, &identity_url)?,
+        signal(&stop),
+    )
+    .await?;
     let gateway = gateway::start(gateway_config(host, 8080, &identity_url)?, signal(&stop)).await?;
 
     let channel = |addr: std::net::SocketAddr| tonic::transport::Channel::from_shared(format!("http://{addr}"));
@@ -207,6 +226,7 @@ pub async fn run(data_dir: &Path, host: &str) -> anyhow::Result<()> {
     println!("  matching       grpc://{}", matching.local_addr);
     println!("  records        grpc://{}", records.local_addr);
     println!("  incentive      grpc://{}", incentive.local_addr);
+    println!("  notification   grpc://{}", notification.local_addr);
     println!();
     println!("Demo accounts (username / password):");
     for (username, name, role, region) in DEMO_ACCOUNTS {
@@ -216,13 +236,14 @@ pub async fn run(data_dir: &Path, host: &str) -> anyhow::Result<()> {
 
     kit::server::shutdown_signal().await;
     let _ = stop.send(());
-    let (a, b, c, d, e, f) = tokio::join!(
+    let (a, b, c, d, e, f, g) = tokio::join!(
         identity.wait(),
         qualification.wait(),
         matching.wait(),
         records.wait(),
         incentive.wait(),
+        notification.wait(),
         gateway.wait()
     );
-    a.and(b).and(c).and(d).and(e).and(f)
+    a.and(b).and(c).and(d).and(e).and(f).and(g)
 }

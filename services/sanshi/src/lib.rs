@@ -72,6 +72,7 @@ pub enum Service {
     Matching,
     Records,
     Incentive,
+    Notification,
     Gateway,
 }
 
@@ -104,6 +105,7 @@ async fn run_service_command(command: Command) -> anyhow::Result<()> {
                     Service::Matching => matching::config::DEFAULTS,
                     Service::Records => records::config::DEFAULTS,
                     Service::Incentive => incentive::config::DEFAULTS,
+                    Service::Notification => notification::config::DEFAULTS,
                     Service::Gateway => gateway::config::DEFAULTS,
                 }
             );
@@ -139,6 +141,11 @@ async fn serve(service: Service, file: Option<PathBuf>) -> anyhow::Result<()> {
             let config = incentive::Config::load(file.as_deref())?;
             let _telemetry = kit::telemetry::init(incentive::NAME, &config.telemetry)?;
             incentive::serve(config, shutdown).await
+        }
+        Service::Notification => {
+            let config = notification::Config::load(file.as_deref())?;
+            let _telemetry = kit::telemetry::init(notification::NAME, &config.telemetry)?;
+            notification::serve(config, shutdown).await
         }
         Service::Gateway => {
             let config = gateway::Config::load(file.as_deref())?;
@@ -183,6 +190,13 @@ async fn migrate(service: Service, file: Option<PathBuf>) -> anyhow::Result<()> 
             let _telemetry = kit::telemetry::init(incentive::NAME, &config.telemetry)?;
             incentive::migrate(&config).await?;
             tracing::info!(service = incentive::NAME, "migrations applied");
+            Ok(())
+        }
+        Service::Notification => {
+            let config = notification::Config::load(file.as_deref())?;
+            let _telemetry = kit::telemetry::init(notification::NAME, &config.telemetry)?;
+            notification::migrate(&config).await?;
+            tracing::info!(service = notification::NAME, "migrations applied");
             Ok(())
         }
         Service::Gateway => anyhow::bail!("the gateway has no database"),

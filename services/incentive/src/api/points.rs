@@ -2,13 +2,14 @@
 
 use super::{Incentive, REGION_READERS, entry_to_proto, profession_from_proto, profession_to_proto, year_or_current};
 use crate::consumers::publish_awarded;
+use crate::domain::format_points;
 use crate::domain::points::Breakdown;
-use crate::domain::{format_points, regions};
 use crate::store::ledger::{self, Entry, Kind};
 use crate::store::{audit, awards, professionals, years};
 use chrono::Utc;
 use kit::auth::{Principal, Role};
 use kit::error::Violations;
+use kit::region as regions;
 use kit::{ServiceError, ServiceResult};
 use sanshi_proto::incentive::v1 as pb;
 use sea_orm::TransactionTrait;

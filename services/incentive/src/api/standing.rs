@@ -4,13 +4,14 @@
 use super::{CITY, Incentive, REGION_READERS, profession_to_proto, require_city_admin};
 use crate::consumers::PRODUCER;
 use crate::domain::policies::{self, Standing};
-use crate::domain::{regions, stars};
+use crate::domain::stars;
 use crate::rollover;
 use crate::store::experts::{self, Candidate, Proposal};
 use crate::store::{audit, professionals, years};
 use chrono::{Datelike, Utc};
 use kit::auth::Principal;
 use kit::error::Violations;
+use kit::region as regions;
 use kit::{ServiceError, ServiceResult};
 use sanshi_proto::incentive::v1 as pb;
 use sea_orm::TransactionTrait;

@@ -3,7 +3,6 @@
 
 pub mod points;
 pub mod policies;
-pub mod regions;
 pub mod stars;
 
 /// An amount of points in tenths of a point (13.7 points = 137).

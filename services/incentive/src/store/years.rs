@@ -314,7 +314,7 @@ pub async fn star_distribution(
         if !home.starts_with(region) {
             continue;
         }
-        let (district, street) = crate::domain::regions::district_and_street(home);
+        let (district, street) = kit::region::district_and_street(home);
         let key = if district_level { street } else { district };
         if key.is_empty() {
             continue;

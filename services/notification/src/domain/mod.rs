@@ -1,0 +1,3 @@
+//! Notification's rules, free of I/O: which events concern whom, in words.
+
+pub mod templates;

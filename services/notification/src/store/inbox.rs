@@ -1,0 +1,128 @@
+//! The in-app inbox.
+
+use crate::domain::templates::Draft;
+use chrono::{DateTime, Utc};
+use kit::ServiceResult;
+use sea_orm::sea_query::{Asterisk, Expr, ExprTrait, OnConflict, Order, Query};
+use sea_orm::{ConnectionTrait, QueryResult};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notification {
+    pub id: String,
+    pub recipient_id: String,
+    pub category: String,
+    pub title: String,
+    pub body: String,
+    pub channel: String,
+    pub source_event_id: String,
+    pub created_at: DateTime<Utc>,
+    pub read_at: Option<DateTime<Utc>>,
+}
+
+fn from_row(r: &QueryResult) -> ServiceResult<Notification> {
+    Ok(Notification {
+        id: r.try_get("", "id")?,
+        recipient_id: r.try_get("", "recipient_id")?,
+        category: r.try_get("", "category")?,
+        title: r.try_get("", "title")?,
+        body: r.try_get("", "body")?,
+        channel: r.try_get("", "channel")?,
+        source_event_id: r.try_get("", "source_event_id")?,
+        created_at: r.try_get("", "created_at")?,
+        read_at: r.try_get("", "read_at")?,
+    })
+}
+
+/// Stores the in-app notification of `draft` for event `event_id` unless
+/// that recipient has it already; returns whether it was stored.
+pub async fn deliver(
+    db: &impl ConnectionTrait,
+    event_id: &str,
+    draft: &Draft,
+    now: DateTime<Utc>,
+) -> ServiceResult<bool> {
+    let insert = Query::insert()
+        .into_table("notifications")
+        .columns([
+            "id",
+            "recipient_id",
+            "category",
+            "title",
+            "body",
+            "channel",
+            "source_event_id",
+            "created_at",
+        ])
+        .values_panic([
+            uuid::Uuid::now_v7().to_string().into(),
+            draft.recipient.clone().into(),
+            draft.category.into(),
+            draft.title.clone().into(),
+            draft.body.clone().into(),
+            "in_app".into(),
+            event_id.into(),
+            now.into(),
+        ])
+        .on_conflict(
+            OnConflict::columns(["source_event_id", "recipient_id"])
+                .do_nothing()
+                .to_owned(),
+        )
+        .to_owned();
+    Ok(db.execute(&insert).await?.rows_affected() == 1)
+}
+
+/// A recipient's notifications, newest first.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    recipient: &str,
+    unread_only: bool,
+    offset: u64,
+    limit: u64,
+) -> ServiceResult<Vec<Notification>> {
+    let mut select = Query::select()
+        .column(Asterisk)
+        .from("notifications")
+        .and_where(Expr::col("recipient_id").eq(recipient))
+        .order_by("created_at", Order::Desc)
+        .order_by("id", Order::Desc)
+        .limit(limit)
+        .offset(offset)
+        .to_owned();
+    if unread_only {
+        select.and_where(Expr::col("read_at").is_null());
+    }
+    db.query_all(&select).await?.iter().map(from_row).collect()
+}
+
+pub async fn unread(db: &impl ConnectionTrait, recipient: &str) -> ServiceResult<i64> {
+    let select = Query::select()
+        .expr(Expr::cust("CAST(COUNT(*) AS BIGINT)"))
+        .from("notifications")
+        .and_where(Expr::col("recipient_id").eq(recipient))
+        .and_where(Expr::col("read_at").is_null())
+        .to_owned();
+    Ok(match db.query_one(&select).await? {
+        Some(r) => r.try_get_by_index(0)?,
+        None => 0,
+    })
+}
+
+/// Marks a recipient's notifications read (`ids` None: all of them).
+pub async fn mark_read(
+    db: &impl ConnectionTrait,
+    recipient: &str,
+    ids: Option<&[String]>,
+    now: DateTime<Utc>,
+) -> ServiceResult<u64> {
+    let mut update = Query::update()
+        .table("notifications")
+        .value("read_at", now)
+        .and_where(Expr::col("recipient_id").eq(recipient))
+        .and_where(Expr::col("read_at").is_null())
+        .to_owned();
+    if let Some(ids) = ids {
+        update.and_where(Expr::col("id").is_in(ids.iter().map(String::as_str)));
+    }
+    Ok(db.execute(&update).await?.rows_affected())
+}

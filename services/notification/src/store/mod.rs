@@ -1,0 +1,3 @@
+//! Notification's storage.
+
+pub mod inbox;
