@@ -33,6 +33,16 @@ qualification_url = ""
 matching_url = ""
 records_url = ""
 incentive_url = ""
+
+[webhook]
+# Each POST's time limit, and how often due deliveries are looked for.
+timeout_ms = 5000
+poll_ms = 1000
+# Attempts before a delivery is dead-lettered; the waits between them double
+# from the first to the longest, with jitter.
+max_attempts = 6
+initial_backoff_ms = 1000
+max_backoff_ms = 300000
 "#;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -43,6 +53,17 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     pub auth: AuthConfig,
     pub consumers: ConsumersConfig,
+    pub webhook: WebhookConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    pub timeout_ms: u64,
+    pub poll_ms: u64,
+    pub max_attempts: i32,
+    pub initial_backoff_ms: u64,
+    pub max_backoff_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -82,6 +103,22 @@ impl Validate for Config {
         self.database.validate()?;
         self.telemetry.validate()?;
         self.auth.validate()?;
+        let w = &self.webhook;
+        if w.timeout_ms == 0 || w.poll_ms == 0 {
+            return Err(ConfigError::new(
+                "webhook.timeout_ms",
+                "timeout_ms and poll_ms must be positive",
+            ));
+        }
+        if w.max_attempts < 1 {
+            return Err(ConfigError::new("webhook.max_attempts", "must be at least 1"));
+        }
+        if w.initial_backoff_ms == 0 || w.max_backoff_ms < w.initial_backoff_ms {
+            return Err(ConfigError::new(
+                "webhook.initial_backoff_ms",
+                "must be positive and at most max_backoff_ms",
+            ));
+        }
         for (name, _, url) in self.consumers.streams() {
             let key = format!("consumers.{}_url", name.trim_start_matches("notification."));
             kit::config::require_http_url(&key, url)?;

@@ -3,7 +3,7 @@
 //! recipient) however often the event is delivered.
 
 use crate::domain::templates;
-use crate::store::inbox;
+use crate::store::{inbox, webhooks};
 use futures::future::BoxFuture;
 use kit::ServiceError;
 use kit::events::{Event, EventHandler};
@@ -18,8 +18,11 @@ impl EventHandler for Events {
                 .map_err(|e| ServiceError::internal(anyhow::anyhow!("undecodable event {}: {e}", event.r#type)))?;
             let now = chrono::Utc::now();
             for draft in &drafts {
-                if inbox::deliver(txn, &event.id, draft, now).await? {
-                    tracing::info!(event_id = %event.id, category = draft.category, "notified");
+                if let Some(id) = inbox::deliver(txn, &event.id, draft, now).await? {
+                    // The recipient's webhooks get it too (sent by `delivery::Sender`).
+                    let hooks = webhooks::of_owner(txn, &draft.recipient).await?;
+                    webhooks::enqueue(txn, &id, &hooks, now).await?;
+                    tracing::info!(event_id = %event.id, category = draft.category, webhooks = hooks.len(), "notified");
                 }
             }
             Ok(())

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod config;
 pub mod consumers;
+pub mod delivery;
 pub mod domain;
 pub mod migrations;
 pub mod store;
@@ -58,6 +59,7 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
         kit::events::Consumer::new(name, producer, db.clone(), url, tokens, Arc::new(consumers::Events))?
             .spawn(stop.wait());
     }
+    tokio::spawn(delivery::Sender::new(db.clone(), config.webhook.clone())?.run(stop.wait()));
     running.set_ready().await;
     Ok(running)
 }

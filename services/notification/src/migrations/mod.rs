@@ -3,6 +3,7 @@
 use sea_orm_migration::prelude::*;
 
 mod m20261122_000601_inbox;
+mod m20261122_000602_webhooks;
 
 pub struct Migrator;
 
@@ -11,6 +12,7 @@ impl MigratorTrait for Migrator {
         let mut all = kit::idempotency::migrations();
         all.extend(kit::events::migrations());
         all.push(Box::new(m20261122_000601_inbox::Migration));
+        all.push(Box::new(m20261122_000602_webhooks::Migration));
         all
     }
 }

@@ -34,13 +34,14 @@ fn from_row(r: &QueryResult) -> ServiceResult<Notification> {
 }
 
 /// Stores the in-app notification of `draft` for event `event_id` unless
-/// that recipient has it already; returns whether it was stored.
+/// that recipient has it already; returns its id when it was stored.
 pub async fn deliver(
     db: &impl ConnectionTrait,
     event_id: &str,
     draft: &Draft,
     now: DateTime<Utc>,
-) -> ServiceResult<bool> {
+) -> ServiceResult<Option<String>> {
+    let id = uuid::Uuid::now_v7().to_string();
     let insert = Query::insert()
         .into_table("notifications")
         .columns([
@@ -54,7 +55,7 @@ pub async fn deliver(
             "created_at",
         ])
         .values_panic([
-            uuid::Uuid::now_v7().to_string().into(),
+            id.clone().into(),
             draft.recipient.clone().into(),
             draft.category.into(),
             draft.title.clone().into(),
@@ -69,7 +70,16 @@ pub async fn deliver(
                 .to_owned(),
         )
         .to_owned();
-    Ok(db.execute(&insert).await?.rows_affected() == 1)
+    Ok((db.execute(&insert).await?.rows_affected() == 1).then_some(id))
+}
+
+pub async fn find(db: &impl ConnectionTrait, id: &str) -> ServiceResult<Option<Notification>> {
+    let select = Query::select()
+        .column(Asterisk)
+        .from("notifications")
+        .and_where(Expr::col("id").eq(id))
+        .to_owned();
+    db.query_one(&select).await?.as_ref().map(from_row).transpose()
 }
 
 /// A recipient's notifications, newest first.

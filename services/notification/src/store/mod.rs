@@ -1,3 +1,4 @@
 //! Notification's storage.
 
 pub mod inbox;
+pub mod webhooks;
