@@ -92,6 +92,12 @@ async fn two_way_matching_capacity_and_scope(db: TestDb) {
         .into_inner();
     assert_eq!(first.id, again.id);
     assert_eq!(first.state, pb::MatchState::Pending as i32);
+    // One MatchProposed for the invitation (notification tells the professional), not two.
+    assert_eq!(
+        s.count("SELECT COUNT(*) FROM outbox_events WHERE event_type = 'sanshi.matching.v1.MatchProposed'")
+            .await,
+        1
+    );
     assert!(
         first.distance_km > 0.0 && first.distance_km < 10.0,
         "{}",

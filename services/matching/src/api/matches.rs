@@ -157,6 +157,16 @@ impl Matching {
             assignment_id: assignment_id.to_string(),
         };
         store::matches::insert(txn, &m).await?;
+        let payload = pb::MatchProposed {
+            match_id: m.id.clone(),
+            community_code: community.code.clone(),
+            community_name: community.name.clone(),
+            professional_account_id: professional.account_id.clone(),
+            initiated_by: side.as_str().to_string(),
+            message: m.message.clone(),
+            expire_time: Some(kit::grpc::timestamp(m.expires_at)),
+        };
+        kit::events::publish(txn, super::PRODUCER, "match", &m.id, &payload).await?;
         Ok(m)
     }
 

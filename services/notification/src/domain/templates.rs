@@ -44,6 +44,11 @@ fn community(code: &str) -> String {
     }
 }
 
+/// China Standard Time (UTC+8), for dates people read.
+fn beijing() -> chrono::FixedOffset {
+    chrono::FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| unreachable!())
+}
+
 fn with_reason(text: &str, reason: &str) -> String {
     if reason.trim().is_empty() {
         format!("{text}。")
@@ -91,6 +96,29 @@ pub fn render(event: &Event) -> Result<Vec<Draft>, prost::DecodeError> {
         let e = e?;
         let body = "您的“三师”资格已到期，请及时申请续期。".to_string();
         return Ok(draft(&e.account_id, "qualification", "资格已到期", body));
+    }
+    if let Some(e) = decode::<matching::MatchProposed>(event) {
+        let e = e?;
+        // An application's other side is the community's workers, whom matching does not name.
+        if e.initiated_by != "community" {
+            return Ok(Vec::new());
+        }
+        let name = if e.community_name.is_empty() {
+            community(&e.community_code)
+        } else {
+            e.community_name.clone()
+        };
+        let until = e
+            .expire_time
+            .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, 0))
+            .map(|t| t.with_timezone(&beijing()).format("%Y-%m-%d").to_string())
+            .unwrap_or_default();
+        let mut body = format!("社区邀请您参与“三师”进社区服务：{name}");
+        if !e.message.trim().is_empty() {
+            body.push_str(&format!("（留言：{}）", e.message.trim()));
+        }
+        body.push_str(&format!("，请在 {until} 前答复。"));
+        return Ok(draft(&e.professional_account_id, "matching", "社区服务邀请", body));
     }
     if let Some(e) = decode::<matching::MatchConfirmed>(event) {
         let e = e?;
@@ -217,6 +245,33 @@ mod tests {
             ..Default::default()
         };
         assert!(render(&event(&suspended)).unwrap()[0].body.ends_with("原因：违规。"));
+    }
+
+    #[test]
+    fn invitations_reach_the_professional() {
+        let invited = matching::MatchProposed {
+            professional_account_id: "p1".into(),
+            community_name: "民生路社区居民委员会".into(),
+            initiated_by: "community".into(),
+            message: "请协助老旧小区改造议事".into(),
+            // 2026-11-29 20:00 UTC is already the 30th in Beijing.
+            expire_time: Some(prost_types::Timestamp {
+                seconds: 1_795_982_400,
+                nanos: 0,
+            }),
+            ..Default::default()
+        };
+        let got = render(&event(&invited)).unwrap();
+        assert_eq!(got[0].title, "社区服务邀请");
+        assert_eq!(
+            got[0].body,
+            "社区邀请您参与“三师”进社区服务：民生路社区居民委员会（留言：请协助老旧小区改造议事），请在 2026-11-30 前答复。"
+        );
+        let applied = matching::MatchProposed {
+            initiated_by: "professional".into(),
+            ..invited
+        };
+        assert!(render(&event(&applied)).unwrap().is_empty());
     }
 
     #[test]
