@@ -76,12 +76,15 @@ impl Sender {
         }))
         .map_err(kit::ServiceError::internal)?;
         let timestamp = Utc::now().timestamp();
+        let Some(signature) = sign(&hook.secret, timestamp, &body) else {
+            return self.failed(d, attempts, "webhook secret cannot sign", true).await;
+        };
         let sent = self
             .client
             .post(&hook.url)
             .header("content-type", "application/json")
             .header(TIMESTAMP_HEADER, timestamp.to_string())
-            .header(SIGNATURE_HEADER, sign(&hook.secret, timestamp, &body))
+            .header(SIGNATURE_HEADER, signature)
             .body(body)
             .send()
             .await;

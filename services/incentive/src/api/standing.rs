@@ -275,11 +275,10 @@ impl Incentive {
             &req.request_id,
             || async {
                 let mut ranked = Vec::new();
+                let rated = years::rated(&self.db, year).await?;
                 for p in professionals::active(&self.db).await? {
-                    if let Some(r) = years::result(&self.db, &p.account_id, year).await?
-                        && r.stars > 0
-                    {
-                        ranked.push((p, r.stars, r.results.points));
+                    if let Some(&(stars, points)) = rated.get(&p.account_id) {
+                        ranked.push((p, stars, points));
                     }
                 }
                 // Most stars first, then most points; the account id breaks ties.

@@ -270,6 +270,29 @@ pub async fn result(db: &impl ConnectionTrait, professional: &str, year: i32) ->
     db.query_one(&select).await?.as_ref().map(result_from_row).transpose()
 }
 
+/// Everyone rated at least one star in `year`: professional → (stars, points).
+pub async fn rated(
+    db: &impl ConnectionTrait,
+    year: i32,
+) -> ServiceResult<std::collections::HashMap<String, (i32, Tenths)>> {
+    let select = Query::select()
+        .columns(["professional_id", "stars", "points"])
+        .from("annual_results")
+        .and_where(Expr::col("year").eq(year))
+        .and_where(Expr::col("stars").gt(0))
+        .to_owned();
+    db.query_all(&select)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok((
+                r.try_get("", "professional_id")?,
+                (r.try_get("", "stars")?, r.try_get("", "points")?),
+            ))
+        })
+        .collect()
+}
+
 /// A professional's closed years, newest first: the star history.
 pub async fn history(db: &impl ConnectionTrait, professional: &str) -> ServiceResult<Vec<AnnualResult>> {
     let select = Query::select()

@@ -303,7 +303,7 @@ impl Consumer {
                 "apply_events",
                 consumer = self.name,
                 events = fresh.len(),
-                first_sequence = events[0].sequence,
+                first_sequence = events.first().map_or(0, |e| e.sequence),
                 last_sequence = last.sequence,
             );
             match self.handler.apply_batch(&txn, &fresh) {

@@ -44,11 +44,6 @@ fn community(code: &str) -> String {
     }
 }
 
-/// China Standard Time (UTC+8), for dates people read.
-fn beijing() -> chrono::FixedOffset {
-    chrono::FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| unreachable!())
-}
-
 fn with_reason(text: &str, reason: &str) -> String {
     if reason.trim().is_empty() {
         format!("{text}。")
@@ -111,7 +106,8 @@ pub fn render(event: &Event) -> Result<Vec<Draft>, prost::DecodeError> {
         let until = e
             .expire_time
             .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, 0))
-            .map(|t| t.with_timezone(&beijing()).format("%Y-%m-%d").to_string())
+            // The date in China Standard Time (UTC+8), as people read it.
+            .map(|t| (t + chrono::Duration::hours(8)).format("%Y-%m-%d").to_string())
             .unwrap_or_default();
         let mut body = format!("社区邀请您参与“三师”进社区服务：{name}");
         if !e.message.trim().is_empty() {
