@@ -203,7 +203,7 @@ async fn rollover(
     let generated = Instant::now();
     sql(
         &db,
-        "TRUNCATE ledger_entries, record_awards, outbox_events, applied_events",
+        "TRUNCATE ledger_entries, record_awards, year_totals, outbox_events, applied_events",
     )
     .await?;
     sql(

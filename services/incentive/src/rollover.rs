@@ -2,8 +2,9 @@
 //!
 //! 1. One statement writes every professional's annual results (total,
 //!    services, satisfaction, standing, stars); rows already written are kept.
-//! 2. Pages of results whose stars changed are marked announced and their
-//!    `StarRatingChanged` events written in the same transaction.
+//! 2. Results whose stars changed are announced as `StarRatingChanged` in
+//!    pages, in professional order; each page's events and the cursor that
+//!    says how far the announcing got are written in one transaction.
 //! 3. The year is marked done.
 //!
 //! A crash between steps leaves the closing "running"; running it again (by
@@ -61,13 +62,17 @@ pub async fn close(
     let mut announced = 0;
     loop {
         let txn = db.begin().await?;
-        let page = years::unannounced(&txn, year, PAGE).await?;
-        let (Some(first), Some(last)) = (page.first(), page.last()) else {
+        let through = years::closing(&txn, year)
+            .await?
+            .map(|c| c.announced_through)
+            .unwrap_or_default();
+        let page = years::changed_after(&txn, year, &through, PAGE).await?;
+        let Some(last) = page.last() else {
+            txn.rollback().await?;
             break;
         };
-        let marked = years::mark_announced(&txn, year, &first.professional_id, &last.professional_id).await?;
-        if marked != page.len() as u64 {
-            // Another run announced some of these first: read the page again.
+        if !years::advance_announced(&txn, year, &through, &last.professional_id).await? {
+            // Another run announced this page first: read the cursor again.
             txn.rollback().await?;
             continue;
         }

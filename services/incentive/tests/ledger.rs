@@ -1,8 +1,9 @@
 //! A model test of the points ledger on SQLite and PostgreSQL: random
 //! sequences of awards (sources repeating), compensations and attempted
 //! edits, checked after every step against a plain in-memory model — the
-//! balance is the sum of the entries, a source is counted once, and no entry
-//! ever changes or disappears.
+//! balance is the sum of the entries (and so is the running year total the
+//! database keeps), a source is counted once, and no entry ever changes or
+//! disappears.
 
 use incentive::store::ledger::{self, Entry, Kind};
 use kit::db::testing::TestDb;
@@ -125,6 +126,11 @@ async fn run(db: &TestDb, case: usize, ops: Vec<Op>) {
                 "balance of {p}"
             );
         }
+        let drift = incentive::store::years::totals_drift(conn, 2026).await.unwrap();
+        assert!(
+            drift.is_empty(),
+            "running totals of {drift:?} differ from their entries"
+        );
     }
 }
 

@@ -137,6 +137,7 @@ async fn amendments_are_scored_again(db: TestDb) {
         3,
         "award, correction, award"
     );
+    assert_eq!(years::totals_drift(&db.conn, 2026).await.unwrap(), Vec::<String>::new());
 }
 
 /// Every annual result of `year`: (professional, points, services, stars, previous).
@@ -244,6 +245,9 @@ async fn closing_a_year_twice_is_closing_it_once(db: TestDb) {
     );
     let closing = years::closing(&db.conn, 2025).await.unwrap().unwrap();
     assert_eq!(closing.state, "done");
+    for year in [2024, 2025] {
+        assert_eq!(years::totals_drift(&db.conn, year).await.unwrap(), Vec::<String>::new());
+    }
     let summary = years::summary(&db.conn, 2025).await.unwrap();
     assert_eq!((summary.professionals, summary.upgraded, summary.downgraded), (5, 2, 1));
     // The SQL's stars are the domain rule's, reason and all.

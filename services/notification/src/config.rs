@@ -35,7 +35,9 @@ records_url = ""
 incentive_url = ""
 
 [webhook]
-# Each POST's time limit, and how often due deliveries are looked for.
+# Deliveries on both external channels (webhook and e-mail) follow this
+# section's retry policy. Each attempt's time limit, and how often due
+# deliveries (and due daily digests) are looked for.
 timeout_ms = 5000
 poll_ms = 1000
 # Attempts before a delivery is dead-lettered; the waits between them double
@@ -43,6 +45,16 @@ poll_ms = 1000
 max_attempts = 6
 initial_backoff_ms = 1000
 max_backoff_ms = 300000
+
+[email]
+# The SMTP relay; empty: no e-mail (deliveries go to webhooks only).
+smtp_host = ""
+smtp_port = 25
+# "none" (a relay inside the cluster), "starttls" or "tls".
+tls = "none"
+username = ""
+password = ""
+from = "三师进社区平台 <noreply@sanshi.local>"
 "#;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -54,6 +66,24 @@ pub struct Config {
     pub auth: AuthConfig,
     pub consumers: ConsumersConfig,
     pub webhook: WebhookConfig,
+    pub email: EmailConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailConfig {
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    pub tls: String,
+    pub username: String,
+    pub password: String,
+    pub from: String,
+}
+
+impl EmailConfig {
+    pub fn enabled(&self) -> bool {
+        !self.smtp_host.is_empty()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -117,6 +147,15 @@ impl Validate for Config {
             return Err(ConfigError::new(
                 "webhook.initial_backoff_ms",
                 "must be positive and at most max_backoff_ms",
+            ));
+        }
+        if !["none", "starttls", "tls"].contains(&self.email.tls.as_str()) {
+            return Err(ConfigError::new("email.tls", "must be none, starttls or tls"));
+        }
+        if self.email.enabled() && self.email.from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(ConfigError::new(
+                "email.from",
+                "must be an address, e.g. 平台 <noreply@example.cn>",
             ));
         }
         for (name, _, url) in self.consumers.streams() {

@@ -1,31 +1,75 @@
-//! Sends webhook deliveries: a signed JSON POST per (notification, webhook),
+//! Sends deliveries on the external channels: a signed JSON POST per
+//! (notification, webhook) and an e-mail per (notification, address),
 //! retried with exponential backoff and jitter until delivered or, after
-//! `webhook.max_attempts`, dead-lettered for an admin to retry.
+//! `webhook.max_attempts`, dead-lettered for an admin to retry. Also bundles
+//! the daily digests when they are due.
 //!
-//! One sender per process; with several replicas a delivery may be sent
-//! twice when two pick it at once (receivers dedupe on the notification id).
+//! Every replica runs a sender. A sender claims a delivery with a lease
+//! before it sends, so two replicas never send the same one at once; a claim
+//! whose sender died lapses and the delivery is sent again (receivers dedupe
+//! on the notification id).
 
-use crate::config::WebhookConfig;
+use crate::config::{EmailConfig, WebhookConfig};
+use crate::consumers::targets;
+use crate::domain::preferences::Channels;
 use crate::domain::signature::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
-use crate::store::{inbox, webhooks, webhooks::Delivery};
-use chrono::Utc;
+use crate::domain::templates::{Draft, Priority};
+use crate::store::inbox::Notification;
+use crate::store::{inbox, preferences, webhooks, webhooks::Delivery};
+use chrono::{DateTime, Utc};
 use kit::ServiceResult;
 use kit::events::Backoff;
-use sea_orm::DatabaseConnection;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use sea_orm::{DatabaseConnection, TransactionTrait};
 use std::time::Duration;
+
+/// Deliveries claimed at a time; the lease covers all of them timing out.
+const CLAIM: u64 = 10;
 
 pub struct Sender {
     pub db: DatabaseConnection,
     pub client: reqwest::Client,
     pub config: WebhookConfig,
+    pub email: EmailConfig,
+    smtp: Option<AsyncSmtpTransport<Tokio1Executor>>,
+}
+
+/// How an attempt ended.
+enum Outcome {
+    Delivered,
+    /// Worth trying again later.
+    Failed(String),
+    /// Will never work (a bad address, a permanent SMTP refusal).
+    Rejected(String),
 }
 
 impl Sender {
-    pub fn new(db: DatabaseConnection, config: WebhookConfig) -> anyhow::Result<Sender> {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_millis(config.timeout_ms))
-            .build()?;
-        Ok(Sender { db, client, config })
+    pub fn new(db: DatabaseConnection, config: WebhookConfig, email: EmailConfig) -> anyhow::Result<Sender> {
+        let timeout = Duration::from_millis(config.timeout_ms);
+        let client = reqwest::Client::builder().timeout(timeout).build()?;
+        let smtp = if email.enabled() {
+            let host = email.smtp_host.as_str();
+            let builder = match email.tls.as_str() {
+                "starttls" => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host)?,
+                "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(host)?,
+                _ => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host),
+            };
+            let mut builder = builder.port(email.smtp_port).timeout(Some(timeout));
+            if !email.username.is_empty() {
+                builder = builder.credentials(Credentials::new(email.username.clone(), email.password.clone()));
+            }
+            Some(builder.build())
+        } else {
+            None
+        };
+        Ok(Sender {
+            db,
+            client,
+            config,
+            email,
+            smtp,
+        })
     }
 
     /// Sends what is due every `poll_ms` until `shutdown`.
@@ -36,48 +80,69 @@ impl Sender {
             tokio::select! {
                 _ = &mut shutdown => return,
                 _ = tokio::time::sleep(poll) => {
+                    if let Err(error) = self.send_digests(Utc::now()).await {
+                        tracing::warn!(error = %error, "daily digests failed");
+                    }
                     if let Err(error) = self.send_due().await {
-                        tracing::warn!(error = %error, "webhook deliveries failed");
+                        tracing::warn!(error = %error, "deliveries failed");
                     }
                 }
             }
         }
     }
 
+    fn lease(&self) -> chrono::Duration {
+        chrono::Duration::milliseconds((self.config.timeout_ms * (CLAIM + 2)) as i64)
+    }
+
     /// Attempts every delivery that is due now; returns how many were attempted.
     pub async fn send_due(&self) -> ServiceResult<usize> {
-        let due = webhooks::due(&self.db, Utc::now(), 100).await?;
-        for d in &due {
-            self.attempt(d).await?;
+        let mut attempted = 0;
+        loop {
+            let claimed = webhooks::claim_due(&self.db, Utc::now(), self.lease(), CLAIM).await?;
+            if claimed.is_empty() {
+                return Ok(attempted);
+            }
+            for d in &claimed {
+                self.attempt(d).await?;
+            }
+            attempted += claimed.len();
         }
-        Ok(due.len())
     }
 
     async fn attempt(&self, d: &Delivery) -> ServiceResult<()> {
         let attempts = d.attempts + 1;
-        let (hook, notification) = match (
-            webhooks::find(&self.db, &d.webhook_id).await?,
-            inbox::find(&self.db, &d.notification_id).await?,
-        ) {
-            (Some(h), Some(n)) => (h, n),
-            _ => {
-                return self
-                    .failed(d, attempts, "webhook or notification no longer exists", true)
-                    .await;
+        let Some(notification) = inbox::find(&self.db, &d.notification_id).await? else {
+            return self
+                .settle(d, attempts, Outcome::Rejected("notification no longer exists".into()))
+                .await;
+        };
+        let outcome = if d.channel == "email" {
+            self.send_email(&d.email, &notification).await
+        } else {
+            match webhooks::find(&self.db, &d.webhook_id).await? {
+                Some(hook) => self.post(&hook, &notification).await,
+                None => Outcome::Rejected("webhook no longer exists".into()),
             }
         };
-        let body = serde_json::to_vec(&serde_json::json!({
-            "id": notification.id,
-            "recipient_account_id": notification.recipient_id,
-            "category": notification.category,
-            "title": notification.title,
-            "body": notification.body,
-            "create_time": notification.created_at.to_rfc3339(),
-        }))
-        .map_err(kit::ServiceError::internal)?;
+        self.settle(d, attempts, outcome).await
+    }
+
+    async fn post(&self, hook: &webhooks::Webhook, n: &Notification) -> Outcome {
+        let body = match serde_json::to_vec(&serde_json::json!({
+            "id": n.id,
+            "recipient_account_id": n.recipient_id,
+            "category": n.category,
+            "title": n.title,
+            "body": n.body,
+            "create_time": n.created_at.to_rfc3339(),
+        })) {
+            Ok(body) => body,
+            Err(e) => return Outcome::Rejected(format!("cannot encode: {e}")),
+        };
         let timestamp = Utc::now().timestamp();
         let Some(signature) = sign(&hook.secret, timestamp, &body) else {
-            return self.failed(d, attempts, "webhook secret cannot sign", true).await;
+            return Outcome::Rejected("webhook secret cannot sign".into());
         };
         let sent = self
             .client
@@ -89,23 +154,54 @@ impl Sender {
             .send()
             .await;
         match sent {
-            Ok(response) if response.status().is_success() => {
-                let now = Utc::now();
-                webhooks::record_attempt(&self.db, &d.id, "delivered", attempts, "", now, now).await?;
-                tracing::info!(delivery_id = %d.id, attempts, "webhook delivered");
-                Ok(())
-            }
-            Ok(response) => {
-                let error = format!("HTTP {}", response.status().as_u16());
-                self.failed(d, attempts, &error, false).await
-            }
-            Err(e) if e.is_timeout() => self.failed(d, attempts, "timed out", false).await,
-            Err(e) => self.failed(d, attempts, &format!("request failed: {e}"), false).await,
+            Ok(response) if response.status().is_success() => Outcome::Delivered,
+            Ok(response) => Outcome::Failed(format!("HTTP {}", response.status().as_u16())),
+            Err(e) if e.is_timeout() => Outcome::Failed("timed out".into()),
+            Err(e) => Outcome::Failed(format!("request failed: {e}")),
         }
     }
 
-    async fn failed(&self, d: &Delivery, attempts: i32, error: &str, give_up: bool) -> ServiceResult<()> {
+    async fn send_email(&self, address: &str, n: &Notification) -> Outcome {
+        let Some(smtp) = &self.smtp else {
+            return Outcome::Rejected("e-mail is not configured".into());
+        };
+        let (Ok(from), Ok(to)) = (
+            self.email.from.parse::<lettre::message::Mailbox>(),
+            address.parse::<lettre::message::Mailbox>(),
+        ) else {
+            return Outcome::Rejected("bad e-mail address".into());
+        };
+        let message = lettre::Message::builder()
+            .from(from)
+            .to(to)
+            .subject(n.title.as_str())
+            // Lets a mail client thread and dedupe repeated sends.
+            .message_id(Some(format!("<{}@sanshi>", n.id)))
+            .header(lettre::message::header::ContentType::TEXT_PLAIN)
+            .body(format!("{}\n\n—— 三师进社区平台", n.body));
+        let message = match message {
+            Ok(m) => m,
+            Err(e) => return Outcome::Rejected(format!("cannot build e-mail: {e}")),
+        };
+        match smtp.send(message).await {
+            Ok(_) => Outcome::Delivered,
+            Err(e) if e.is_permanent() => Outcome::Rejected(format!("smtp refused: {e}")),
+            Err(e) if e.is_timeout() => Outcome::Failed("timed out".into()),
+            Err(e) => Outcome::Failed(format!("smtp failed: {e}")),
+        }
+    }
+
+    async fn settle(&self, d: &Delivery, attempts: i32, outcome: Outcome) -> ServiceResult<()> {
         let now = Utc::now();
+        let (error, give_up) = match outcome {
+            Outcome::Delivered => {
+                webhooks::record_attempt(&self.db, &d.id, "delivered", attempts, "", now, now).await?;
+                tracing::info!(delivery_id = %d.id, channel = %d.channel, attempts, "delivered");
+                return Ok(());
+            }
+            Outcome::Failed(error) => (error, false),
+            Outcome::Rejected(error) => (error, true),
+        };
         let dead = give_up || attempts >= self.config.max_attempts;
         let backoff = Backoff {
             initial: Duration::from_millis(self.config.initial_backoff_ms),
@@ -113,12 +209,81 @@ impl Sender {
         };
         let wait = chrono::Duration::from_std(backoff.delay(attempts as u32)).unwrap_or(chrono::Duration::zero());
         let state = if dead { "dead" } else { "pending" };
-        webhooks::record_attempt(&self.db, &d.id, state, attempts, error, now + wait, now).await?;
+        webhooks::record_attempt(&self.db, &d.id, state, attempts, &error, now + wait, now).await?;
         if dead {
-            tracing::warn!(delivery_id = %d.id, attempts, error, "webhook delivery dead-lettered");
+            tracing::warn!(delivery_id = %d.id, channel = %d.channel, attempts, error, "delivery dead-lettered");
         } else {
-            tracing::info!(delivery_id = %d.id, attempts, error, "webhook delivery failed, will retry");
+            tracing::info!(delivery_id = %d.id, channel = %d.channel, attempts, error, "delivery failed, will retry");
         }
         Ok(())
+    }
+
+    /// Bundles the waiting notifications of everyone whose digest is due at
+    /// `now` into one digest each, queued for their external channels.
+    /// Returns how many digests were made.
+    pub async fn send_digests(&self, now: DateTime<Utc>) -> ServiceResult<usize> {
+        let mut made = 0;
+        for recipient in inbox::waiting_recipients(&self.db).await? {
+            let prefs = preferences::get(&self.db, &recipient).await?;
+            let Some(date) = prefs.digest_due(now) else {
+                continue;
+            };
+            let txn = self.db.begin().await?;
+            let items = inbox::waiting(&txn, &recipient).await?;
+            let Some(first) = items.first() else {
+                continue;
+            };
+            // One digest a day; with the digest turned off, whatever still waits goes now.
+            let source = if prefs.daily_digest {
+                format!("digest:{date}")
+            } else {
+                format!("digest:flush:{}", first.id)
+            };
+            let draft = digest(&recipient, &date.format("%Y-%m-%d").to_string(), &items);
+            let Some(id) = inbox::store(&txn, &source, &draft, "digest", "", now).await? else {
+                // Today's digest went out before these arrived: tomorrow's takes them.
+                continue;
+            };
+            let ids: Vec<String> = items.iter().map(|n| n.id.clone()).collect();
+            inbox::bundle(&txn, &ids).await?;
+            let channels = items.iter().fold(
+                Channels {
+                    webhook: false,
+                    email: false,
+                },
+                |all, n| {
+                    let c = prefs.channels(&n.category);
+                    Channels {
+                        webhook: all.webhook || c.webhook,
+                        email: all.email || c.email,
+                    }
+                },
+            );
+            let targets = targets(&txn, &recipient, &prefs, channels, self.smtp.is_some()).await?;
+            webhooks::enqueue(&txn, &id, &targets, prefs.release(now), now).await?;
+            txn.commit().await?;
+            tracing::info!(
+                notifications = items.len(),
+                targets = targets.len(),
+                "daily digest made"
+            );
+            made += 1;
+        }
+        Ok(made)
+    }
+}
+
+/// The digest of `items` for `recipient` on `date`, in words.
+fn digest(recipient: &str, date: &str, items: &[Notification]) -> Draft {
+    let mut body = format!("{date} 您有 {} 条通知：\n", items.len());
+    for n in items {
+        body.push_str(&format!("· {}：{}\n", n.title, n.body));
+    }
+    Draft {
+        recipient: recipient.to_string(),
+        category: "digest",
+        title: format!("每日通知摘要（{} 条）", items.len()),
+        body,
+        priority: Priority::Normal,
     }
 }

@@ -1,6 +1,6 @@
 //! The notification service: in-app inboxes filled from the platform's
-//! events by Chinese templates (issue 7 continues with webhook and e-mail
-//! channels, retries and dead letters, preferences and digests, and announcements).
+//! events by Chinese templates; webhook and e-mail channels with retries and
+//! dead letters; preferences, daily digests and quiet hours; announcements.
 
 pub mod api;
 pub mod config;
@@ -56,10 +56,19 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
             config.auth.client_id.clone(),
             config.auth.client_secret.clone(),
         )?;
-        kit::events::Consumer::new(name, producer, db.clone(), url, tokens, Arc::new(consumers::Events))?
-            .spawn(stop.wait());
+        kit::events::Consumer::new(
+            name,
+            producer,
+            db.clone(),
+            url,
+            tokens,
+            Arc::new(consumers::Events {
+                email: config.email.enabled(),
+            }),
+        )?
+        .spawn(stop.wait());
     }
-    tokio::spawn(delivery::Sender::new(db.clone(), config.webhook.clone())?.run(stop.wait()));
+    tokio::spawn(delivery::Sender::new(db.clone(), config.webhook.clone(), config.email.clone())?.run(stop.wait()));
     running.set_ready().await;
     Ok(running)
 }

@@ -25,7 +25,7 @@ fn event<P: EventPayload>(id: &str, payload: &P) -> Event {
 
 async fn apply(db: &TestDb, e: &Event) {
     let txn = kit::db::begin(&db.conn).await.unwrap();
-    Events.apply(&txn, e).await.unwrap();
+    Events { email: false }.apply(&txn, e).await.unwrap();
     txn.commit().await.unwrap();
 }
 

@@ -106,7 +106,7 @@ async fn confirmed(db: &TestDb, event_id: &str, professional: &str) {
         ..Default::default()
     };
     let txn = kit::db::begin(&db.conn).await.unwrap();
-    Events.apply(&txn, &event).await.unwrap();
+    Events { email: false }.apply(&txn, &event).await.unwrap();
     txn.commit().await.unwrap();
 }
 
@@ -171,6 +171,7 @@ async fn webhooks_retry_and_dead_letter(db: TestDb) {
             .register_webhook(t(
                 pb::RegisterWebhookRequest {
                     url: format!("http://{hooks_at}/hook/{path}"),
+                    ..Default::default()
                 },
                 token,
             ))
@@ -181,7 +182,13 @@ async fn webhooks_retry_and_dead_letter(db: TestDb) {
         receiver.lock().unwrap().secrets.insert(path.into(), hook.secret);
     }
     let bad = client
-        .register_webhook(t(pb::RegisterWebhookRequest { url: "ftp://x".into() }, &flaky))
+        .register_webhook(t(
+            pb::RegisterWebhookRequest {
+                url: "ftp://x".into(),
+                ..Default::default()
+            },
+            &flaky,
+        ))
         .await
         .unwrap_err();
     assert_eq!(bad.code(), tonic::Code::InvalidArgument);

@@ -4,6 +4,7 @@ use sea_orm_migration::prelude::*;
 
 mod m20261122_000501_ledger;
 mod m20261122_000502_standing;
+mod m20261122_000503_year_totals;
 
 pub struct Migrator;
 
@@ -13,6 +14,7 @@ impl MigratorTrait for Migrator {
         all.extend(kit::events::migrations());
         all.push(Box::new(m20261122_000501_ledger::Migration));
         all.push(Box::new(m20261122_000502_standing::Migration));
+        all.push(Box::new(m20261122_000503_year_totals::Migration));
         all
     }
 }

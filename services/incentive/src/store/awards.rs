@@ -41,8 +41,8 @@ pub async fn prior(
 ) -> ServiceResult<(Option<RecordAward>, Tenths)> {
     let sql = "SELECT ra.*, COALESCE(\
                  (SELECT points FROM annual_results WHERE professional_id = ? AND year = ?), \
-                 (SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM ledger_entries \
-                  WHERE professional_id = ? AND year = ?)) AS carry_over \
+                 (SELECT points FROM year_totals WHERE professional_id = ? AND year = ?), \
+                 0) AS carry_over \
                FROM (SELECT 1 AS one) x LEFT JOIN record_awards ra ON ra.record_id = ?";
     let values = vec![
         professional.into(),
@@ -140,8 +140,8 @@ pub async fn carry_overs(
         "SELECT professional_id, year, points, 1 AS closed FROM annual_results \
          WHERE professional_id IN ({p}) AND year IN ({y}) \
          UNION ALL \
-         SELECT professional_id, year, CAST(SUM(amount) AS BIGINT), 0 FROM ledger_entries \
-         WHERE professional_id IN ({p}) AND year IN ({y}) GROUP BY professional_id, year"
+         SELECT professional_id, year, points, 0 FROM year_totals \
+         WHERE professional_id IN ({p}) AND year IN ({y})"
     );
     let mut values: Vec<sea_orm::Value> = Vec::new();
     for _ in 0..2 {

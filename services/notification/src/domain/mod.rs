@@ -1,4 +1,7 @@
-//! Notification's rules, free of I/O: which events concern whom, in words.
+//! Notification's rules, free of I/O: which events concern whom, in words;
+//! people's preferences; whom announcements reach.
 
+pub mod announcements;
+pub mod preferences;
 pub mod signature;
 pub mod templates;

@@ -11,14 +11,47 @@ use sanshi_proto::records::v1 as records;
 /// A notification before it is stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Draft {
+    /// An account id, or an organisation's [`organisation`] id.
     pub recipient: String,
     pub category: &'static str,
     pub title: String,
     pub body: String,
+    pub priority: Priority,
+}
+
+/// Low-priority notifications tell of what already happened and needs no
+/// answer; a person who asks for the daily digest gets them bundled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Priority {
+    Normal,
+    Low,
+}
+
+/// The categories of notifications, as preferences name them.
+pub const CATEGORIES: [&str; 5] = ["qualification", "matching", "records", "points", "announcement"];
+
+/// Points, stars and confirmations are low priority; decisions, invitations,
+/// needs and announcements are not.
+pub fn priority(category: &str) -> Priority {
+    match category {
+        "points" | "records" => Priority::Low,
+        _ => Priority::Normal,
+    }
+}
+
+/// The recipient id of an organisation: the office or community of a region,
+/// whose community workers and admins share its inbox.
+pub fn organisation(region_code: &str) -> String {
+    format!("region:{region_code}")
+}
+
+/// The region of an organisation's recipient id.
+pub fn organisation_region(recipient: &str) -> Option<&str> {
+    recipient.strip_prefix("region:")
 }
 
 fn draft(recipient: &str, category: &'static str, title: &str, body: String) -> Vec<Draft> {
-    if recipient.is_empty() {
+    if recipient.is_empty() || recipient == organisation("") {
         return Vec::new();
     }
     vec![Draft {
@@ -26,6 +59,7 @@ fn draft(recipient: &str, category: &'static str, title: &str, body: String) -> 
         category,
         title: title.to_string(),
         body,
+        priority: priority(category),
     }]
 }
 
@@ -94,26 +128,33 @@ pub fn render(event: &Event) -> Result<Vec<Draft>, prost::DecodeError> {
     }
     if let Some(e) = decode::<matching::MatchProposed>(event) {
         let e = e?;
-        // An application's other side is the community's workers, whom matching does not name.
-        if e.initiated_by != "community" {
-            return Ok(Vec::new());
-        }
-        let name = if e.community_name.is_empty() {
-            community(&e.community_code)
-        } else {
-            e.community_name.clone()
-        };
         let until = e
             .expire_time
             .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, 0))
             // The date in China Standard Time (UTC+8), as people read it.
             .map(|t| (t + chrono::Duration::hours(8)).format("%Y-%m-%d").to_string())
             .unwrap_or_default();
-        let mut body = format!("社区邀请您参与“三师”进社区服务：{name}");
-        if !e.message.trim().is_empty() {
-            body.push_str(&format!("（留言：{}）", e.message.trim()));
+        let message = if e.message.trim().is_empty() {
+            String::new()
+        } else {
+            format!("（留言：{}）", e.message.trim())
+        };
+        if e.initiated_by != "community" {
+            // An application: the community's office answers it.
+            let body = format!("有“三师”专业人员申请到本社区开展服务{message}，请在 {until} 前答复。");
+            return Ok(draft(
+                &organisation(&e.community_code),
+                "matching",
+                "专业人员申请服务",
+                body,
+            ));
         }
-        body.push_str(&format!("，请在 {until} 前答复。"));
+        let name = if e.community_name.is_empty() {
+            community(&e.community_code)
+        } else {
+            e.community_name.clone()
+        };
+        let body = format!("社区邀请您参与“三师”进社区服务：{name}{message}，请在 {until} 前答复。");
         return Ok(draft(&e.professional_account_id, "matching", "社区服务邀请", body));
     }
     if let Some(e) = decode::<matching::MatchConfirmed>(event) {
@@ -225,6 +266,7 @@ mod tests {
             render(&event(&awarded)).unwrap()[0].body,
             "服务记录已计分，获得积分 13.7。"
         );
+        assert_eq!(render(&event(&awarded)).unwrap()[0].priority, Priority::Low);
         let penalty = incentive::PointsAwarded {
             source: "adjustment:a:k".into(),
             tenths: -50,
@@ -265,9 +307,17 @@ mod tests {
         );
         let applied = matching::MatchProposed {
             initiated_by: "professional".into(),
+            community_code: "500103003013".into(),
+            message: String::new(),
             ..invited
         };
-        assert!(render(&event(&applied)).unwrap().is_empty());
+        let got = render(&event(&applied)).unwrap();
+        assert_eq!(got[0].recipient, "region:500103003013", "the community's office");
+        assert_eq!(
+            got[0].body,
+            "有“三师”专业人员申请到本社区开展服务，请在 2026-11-30 前答复。"
+        );
+        assert_eq!(got[0].priority, Priority::Normal);
     }
 
     #[test]

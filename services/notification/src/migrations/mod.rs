@@ -4,6 +4,7 @@ use sea_orm_migration::prelude::*;
 
 mod m20261122_000601_inbox;
 mod m20261122_000602_webhooks;
+mod m20261122_000603_channels;
 
 pub struct Migrator;
 
@@ -13,6 +14,7 @@ impl MigratorTrait for Migrator {
         all.extend(kit::events::migrations());
         all.push(Box::new(m20261122_000601_inbox::Migration));
         all.push(Box::new(m20261122_000602_webhooks::Migration));
+        all.push(Box::new(m20261122_000603_channels::Migration));
         all
     }
 }

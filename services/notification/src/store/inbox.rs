@@ -1,4 +1,7 @@
-//! The in-app inbox.
+//! The in-app inbox, and the daily digests' bookkeeping: a low-priority
+//! notification for someone who chose the digest waits ("waiting") until
+//! their next digest bundles it ("bundled"). A digest is itself a
+//! notification, of channel "digest", which the inbox does not list.
 
 use crate::domain::templates::Draft;
 use chrono::{DateTime, Utc};
@@ -41,6 +44,19 @@ pub async fn deliver(
     draft: &Draft,
     now: DateTime<Utc>,
 ) -> ServiceResult<Option<String>> {
+    store(db, event_id, draft, "in_app", "", now).await
+}
+
+/// Stores a notification of `channel` ("in_app" or "digest") with digest
+/// state `digest`, once per (source, recipient); returns its id when stored.
+pub async fn store(
+    db: &impl ConnectionTrait,
+    source: &str,
+    draft: &Draft,
+    channel: &str,
+    digest: &str,
+    now: DateTime<Utc>,
+) -> ServiceResult<Option<String>> {
     let id = uuid::Uuid::now_v7().to_string();
     let insert = Query::insert()
         .into_table("notifications")
@@ -53,6 +69,7 @@ pub async fn deliver(
             "channel",
             "source_event_id",
             "created_at",
+            "digest",
         ])
         .values_panic([
             id.clone().into(),
@@ -60,9 +77,10 @@ pub async fn deliver(
             draft.category.into(),
             draft.title.clone().into(),
             draft.body.clone().into(),
-            "in_app".into(),
-            event_id.into(),
+            channel.into(),
+            source.into(),
             now.into(),
+            digest.into(),
         ])
         .on_conflict(
             OnConflict::columns(["source_event_id", "recipient_id"])
@@ -82,10 +100,11 @@ pub async fn find(db: &impl ConnectionTrait, id: &str) -> ServiceResult<Option<N
     db.query_one(&select).await?.as_ref().map(from_row).transpose()
 }
 
-/// A recipient's notifications, newest first.
+/// The inbox of `recipients` (a person and the organisations they work
+/// for), newest first.
 pub async fn list(
     db: &impl ConnectionTrait,
-    recipient: &str,
+    recipients: &[String],
     unread_only: bool,
     offset: u64,
     limit: u64,
@@ -93,7 +112,8 @@ pub async fn list(
     let mut select = Query::select()
         .column(Asterisk)
         .from("notifications")
-        .and_where(Expr::col("recipient_id").eq(recipient))
+        .and_where(Expr::col("recipient_id").is_in(recipients.iter().map(String::as_str)))
+        .and_where(Expr::col("channel").eq("in_app"))
         .order_by("created_at", Order::Desc)
         .order_by("id", Order::Desc)
         .limit(limit)
@@ -105,11 +125,12 @@ pub async fn list(
     db.query_all(&select).await?.iter().map(from_row).collect()
 }
 
-pub async fn unread(db: &impl ConnectionTrait, recipient: &str) -> ServiceResult<i64> {
+pub async fn unread(db: &impl ConnectionTrait, recipients: &[String]) -> ServiceResult<i64> {
     let select = Query::select()
         .expr(Expr::cust("CAST(COUNT(*) AS BIGINT)"))
         .from("notifications")
-        .and_where(Expr::col("recipient_id").eq(recipient))
+        .and_where(Expr::col("recipient_id").is_in(recipients.iter().map(String::as_str)))
+        .and_where(Expr::col("channel").eq("in_app"))
         .and_where(Expr::col("read_at").is_null())
         .to_owned();
     Ok(match db.query_one(&select).await? {
@@ -118,21 +139,63 @@ pub async fn unread(db: &impl ConnectionTrait, recipient: &str) -> ServiceResult
     })
 }
 
-/// Marks a recipient's notifications read (`ids` None: all of them).
+/// Marks notifications of `recipients` read (`ids` None: all of them).
 pub async fn mark_read(
     db: &impl ConnectionTrait,
-    recipient: &str,
+    recipients: &[String],
     ids: Option<&[String]>,
     now: DateTime<Utc>,
 ) -> ServiceResult<u64> {
     let mut update = Query::update()
         .table("notifications")
         .value("read_at", now)
-        .and_where(Expr::col("recipient_id").eq(recipient))
+        .and_where(Expr::col("recipient_id").is_in(recipients.iter().map(String::as_str)))
         .and_where(Expr::col("read_at").is_null())
         .to_owned();
     if let Some(ids) = ids {
         update.and_where(Expr::col("id").is_in(ids.iter().map(String::as_str)));
     }
     Ok(db.execute(&update).await?.rows_affected())
+}
+
+/// People with notifications waiting for a digest.
+pub async fn waiting_recipients(db: &impl ConnectionTrait) -> ServiceResult<Vec<String>> {
+    let select = Query::select()
+        .distinct()
+        .column("recipient_id")
+        .from("notifications")
+        .and_where(Expr::col("digest").eq("waiting"))
+        .to_owned();
+    db.query_all(&select)
+        .await?
+        .iter()
+        .map(|r| Ok(r.try_get("", "recipient_id")?))
+        .collect()
+}
+
+/// A person's notifications waiting for a digest, oldest first.
+pub async fn waiting(db: &impl ConnectionTrait, recipient: &str) -> ServiceResult<Vec<Notification>> {
+    let select = Query::select()
+        .column(Asterisk)
+        .from("notifications")
+        .and_where(Expr::col("recipient_id").eq(recipient))
+        .and_where(Expr::col("digest").eq("waiting"))
+        .order_by("created_at", Order::Asc)
+        .order_by("id", Order::Asc)
+        .to_owned();
+    db.query_all(&select).await?.iter().map(from_row).collect()
+}
+
+/// Marks waiting notifications bundled into a digest.
+pub async fn bundle(db: &impl ConnectionTrait, ids: &[String]) -> ServiceResult<()> {
+    for chunk in ids.chunks(500) {
+        let update = Query::update()
+            .table("notifications")
+            .value("digest", "bundled")
+            .and_where(Expr::col("id").is_in(chunk.iter().map(String::as_str)))
+            .and_where(Expr::col("digest").eq("waiting"))
+            .to_owned();
+        db.execute(&update).await?;
+    }
+    Ok(())
 }

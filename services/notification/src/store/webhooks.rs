@@ -1,5 +1,7 @@
 //! Webhook endpoints and deliveries: one delivery per (notification,
-//! webhook), attempted until delivered or dead.
+//! webhook) and one per (notification, e-mail), attempted until delivered or
+//! dead. A sender claims a delivery with a lease before it sends, so two
+//! replicas never send the same one at once.
 
 use chrono::{DateTime, Utc};
 use kit::ServiceResult;
@@ -12,13 +14,20 @@ pub struct Webhook {
     pub owner_id: String,
     pub url: String,
     pub secret: String,
+    /// An organisation's webhook: its region; "" for the owner's own.
+    pub region_code: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Delivery {
     pub id: String,
     pub notification_id: String,
+    /// "webhook" or "email".
+    pub channel: String,
+    /// The webhook's id ("" for e-mail).
     pub webhook_id: String,
+    /// The address of an e-mail delivery ("" for a webhook).
+    pub email: String,
     pub owner_id: String,
     /// "pending", "delivered" or "dead".
     pub state: String,
@@ -34,6 +43,7 @@ fn webhook(r: &QueryResult) -> ServiceResult<Webhook> {
         owner_id: r.try_get("", "owner_id")?,
         url: r.try_get("", "url")?,
         secret: r.try_get("", "secret")?,
+        region_code: r.try_get("", "region_code")?,
     })
 }
 
@@ -41,7 +51,9 @@ fn delivery(r: &QueryResult) -> ServiceResult<Delivery> {
     Ok(Delivery {
         id: r.try_get("", "id")?,
         notification_id: r.try_get("", "notification_id")?,
+        channel: r.try_get("", "channel")?,
         webhook_id: r.try_get("", "webhook_id")?,
+        email: r.try_get("", "email")?,
         owner_id: r.try_get("", "owner_id")?,
         state: r.try_get("", "state")?,
         attempts: r.try_get("", "attempts")?,
@@ -54,12 +66,13 @@ fn delivery(r: &QueryResult) -> ServiceResult<Delivery> {
 pub async fn add(db: &impl ConnectionTrait, w: &Webhook, now: DateTime<Utc>) -> ServiceResult<()> {
     let insert = Query::insert()
         .into_table("webhooks")
-        .columns(["id", "owner_id", "url", "secret", "created_at"])
+        .columns(["id", "owner_id", "url", "secret", "region_code", "created_at"])
         .values_panic([
             w.id.clone().into(),
             w.owner_id.clone().into(),
             w.url.clone().into(),
             w.secret.clone().into(),
+            w.region_code.clone().into(),
             now.into(),
         ])
         .to_owned();
@@ -76,29 +89,48 @@ pub async fn find(db: &impl ConnectionTrait, id: &str) -> ServiceResult<Option<W
     db.query_one(&select).await?.as_ref().map(webhook).transpose()
 }
 
-pub async fn of_owner(db: &impl ConnectionTrait, owner: &str) -> ServiceResult<Vec<Webhook>> {
-    let select = Query::select()
-        .column(Asterisk)
-        .from("webhooks")
-        .and_where(Expr::col("owner_id").eq(owner))
-        .to_owned();
+/// The webhooks that receive `recipient`'s notifications: a person's own,
+/// or an organisation's (recipient `region:<code>`).
+pub async fn of_recipient(db: &impl ConnectionTrait, recipient: &str) -> ServiceResult<Vec<Webhook>> {
+    let mut select = Query::select().column(Asterisk).from("webhooks").to_owned();
+    match crate::domain::templates::organisation_region(recipient) {
+        Some(region) => select.and_where(Expr::col("region_code").eq(region)),
+        None => select
+            .and_where(Expr::col("owner_id").eq(recipient))
+            .and_where(Expr::col("region_code").eq("")),
+    };
     db.query_all(&select).await?.iter().map(webhook).collect()
 }
 
-/// Queues a notification for each of its recipient's webhooks.
+/// Where one delivery goes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    Webhook { id: String, owner_id: String },
+    Email { address: String, owner_id: String },
+}
+
+/// Queues a notification for each target, first attempt at `at` (once per
+/// (notification, target), however often this runs).
 pub async fn enqueue(
     db: &impl ConnectionTrait,
     notification_id: &str,
-    hooks: &[Webhook],
+    targets: &[Target],
+    at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> ServiceResult<()> {
-    for w in hooks {
+    for t in targets {
+        let (channel, webhook_id, email, owner) = match t {
+            Target::Webhook { id, owner_id } => ("webhook", id.as_str(), "", owner_id.as_str()),
+            Target::Email { address, owner_id } => ("email", "", address.as_str(), owner_id.as_str()),
+        };
         let insert = Query::insert()
             .into_table("deliveries")
             .columns([
                 "id",
                 "notification_id",
+                "channel",
                 "webhook_id",
+                "email",
                 "owner_id",
                 "state",
                 "attempts",
@@ -109,12 +141,14 @@ pub async fn enqueue(
             .values_panic([
                 uuid::Uuid::now_v7().to_string().into(),
                 notification_id.into(),
-                w.id.clone().into(),
-                w.owner_id.clone().into(),
+                channel.into(),
+                webhook_id.into(),
+                email.into(),
+                owner.into(),
                 "pending".into(),
                 0.into(),
                 "".into(),
-                now.into(),
+                at.into(),
                 now.into(),
             ])
             .on_conflict(
@@ -128,17 +162,50 @@ pub async fn enqueue(
     Ok(())
 }
 
-/// Pending deliveries whose time has come, oldest first.
-pub async fn due(db: &impl ConnectionTrait, now: DateTime<Utc>, limit: u64) -> ServiceResult<Vec<Delivery>> {
+/// Claims up to `limit` pending deliveries whose time has come, oldest
+/// first, for `lease` (a claim that is not released by an attempt's outcome
+/// lapses, e.g. when its sender dies). Each is claimed by one sender only.
+pub async fn claim_due(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    lease: chrono::Duration,
+    limit: u64,
+) -> ServiceResult<Vec<Delivery>> {
+    let unclaimed = || {
+        sea_orm::sea_query::Condition::any()
+            .add(Expr::col("lease_until").is_null())
+            .add(Expr::col("lease_until").lte(now))
+    };
     let select = Query::select()
         .column(Asterisk)
         .from("deliveries")
         .and_where(Expr::col("state").eq("pending"))
         .and_where(Expr::col("next_attempt_at").lte(now))
+        .cond_where(unclaimed())
         .order_by("next_attempt_at", Order::Asc)
         .limit(limit)
         .to_owned();
-    db.query_all(&select).await?.iter().map(delivery).collect()
+    let candidates: Vec<Delivery> = db
+        .query_all(&select)
+        .await?
+        .iter()
+        .map(delivery)
+        .collect::<Result<_, _>>()?;
+    let mut claimed = Vec::with_capacity(candidates.len());
+    for d in candidates {
+        // The same condition again, atomically: another sender may have claimed it since.
+        let update = Query::update()
+            .table("deliveries")
+            .value("lease_until", now + lease)
+            .and_where(Expr::col("id").eq(d.id.as_str()))
+            .and_where(Expr::col("state").eq("pending"))
+            .cond_where(unclaimed())
+            .to_owned();
+        if db.execute(&update).await?.rows_affected() == 1 {
+            claimed.push(d);
+        }
+    }
+    Ok(claimed)
 }
 
 pub async fn find_delivery(db: &impl ConnectionTrait, id: &str) -> ServiceResult<Option<Delivery>> {
@@ -168,6 +235,7 @@ pub async fn record_attempt(
         .value("last_error", error)
         .value("next_attempt_at", next)
         .value("updated_at", now)
+        .value("lease_until", Option::<DateTime<Utc>>::None)
         .and_where(Expr::col("id").eq(id))
         .to_owned();
     db.execute(&update).await?;
