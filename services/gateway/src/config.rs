@@ -18,6 +18,11 @@ log_level = "info"
 
 [upstreams]
 identity_url = "http://127.0.0.1:50051"
+qualification_url = "http://127.0.0.1:50052"
+matching_url = "http://127.0.0.1:50053"
+records_url = "http://127.0.0.1:50054"
+incentive_url = "http://127.0.0.1:50055"
+notification_url = "http://127.0.0.1:50056"
 "#;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -33,6 +38,33 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 pub struct Upstreams {
     pub identity_url: String,
+    pub qualification_url: String,
+    pub matching_url: String,
+    pub records_url: String,
+    pub incentive_url: String,
+    pub notification_url: String,
+}
+
+impl Upstreams {
+    /// (config key, proto package, URL) of each service.
+    pub fn all(&self) -> [(&'static str, &'static str, &str); 6] {
+        [
+            ("upstreams.identity_url", "sanshi.identity.v1", &self.identity_url),
+            (
+                "upstreams.qualification_url",
+                "sanshi.qualification.v1",
+                &self.qualification_url,
+            ),
+            ("upstreams.matching_url", "sanshi.matching.v1", &self.matching_url),
+            ("upstreams.records_url", "sanshi.records.v1", &self.records_url),
+            ("upstreams.incentive_url", "sanshi.incentive.v1", &self.incentive_url),
+            (
+                "upstreams.notification_url",
+                "sanshi.notification.v1",
+                &self.notification_url,
+            ),
+        ]
+    }
 }
 
 impl Config {
@@ -45,6 +77,9 @@ impl Validate for Config {
     fn validate(&self) -> Result<(), ConfigError> {
         self.server.validate("server")?;
         self.telemetry.validate()?;
-        kit::config::require_http_url("upstreams.identity_url", &self.upstreams.identity_url)
+        for (key, _, url) in self.upstreams.all() {
+            kit::config::require_http_url(key, url)?;
+        }
+        Ok(())
     }
 }

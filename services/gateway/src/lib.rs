@@ -2,12 +2,13 @@
 //! Errors are RFC 9457 problem details; every request is a span that joins
 //! the caller's `traceparent`, and the trace continues into the services.
 
+pub mod api;
 pub mod config;
 pub mod problem;
 pub mod routes;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{any, get};
 pub use config::Config;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -16,16 +17,13 @@ use tower_http::trace::TraceLayer;
 
 pub const NAME: &str = "gateway";
 
-pub fn router(upstreams: routes::Upstreams, config: &Config) -> Router {
+pub fn router(api: api::Api, config: &Config) -> Router {
     Router::new()
         .route("/healthz", get(routes::healthz))
-        .route("/api/v1/auth/register", post(routes::register))
-        .route("/api/v1/auth/login", post(routes::login))
-        .route("/api/v1/auth/refresh", post(routes::refresh))
-        .route("/api/v1/auth/logout", post(routes::logout))
-        .route("/api/v1/me", get(routes::me))
+        .route("/api/v1/openapi.json", get(api::openapi_json))
+        .route("/api/v1/{*path}", any(api::dispatch))
+        .with_state(api)
         .fallback(routes::not_found)
-        .with_state(upstreams)
         .layer(
             tower::ServiceBuilder::new()
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
@@ -73,14 +71,16 @@ impl Running {
 }
 
 pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<Running> {
-    let upstreams = routes::Upstreams {
-        identity: kit::grpc::connect_lazy(&config.upstreams.identity_url)?,
-    };
+    let mut channels = std::collections::HashMap::new();
+    for (_, package, url) in config.upstreams.all() {
+        channels.insert(package.to_string(), kit::grpc::connect_lazy(url)?);
+    }
+    let api = api::Api::new(api::rpc::Upstreams::new(channels)?)?;
     let listener = tokio::net::TcpListener::bind(config.server.addr())
         .await
         .map_err(|e| anyhow::anyhow!("bind {}: {e}", config.server.addr()))?;
     let local_addr = listener.local_addr()?;
-    let app = router(upstreams, &config);
+    let app = router(api, &config);
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {

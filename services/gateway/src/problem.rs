@@ -1,10 +1,8 @@
 //! Errors as RFC 9457 problem details (`application/problem+json`), using
 //! kit's one mapping from gRPC codes to HTTP statuses.
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request};
 use axum::response::{IntoResponse, Response};
-use kit::error::{FieldViolation, Problem};
+use kit::error::Problem;
 use tonic::Status;
 
 /// Any failure of a gateway handler.
@@ -31,28 +29,5 @@ impl IntoResponse for ApiError {
         let status = http::StatusCode::from_u16(self.0.status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
         let body = serde_json::to_vec(&self.0).unwrap_or_default();
         (status, [(http::header::CONTENT_TYPE, "application/problem+json")], body).into_response()
-    }
-}
-
-/// `Json<T>` whose rejections are problem responses naming what was wrong.
-pub struct ApiJson<T>(pub T);
-
-impl<S, T> FromRequest<S> for ApiJson<T>
-where
-    axum::Json<T>: FromRequest<S, Rejection = JsonRejection>,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(request, state).await {
-            Ok(axum::Json(value)) => Ok(Self(value)),
-            Err(rejection) => {
-                let mut problem = Problem::from_status(&Status::invalid_argument("请求体不是有效的 JSON"));
-                problem.status = rejection.status().as_u16();
-                problem.errors = vec![FieldViolation::new("body", rejection.body_text())];
-                Err(ApiError(Box::new(problem)))
-            }
-        }
     }
 }

@@ -94,7 +94,7 @@ async fn login_refresh_and_me(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(me["username"], "yuzhong");
-    assert_eq!(me["roles"][0]["role"], "district_admin");
+    assert_eq!(me["roles"][0]["role"], "ROLE_DISTRICT_ADMIN");
     assert_eq!(me["roles"][0]["region_code"], "500103");
 
     // Self-registration: a resident of a real community, phone required and unique.
@@ -104,7 +104,7 @@ async fn login_refresh_and_me(db: TestDb) {
     });
     let (status, _, account) = s.post("/api/v1/auth/register", body.clone()).await;
     assert_eq!(status, 201, "{account}");
-    assert_eq!(account["roles"][0]["role"], "resident");
+    assert_eq!(account["roles"][0]["role"], "ROLE_RESIDENT");
     assert_eq!(account["phone"], "13900001111", "the new holder sees it");
     let (status, _, problem) = s.post("/api/v1/auth/register", body).await;
     assert_eq!(status, 409, "{problem}");

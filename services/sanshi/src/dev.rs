@@ -149,7 +149,9 @@ pub fn incentive_config(
 
 pub fn gateway_config(host: &str, port: u16, identity_url: &str) -> anyhow::Result<gateway::Config> {
     let overrides = format!(
-        "[server]\nhost = \"{host}\"\nport = {port}\n[telemetry]\nlog_format = \"pretty\"\n[upstreams]\nidentity_url = \"{identity_url}\"\n"
+        "[server]\nhost = \"{host}\"\nport = {port}\n[telemetry]\nlog_format = \"pretty\"\n[upstreams]\nidentity_url = \"{identity_url}\"\n\
+         qualification_url = \"http://{host}:50052\"\nmatching_url = \"http://{host}:50053\"\nrecords_url = \"http://{host}:50054\"\n\
+         incentive_url = \"http://{host}:50055\"\nnotification_url = \"http://{host}:50056\"\n"
     );
     Ok(kit::config::from_toml(gateway::config::DEFAULTS, &overrides)?)
 }

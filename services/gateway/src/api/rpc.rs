@@ -1,0 +1,108 @@
+//! Unary gRPC calls to any method of the platform by its descriptor: the
+//! request and response are `DynamicMessage`s, so one handler serves every
+//! route of the table.
+
+use bytes::{Buf, BufMut};
+use prost::Message;
+use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor, MethodDescriptor};
+use std::collections::HashMap;
+use tonic::Status;
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+
+/// Encodes any message; decodes the response type it was made for.
+pub struct DynamicCodec(MessageDescriptor);
+
+pub struct DynamicEncoder;
+
+pub struct DynamicDecoder(MessageDescriptor);
+
+impl Codec for DynamicCodec {
+    type Encode = DynamicMessage;
+    type Decode = DynamicMessage;
+    type Encoder = DynamicEncoder;
+    type Decoder = DynamicDecoder;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        DynamicEncoder
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        DynamicDecoder(self.0.clone())
+    }
+}
+
+impl Encoder for DynamicEncoder {
+    type Item = DynamicMessage;
+    type Error = Status;
+
+    fn encode(&mut self, item: DynamicMessage, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        let mut buf = Vec::with_capacity(item.encoded_len());
+        item.encode(&mut buf)
+            .map_err(|e| Status::internal(format!("encode request: {e}")))?;
+        dst.put_slice(&buf);
+        Ok(())
+    }
+}
+
+impl Decoder for DynamicDecoder {
+    type Item = DynamicMessage;
+    type Error = Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<DynamicMessage>, Status> {
+        let bytes = src.copy_to_bytes(src.remaining());
+        DynamicMessage::decode(self.0.clone(), bytes)
+            .map(Some)
+            .map_err(|e| Status::internal(format!("decode response: {e}")))
+    }
+}
+
+/// The platform's methods and a channel per package (one service each).
+#[derive(Clone)]
+pub struct Upstreams {
+    pub pool: DescriptorPool,
+    /// `sanshi.identity.v1` → identity's channel, and so on.
+    pub channels: HashMap<String, kit::grpc::TracedChannel>,
+}
+
+impl Upstreams {
+    pub fn new(channels: HashMap<String, kit::grpc::TracedChannel>) -> anyhow::Result<Upstreams> {
+        let pool = DescriptorPool::decode(sanshi_proto::FILE_DESCRIPTOR_SET)?;
+        Ok(Upstreams { pool, channels })
+    }
+
+    /// `package.Service/Method` by name.
+    pub fn method(&self, rpc: &str) -> Option<MethodDescriptor> {
+        let (service, method) = rpc.split_once('/')?;
+        self.pool
+            .get_service_by_name(service)?
+            .methods()
+            .find(|m| m.name() == method)
+    }
+
+    /// Calls `method` with `input`, forwarding `token` as the bearer token.
+    pub async fn call(
+        &self,
+        method: &MethodDescriptor,
+        input: DynamicMessage,
+        token: Option<&str>,
+    ) -> Result<DynamicMessage, Status> {
+        let package = method.parent_service().parent_file().package_name().to_string();
+        let channel = self
+            .channels
+            .get(&package)
+            .cloned()
+            .ok_or_else(|| Status::unimplemented(format!("no upstream for {package}")))?;
+        let path = format!("/{}/{}", method.parent_service().full_name(), method.name());
+        let path = http::uri::PathAndQuery::try_from(path).map_err(|e| Status::internal(e.to_string()))?;
+        let request = match token {
+            Some(token) => kit::grpc::with_token(input, token),
+            None => tonic::Request::new(input),
+        };
+        let mut grpc = tonic::client::Grpc::new(channel);
+        grpc.ready()
+            .await
+            .map_err(|e| Status::unavailable(format!("upstream {package} not ready: {e}")))?;
+        let response = grpc.unary(request, path, DynamicCodec(method.output())).await?;
+        Ok(response.into_inner())
+    }
+}
