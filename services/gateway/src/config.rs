@@ -23,6 +23,25 @@ matching_url = "http://127.0.0.1:50053"
 records_url = "http://127.0.0.1:50054"
 incentive_url = "http://127.0.0.1:50055"
 notification_url = "http://127.0.0.1:50056"
+
+[auth]
+# Bearer tokens are verified (against identity's JWKS) to rate-limit per account.
+issuer = "sanshi-identity"
+audience = "sanshi"
+
+[limits]
+# Token buckets: per account (a verified token), per peer IP without one,
+# and per peer IP for login, register and refresh.
+per_principal_per_minute = 600
+per_principal_burst = 100
+per_ip_per_minute = 120
+per_ip_burst = 30
+login_per_ip_per_minute = 20
+login_per_ip_burst = 10
+
+[cors]
+# Origins allowed to call from a browser, e.g. ["https://dashboard.example.cn"]; empty: none.
+allowed_origins = []
 "#;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -31,6 +50,33 @@ pub struct Config {
     pub server: ServerConfig,
     pub telemetry: TelemetryConfig,
     pub upstreams: Upstreams,
+    pub auth: GatewayAuth,
+    pub limits: LimitsConfig,
+    pub cors: CorsConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayAuth {
+    pub issuer: String,
+    pub audience: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    pub per_principal_per_minute: u32,
+    pub per_principal_burst: u32,
+    pub per_ip_per_minute: u32,
+    pub per_ip_burst: u32,
+    pub login_per_ip_per_minute: u32,
+    pub login_per_ip_burst: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorsConfig {
+    pub allowed_origins: Vec<String>,
 }
 
 /// gRPC endpoints of the services the gateway fronts.
@@ -79,6 +125,14 @@ impl Validate for Config {
         self.telemetry.validate()?;
         for (key, _, url) in self.upstreams.all() {
             kit::config::require_http_url(key, url)?;
+        }
+        for (i, origin) in self.cors.allowed_origins.iter().enumerate() {
+            if http::HeaderValue::from_str(origin).is_err() || !origin.starts_with("http") {
+                return Err(ConfigError::new(
+                    format!("cors.allowed_origins[{i}]"),
+                    "must be an origin such as https://dashboard.example.cn",
+                ));
+            }
         }
         Ok(())
     }

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod config;
+pub mod limits;
 pub mod problem;
 pub mod routes;
 
@@ -11,19 +12,38 @@ use axum::Router;
 use axum::routing::{any, get};
 pub use config::Config;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 pub const NAME: &str = "gateway";
 
-pub fn router(api: api::Api, config: &Config) -> Router {
+pub fn router(api: api::Api, limits: Arc<limits::Limits>, config: &Config) -> Router {
+    let origins: Vec<http::HeaderValue> = config
+        .cors
+        .allowed_origins
+        .iter()
+        .filter_map(|o| http::HeaderValue::from_str(o).ok())
+        .collect();
+    let cors = tower_http::cors::CorsLayer::new()
+        .allow_origin(tower_http::cors::AllowOrigin::list(origins))
+        .allow_methods(tower_http::cors::Any)
+        .allow_headers([
+            http::header::AUTHORIZATION,
+            http::header::CONTENT_TYPE,
+            http::HeaderName::from_static("traceparent"),
+        ])
+        .expose_headers([http::header::RETRY_AFTER, http::HeaderName::from_static("x-request-id")]);
     Router::new()
         .route("/healthz", get(routes::healthz))
         .route("/api/v1/openapi.json", get(api::openapi_json))
         .route("/api/v1/{*path}", any(api::dispatch))
         .with_state(api)
         .fallback(routes::not_found)
+        .layer(axum::middleware::from_fn_with_state(limits, limits::limit))
+        .layer(tower_http::compression::CompressionLayer::new())
+        .layer(cors)
         .layer(
             tower::ServiceBuilder::new()
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
@@ -76,11 +96,18 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
         channels.insert(package.to_string(), kit::grpc::connect_lazy(url)?);
     }
     let api = api::Api::new(api::rpc::Upstreams::new(channels)?)?;
+    let keys = kit::auth::jwks_from_url(&config.upstreams.identity_url)?;
+    let verifier = Arc::new(kit::auth::Verifier::new(
+        &config.auth.issuer,
+        &config.auth.audience,
+        keys,
+    ));
+    let limits = Arc::new(limits::Limits::new(&config.limits, verifier));
     let listener = tokio::net::TcpListener::bind(config.server.addr())
         .await
         .map_err(|e| anyhow::anyhow!("bind {}: {e}", config.server.addr()))?;
     let local_addr = listener.local_addr()?;
-    let app = router(api, &config);
+    let app = router(api, limits, &config).into_make_service_with_connect_info::<SocketAddr>();
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {

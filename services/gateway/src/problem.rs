@@ -28,6 +28,14 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = http::StatusCode::from_u16(self.0.status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
         let body = serde_json::to_vec(&self.0).unwrap_or_default();
-        (status, [(http::header::CONTENT_TYPE, "application/problem+json")], body).into_response()
+        let mut response = (status, [(http::header::CONTENT_TYPE, "application/problem+json")], body).into_response();
+        if status == http::StatusCode::TOO_MANY_REQUESTS {
+            // A service's refusal (e.g. identity's lockout after failed logins)
+            // says no time; the gateway's own limiter sets an exact one over this.
+            response
+                .headers_mut()
+                .insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("60"));
+        }
+        response
     }
 }

@@ -11,6 +11,11 @@ struct Stack {
 }
 
 async fn stack(db: TestDb) -> Stack {
+    stack_with(db, "").await
+}
+
+/// The stack with more gateway configuration (TOML appended to the test's).
+async fn stack_with(db: TestDb, extra: &str) -> Stack {
     let (stop_identity, identity_stopped) = tokio::sync::oneshot::channel::<()>();
     let identity = identity::start(identity::testing::config(&db.config.url), async {
         let _ = identity_stopped.await;
@@ -18,7 +23,7 @@ async fn stack(db: TestDb) -> Stack {
     .await
     .unwrap();
     let overrides = format!(
-        "[server]\nhost = \"127.0.0.1\"\nport = 0\n[telemetry]\nlog_format = \"pretty\"\nlog_level = \"warn\"\n[upstreams]\nidentity_url = \"http://{}\"\n",
+        "[server]\nhost = \"127.0.0.1\"\nport = 0\n[telemetry]\nlog_format = \"pretty\"\nlog_level = \"warn\"\n[upstreams]\nidentity_url = \"http://{}\"\n{extra}",
         identity.local_addr
     );
     tokio::spawn(identity.wait());
@@ -173,4 +178,62 @@ async fn errors_are_problem_details(db: TestDb) {
     s.stop().await;
 }
 
-kit::db_tests!(login_refresh_and_me, errors_are_problem_details);
+async fn limits_cors_and_gzip(db: TestDb) {
+    let s = stack_with(
+        db,
+        "[limits]\nlogin_per_ip_per_minute = 6\nlogin_per_ip_burst = 2\nper_principal_per_minute = 60\nper_principal_burst = 3\n\
+         [cors]\nallowed_origins = [\"https://dashboard.example.cn\"]\n",
+    )
+    .await;
+    // Login: two at once from one address, then 429 with the wait.
+    let (status, _, tokens) = s.login("yuzhong", identity::testing::PASSWORD).await;
+    assert_eq!(status, 200);
+    s.login("yuzhong", identity::testing::PASSWORD).await;
+    let limited = s
+        .client
+        .post(format!("{}/api/v1/auth/login", s.base))
+        .json(&json!({ "username": "yuzhong", "password": identity::testing::PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(limited.status(), 429);
+    let wait: u64 = limited.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=10).contains(&wait), "{wait}");
+    let problem: Value = limited.json().await.unwrap();
+    assert_eq!(problem["code"], "ResourceExhausted");
+
+    // Per account: a burst of three, then 429; CORS for the configured origin; gzip when asked.
+    let token = tokens["access_token"].as_str().unwrap();
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let me = s
+            .client
+            .get(format!("{}/api/v1/regions?parent_code=500103", s.base))
+            .bearer_auth(token)
+            .header("origin", "https://dashboard.example.cn")
+            .header("accept-encoding", "gzip")
+            .send()
+            .await
+            .unwrap();
+        if statuses.is_empty() {
+            assert_eq!(
+                me.headers()["access-control-allow-origin"],
+                "https://dashboard.example.cn"
+            );
+            assert_eq!(me.headers()["content-encoding"], "gzip");
+        }
+        statuses.push(me.status().as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 200, 429]);
+    let other = s
+        .client
+        .get(format!("{}/api/v1/me", s.base))
+        .header("origin", "https://evil.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+    s.stop().await;
+}
+
+kit::db_tests!(login_refresh_and_me, errors_are_problem_details, limits_cors_and_gzip);
