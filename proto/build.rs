@@ -11,6 +11,7 @@ const PROTOS: &[&str] = &[
     "sanshi/records/v1/records.proto",
     "sanshi/incentive/v1/incentive.proto",
     "sanshi/notification/v1/notification.proto",
+    "sanshi/gateway/v1/stats.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -40,3 +40,8 @@ pub mod notification {
         tonic::include_proto!("sanshi.notification.v1");
     }
 }
+pub mod gateway {
+    pub mod v1 {
+        tonic::include_proto!("sanshi.gateway.v1");
+    }
+}

@@ -235,6 +235,19 @@ pub struct Problem {
     pub errors: Vec<FieldViolation>,
 }
 
+/// The stable `type` of a problem: one URI reference per gRPC code, e.g.
+/// `/problems/permission-denied`, that clients may branch on.
+pub fn problem_type(code: Code) -> String {
+    let mut kebab = String::new();
+    for (i, c) in format!("{code:?}").chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            kebab.push('-');
+        }
+        kebab.push(c.to_ascii_lowercase());
+    }
+    format!("/problems/{kebab}")
+}
+
 impl Problem {
     pub fn from_status(status: &Status) -> Self {
         let code = status.code();
@@ -255,7 +268,7 @@ impl Problem {
         };
         let code_name = format!("{code:?}");
         Self {
-            problem_type: "about:blank".into(),
+            problem_type: problem_type(code),
             title: problem_title(code).into(),
             status: http_status(code),
             detail,
@@ -285,6 +298,8 @@ mod tests {
         assert_eq!(fields, ["account.phone", "account.username"]);
         let problem = Problem::from_status(&status);
         assert_eq!(problem.status, 400);
+        assert_eq!(problem.problem_type, "/problems/invalid-argument");
+        assert_eq!(problem_type(Code::PermissionDenied), "/problems/permission-denied");
         assert_eq!(problem.errors.len(), 2);
     }
 

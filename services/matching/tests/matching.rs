@@ -620,6 +620,38 @@ async fn needs_closed_loop(db: TestDb) {
     );
     assert_eq!(need.state, pb::NeedState::Submitted as i32);
     assert!(need.agency_responsible.contains("解放碑街道"));
+    // The region's figures: the district's real communities, and the need.
+    let yuzhong = s.login("yuzhong").await;
+    let stats_of = |region: &str| pb::GetMatchingStatsRequest {
+        region_code: region.into(),
+    };
+    let mut m = s.matches();
+    let stats = m
+        .get_matching_stats(t(stats_of("500103"), &yuzhong))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(stats.communities, 80, "渝中区's communities");
+    assert_eq!(
+        stats.needs_by_state,
+        [pb::NeedStateCount {
+            state: pb::NeedState::Submitted as i32,
+            count: 1
+        }]
+    );
+    assert_eq!(stats.overdue_needs, 0);
+    let street = m.get_matching_stats(t(stats_of("500103003"), &worker)).await;
+    assert_eq!(
+        code(street),
+        Code::PermissionDenied,
+        "a community worker sees only the community"
+    );
+    let own = m
+        .get_matching_stats(t(stats_of(""), &worker))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((own.region_code.as_str(), own.communities), (MINSHENGLU, 1));
     let expected = need.expected_time.unwrap().seconds - need.request_time.unwrap().seconds;
     assert_eq!(expected, 30 * 24 * 3600);
 

@@ -551,20 +551,21 @@ impl Qualification {
         let rows = store::states_by_region(&self.db, &prefixes).await?;
         // One application counts once per district it asks to serve.
         let mut seen = std::collections::BTreeSet::new();
-        let mut counts: std::collections::BTreeMap<(String, String), i32> = Default::default();
-        for (id, state, region) in rows {
+        let mut counts: std::collections::BTreeMap<(String, String, String), i32> = Default::default();
+        for (id, state, region, profession) in rows {
             let district = region.get(..6).unwrap_or(&region).to_string();
             if seen.insert((id, district.clone())) {
-                *counts.entry((district, state)).or_default() += 1;
+                *counts.entry((district, state, profession)).or_default() += 1;
             }
         }
         Ok(pb::CountApplicationsResponse {
             counts: counts
                 .into_iter()
-                .map(|((district_code, state), count)| pb::StateCount {
+                .map(|((district_code, state, profession), count)| pb::StateCount {
                     district_code,
                     state: State::parse(&state).map(state_to_proto).unwrap_or_default(),
                     count,
+                    profession: profession_to_proto(&profession),
                 })
                 .collect(),
         })

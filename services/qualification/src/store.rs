@@ -426,13 +426,15 @@ pub async fn list(
 }
 
 /// (application id, state, service region) inside `prefixes`, for counts.
+/// (application, state, region served, profession) of the applications serving under `prefixes`.
 pub async fn states_by_region(
     db: &impl ConnectionTrait,
     prefixes: &[String],
-) -> Result<Vec<(String, String, String)>, DbErr> {
+) -> Result<Vec<(String, String, String, String)>, DbErr> {
     let select = Query::select()
         .column(("applications", "id"))
         .column(("applications", "state"))
+        .column(("applications", "profession"))
         .column(("application_regions", "region_code"))
         .from("applications")
         .inner_join(
@@ -449,6 +451,7 @@ pub async fn states_by_region(
                 r.try_get("", "id")?,
                 r.try_get("", "state")?,
                 r.try_get("", "region_code")?,
+                r.try_get("", "profession")?,
             ))
         })
         .collect()

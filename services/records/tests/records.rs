@@ -411,6 +411,26 @@ async fn records_are_validated_confirmed_rated_and_scored(db: TestDb) {
         code(public.submit_resident_rating(resident("13911115555", 5)).await),
         Code::FailedPrecondition
     );
+    // The community's figures: its worker's own region by default; not another's.
+    let stats = r
+        .get_record_stats(t(pb::GetRecordStatsRequest::default(), &worker))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(stats.region_code, MINSHENGLU);
+    assert!(
+        stats.records_this_year >= 1 && stats.confirmed_this_year >= 1,
+        "{stats:?}"
+    );
+    assert_eq!((stats.community_ratings, stats.average_community_rating), (1, 5.0));
+    assert_eq!((stats.resident_ratings, stats.average_resident_rating), (2, 4.5));
+    let other = pb::GetRecordStatsRequest {
+        region_code: PINGAN.into(),
+    };
+    assert_eq!(
+        code(r.get_record_stats(t(other, &worker)).await),
+        Code::PermissionDenied
+    );
     // Amended after scoring: scored again under the new version, so that
     // incentive's points follow the record.
     r.amend_record(t(

@@ -6,6 +6,7 @@
 
 pub mod openapi;
 pub mod rpc;
+pub mod stats;
 pub mod table;
 
 use crate::problem::ApiError;
@@ -59,6 +60,7 @@ pub struct Api(Arc<Inner>);
 
 struct Inner {
     upstreams: rpc::Upstreams,
+    stats: stats::Cache,
     routes: Vec<Compiled>,
     openapi: serde_json::Value,
 }
@@ -109,9 +111,41 @@ impl Api {
         }
         Ok(Api(Arc::new(Inner {
             upstreams,
+            stats: stats::Cache::default(),
             routes,
             openapi,
         })))
+    }
+
+    /// Calls one of the gateway's own methods (`sanshi.gateway.v1`).
+    async fn local(
+        &self,
+        method: &MethodDescriptor,
+        input: DynamicMessage,
+        token: Option<&str>,
+    ) -> Result<DynamicMessage, tonic::Status> {
+        use prost::Message as _;
+        use sanshi_proto::gateway::v1 as pb;
+        let token = token.ok_or_else(|| tonic::Status::unauthenticated("请先登录"))?;
+        let bytes = input.encode_to_vec();
+        let bad = |e: prost::DecodeError| tonic::Status::internal(e.to_string());
+        let up = &self.0.upstreams;
+        let answer = match method.name() {
+            "GetOverview" => {
+                let r = pb::GetOverviewRequest::decode(bytes.as_slice()).map_err(bad)?;
+                stats::overview(up, &self.0.stats, token, &r.region)
+                    .await?
+                    .encode_to_vec()
+            }
+            "GetByRegion" => {
+                let r = pb::GetByRegionRequest::decode(bytes.as_slice()).map_err(bad)?;
+                stats::by_region(up, &self.0.stats, token, &r.region)
+                    .await?
+                    .encode_to_vec()
+            }
+            other => return Err(tonic::Status::unimplemented(other.to_string())),
+        };
+        DynamicMessage::decode(method.output(), answer.as_slice()).map_err(bad)
     }
 
     pub fn openapi(&self) -> &serde_json::Value {
@@ -382,11 +416,12 @@ pub async fn dispatch(
         }
     };
     let input = request(compiled, path, query, &body)?;
-    let output = api
-        .0
-        .upstreams
-        .call(&compiled.method, input, bearer(&headers).as_deref())
-        .await?;
+    let token = bearer(&headers);
+    let output = if compiled.method.parent_service().full_name() == "sanshi.gateway.v1.StatsService" {
+        api.local(&compiled.method, input, token.as_deref()).await?
+    } else {
+        api.0.upstreams.call(&compiled.method, input, token.as_deref()).await?
+    };
     let route = compiled.route;
     let status = http::StatusCode::from_u16(route.status).unwrap_or(http::StatusCode::OK);
     if status == http::StatusCode::NO_CONTENT {

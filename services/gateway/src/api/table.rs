@@ -472,6 +472,24 @@ pub const ROUTES: &[Route] = &[
         "teams",
         "移除团队成员",
     ),
+    get(
+        "/api/v1/matching-stats",
+        "sanshi.matching.v1.MatchService/GetMatchingStats",
+        "stats",
+        "社区、匹配与需求统计",
+    ),
+    get(
+        "/api/v1/stats/overview",
+        "sanshi.gateway.v1.StatsService/GetOverview",
+        "stats",
+        "项目统计概览",
+    ),
+    get(
+        "/api/v1/stats/by-region",
+        "sanshi.gateway.v1.StatsService/GetByRegion",
+        "stats",
+        "分区域项目统计",
+    ),
     // matching: needs
     get(
         "/api/v1/need-categories",
@@ -512,6 +530,12 @@ pub const ROUTES: &[Route] = &[
         "评价需求办理",
     ),
     // records
+    get(
+        "/api/v1/record-stats",
+        "sanshi.records.v1.RecordService/GetRecordStats",
+        "stats",
+        "服务记录与满意度统计",
+    ),
     get(
         "/api/v1/service-types",
         "sanshi.records.v1.RecordService/ListServiceTypes",

@@ -612,6 +612,59 @@ fn rank(mut all: Vec<pb::Recommendation>, limit: usize) -> pb::RecommendationsRe
     pb::RecommendationsResponse { recommendations: all }
 }
 
+/// Who may read a region's programme figures.
+const STATS_READERS: [kit::auth::Role; 6] = [
+    kit::auth::Role::CommunityWorker,
+    kit::auth::Role::StreetAdmin,
+    kit::auth::Role::DistrictAdmin,
+    kit::auth::Role::CityAdmin,
+    kit::auth::Role::Reviewer,
+    kit::auth::Role::Auditor,
+];
+
+impl Matching {
+    async fn stats(&self, caller: &Principal, req: pb::GetMatchingStatsRequest) -> ServiceResult<pb::MatchingStats> {
+        let code = if req.region_code.trim().is_empty() {
+            caller
+                .prefixes(&STATS_READERS)
+                .into_iter()
+                .next()
+                .ok_or_else(ServiceError::permission_denied)?
+        } else {
+            req.region_code.trim().to_string()
+        };
+        let region = super::region("region_code", &code)?;
+        caller.require(&STATS_READERS, &region)?;
+        let s = store::stats::region(&self.db, region.as_str(), Utc::now()).await?;
+        Ok(pb::MatchingStats {
+            region_code: region.to_string(),
+            communities: s.communities as i32,
+            communities_with_active_match: s.covered as i32,
+            matches_by_state: s
+                .matches
+                .iter()
+                .filter_map(|(state, n)| {
+                    MatchState::parse(state).map(|st| pb::MatchStateCount {
+                        state: super::match_state_to_proto(st),
+                        count: *n as i32,
+                    })
+                })
+                .collect(),
+            needs_by_state: s
+                .needs
+                .iter()
+                .filter_map(|(state, n)| {
+                    need::NeedState::parse(state).map(|st| pb::NeedStateCount {
+                        state: super::needs::state_to_proto(st),
+                        count: *n as i32,
+                    })
+                })
+                .collect(),
+            overdue_needs: s.overdue_needs as i32,
+        })
+    }
+}
+
 pub struct Matches(pub Arc<Matching>);
 
 #[tonic::async_trait]
@@ -622,6 +675,14 @@ impl MatchService for Matches {
     ) -> Result<Response<pb::Match>, Status> {
         let caller = caller(&request)?;
         Ok(Response::new(self.0.invite(&caller, request.into_inner()).await?))
+    }
+
+    async fn get_matching_stats(
+        &self,
+        request: Request<pb::GetMatchingStatsRequest>,
+    ) -> Result<Response<pb::MatchingStats>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(self.0.stats(&caller, request.into_inner()).await?))
     }
 
     async fn apply_to_community(

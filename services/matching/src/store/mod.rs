@@ -6,6 +6,7 @@ pub mod communities;
 pub mod matches;
 pub mod needs;
 pub mod professionals;
+pub mod stats;
 pub mod teams;
 
 use sea_orm::sea_query::{Expr, ExprTrait, Query};

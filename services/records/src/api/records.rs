@@ -701,10 +701,59 @@ fn new_code() -> String {
         .collect()
 }
 
+impl RecordsService {
+    async fn stats(&self, caller: &Principal, req: pb::GetRecordStatsRequest) -> ServiceResult<pb::RecordStats> {
+        let code = if req.region_code.trim().is_empty() {
+            caller
+                .prefixes(&REGION_VIEWERS)
+                .into_iter()
+                .next()
+                .ok_or_else(ServiceError::permission_denied)?
+        } else {
+            req.region_code.trim().to_string()
+        };
+        let region = region("region_code", &code)?;
+        caller.require(&REGION_VIEWERS, &region)?;
+        // This month and year as people in Chongqing count them (UTC+8).
+        let beijing = chrono::FixedOffset::east_opt(8 * 3600)
+            .ok_or_else(|| ServiceError::internal(anyhow::anyhow!("no UTC+8 offset")))?;
+        let today = Utc::now().with_timezone(&beijing).date_naive();
+        let start = |date: Option<chrono::NaiveDate>| -> ServiceResult<DateTime<Utc>> {
+            date.and_then(|d| d.and_hms_opt(0, 0, 0))
+                .and_then(|t| t.and_local_timezone(beijing).single())
+                .map(|t| t.with_timezone(&Utc))
+                .ok_or_else(|| ServiceError::internal(anyhow::anyhow!("no start of period")))
+        };
+        use chrono::Datelike;
+        let year_start = start(chrono::NaiveDate::from_ymd_opt(today.year(), 1, 1))?;
+        let month_start = start(chrono::NaiveDate::from_ymd_opt(today.year(), today.month(), 1))?;
+        let s = store::stats::region(&self.db, region.as_str(), year_start, month_start).await?;
+        let mean = |sum: i64, n: i64| if n == 0 { 0.0 } else { sum as f64 / n as f64 };
+        Ok(pb::RecordStats {
+            region_code: region.to_string(),
+            records_this_month: s.this_month as i32,
+            records_this_year: s.this_year as i32,
+            confirmed_this_year: s.confirmed_this_year as i32,
+            community_ratings: s.community_ratings as i32,
+            average_community_rating: mean(s.community_rating_sum, s.community_ratings),
+            resident_ratings: s.resident_ratings as i32,
+            average_resident_rating: mean(s.resident_rating_sum, s.resident_ratings),
+        })
+    }
+}
+
 pub struct Records(pub Arc<RecordsService>);
 
 #[tonic::async_trait]
 impl RecordService for Records {
+    async fn get_record_stats(
+        &self,
+        request: Request<pb::GetRecordStatsRequest>,
+    ) -> Result<Response<pb::RecordStats>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(self.0.stats(&caller, request.into_inner()).await?))
+    }
+
     async fn list_service_types(
         &self,
         request: Request<pb::ListServiceTypesRequest>,
