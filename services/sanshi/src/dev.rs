@@ -28,7 +28,60 @@ pub fn service_secret(client: &str) -> String {
     format!("dev-secret-{client}-not-for-production")
 }
 
-pub fn identity_config(data_dir: &Path, host: &str, port: u16) -> anyhow::Result<identity::Config> {
+/// Where each service of a whole suite listens and keeps its data: `sanshi
+/// dev`'s fixed ports and SQLite files, or a test's random ports and
+/// databases.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub host: String,
+    /// identity, qualification, matching, records, incentive, notification, gateway.
+    pub ports: [u16; 7],
+    /// Database URL per service, in the order of [`SERVICES`].
+    pub databases: [String; 6],
+    pub attachments: std::path::PathBuf,
+    /// Records' rating window: how long after confirmation a visit is scored.
+    pub rating_window_secs: u64,
+    /// Records' shortest visit.
+    pub min_visit_minutes: u32,
+    pub log_level: String,
+}
+
+/// The services with a database, in [`Layout::databases`] order.
+pub const SERVICES: [&str; 6] = [
+    "identity",
+    "qualification",
+    "matching",
+    "records",
+    "incentive",
+    "notification",
+];
+
+impl Layout {
+    /// `sanshi dev`: the default ports and a SQLite file per service in `data_dir`.
+    pub fn dev(data_dir: &Path, host: &str) -> Layout {
+        Layout {
+            host: host.to_string(),
+            ports: [50051, 50052, 50053, 50054, 50055, 50056, 8080],
+            databases: SERVICES.map(|s| format!("sqlite://{}", data_dir.join(format!("{s}.db")).display())),
+            attachments: data_dir.join("attachments"),
+            // A two-minute rating window, so that the demo's confirmed visits are scored (and
+            // earn points in incentive) while one looks at them; production keeps 14 days.
+            rating_window_secs: 120,
+            min_visit_minutes: 15,
+            log_level: "info".into(),
+        }
+    }
+
+    fn url(&self, service: usize) -> String {
+        format!("http://{}:{}", self.host, self.ports[service])
+    }
+
+    fn identity_url(&self) -> String {
+        self.url(0)
+    }
+}
+
+pub fn identity_config(layout: &Layout) -> anyhow::Result<identity::Config> {
     let accounts: Vec<String> = DEMO_ACCOUNTS
         .iter()
         .map(|(username, name, role, region)| {
@@ -47,120 +100,162 @@ pub fn identity_config(data_dir: &Path, host: &str, port: u16) -> anyhow::Result
         host = "{host}"
         port = {port}
         [database]
-        url = "sqlite://{db}"
+        url = "{db}"
         [telemetry]
         log_format = "pretty"
+        log_level = "{level}"
         {DEV_PII}
         [consumers]
-        qualification_url = "http://{host}:50052"
+        qualification_url = "{qualification}"
         [bootstrap]
         accounts = [{accounts}]
         services = [{services}]
         "#,
-        db = data_dir.join("identity.db").display(),
+        host = layout.host,
+        port = layout.ports[0],
+        db = layout.databases[0],
+        level = layout.log_level,
+        qualification = layout.url(1),
         accounts = accounts.join(", "),
         services = services.join(", "),
     );
     Ok(kit::config::from_toml(identity::config::DEFAULTS, &overrides)?)
 }
 
-/// The settings every service behind identity shares in `sanshi dev`: its
-/// address, its SQLite file, pretty logs and its client credentials.
-fn service_overrides(data_dir: &Path, host: &str, port: u16, identity_url: &str, service: &str) -> String {
+/// The settings every service behind identity shares: its address, its
+/// database, pretty logs and its client credentials.
+fn service_overrides(layout: &Layout, index: usize) -> String {
+    let service = SERVICES[index];
     format!(
         r#"
         [server]
         host = "{host}"
         port = {port}
         [database]
-        url = "sqlite://{db}"
+        url = "{db}"
         [telemetry]
         log_format = "pretty"
+        log_level = "{level}"
         [auth]
         identity_url = "{identity_url}"
         client_secret = "{secret}"
         "#,
-        db = data_dir.join(format!("{service}.db")).display(),
+        host = layout.host,
+        port = layout.ports[index],
+        db = layout.databases[index],
+        level = layout.log_level,
+        identity_url = layout.identity_url(),
         secret = service_secret(service),
     )
 }
 
-/// Public development keys: never use them outside `sanshi dev`.
+/// Public development keys: never use them outside `sanshi dev` and tests.
 const DEV_PII: &str = concat!(
     "[pii]\nencryption_key = \"c2Fuc2hpLWRldi1vbmx5LWVuY3J5cHRpb24ta2V5ISE=\"\n",
     "hash_key = \"c2Fuc2hpLWRldi1vbmx5LWxvb2t1cC1oYXNoLWtleSE=\"\n"
 );
 
-pub fn qualification_config(
-    data_dir: &Path,
-    host: &str,
-    port: u16,
-    identity_url: &str,
-) -> anyhow::Result<qualification::Config> {
-    let overrides = service_overrides(data_dir, host, port, identity_url, "qualification") + DEV_PII;
+pub fn qualification_config(layout: &Layout) -> anyhow::Result<qualification::Config> {
+    let overrides = service_overrides(layout, 1) + DEV_PII;
     Ok(kit::config::from_toml(qualification::config::DEFAULTS, &overrides)?)
 }
 
-pub fn matching_config(data_dir: &Path, host: &str, port: u16, identity_url: &str) -> anyhow::Result<matching::Config> {
-    let overrides = service_overrides(data_dir, host, port, identity_url, "matching")
+pub fn matching_config(layout: &Layout) -> anyhow::Result<matching::Config> {
+    let overrides = service_overrides(layout, 2)
         + &format!(
-            "[consumers]\nqualification_url = \"http://{host}:50052\"\nincentive_url = \"http://{host}:50055\"\n"
+            "[consumers]\nqualification_url = \"{}\"\nincentive_url = \"{}\"\n",
+            layout.url(1),
+            layout.url(4)
         );
     Ok(kit::config::from_toml(matching::config::DEFAULTS, &overrides)?)
 }
 
-pub fn records_config(data_dir: &Path, host: &str, port: u16, identity_url: &str) -> anyhow::Result<records::Config> {
-    let overrides = service_overrides(data_dir, host, port, identity_url, "records")
+pub fn records_config(layout: &Layout) -> anyhow::Result<records::Config> {
+    let overrides = service_overrides(layout, 3)
         + DEV_PII
         + &format!(
-            // A two-minute rating window, so that the demo's confirmed visits are scored (and
-            // earn points in incentive) while one looks at them; production keeps 14 days.
-            "[consumers]\nmatching_url = \"http://{host}:50053\"\n[attachments]\nlocal_path = \"{}\"\n\
-             [rules]\nrating_window_secs = 120\nscoring_sweep_secs = 10\n",
-            data_dir.join("attachments").display()
+            "[consumers]\nmatching_url = \"{}\"\n[attachments]\nlocal_path = \"{}\"\n\
+             [rules]\nrating_window_secs = {}\nscoring_sweep_secs = {}\nmin_duration_minutes = {}\n",
+            layout.url(2),
+            layout.attachments.display(),
+            layout.rating_window_secs,
+            layout.rating_window_secs.clamp(1, 10),
+            layout.min_visit_minutes,
         );
     Ok(kit::config::from_toml(records::config::DEFAULTS, &overrides)?)
 }
 
-pub fn notification_config(
-    data_dir: &Path,
-    host: &str,
-    port: u16,
-    identity_url: &str,
-) -> anyhow::Result<notification::Config> {
-    let overrides = service_overrides(data_dir, host, port, identity_url, "notification")
+pub fn incentive_config(layout: &Layout) -> anyhow::Result<incentive::Config> {
+    let overrides = service_overrides(layout, 4)
         + &format!(
-            "[consumers]\nqualification_url = \"http://{host}:50052\"\nmatching_url = \"http://{host}:50053\"\n\
-             records_url = \"http://{host}:50054\"\nincentive_url = \"http://{host}:50055\"\n"
+            "[consumers]\nrecords_url = \"{}\"\nqualification_url = \"{}\"\n",
+            layout.url(3),
+            layout.url(1)
+        );
+    Ok(kit::config::from_toml(incentive::config::DEFAULTS, &overrides)?)
+}
+
+pub fn notification_config(layout: &Layout) -> anyhow::Result<notification::Config> {
+    let overrides = service_overrides(layout, 5)
+        + &format!(
+            "[consumers]\nqualification_url = \"{}\"\nmatching_url = \"{}\"\nrecords_url = \"{}\"\nincentive_url = \"{}\"\n",
+            layout.url(1),
+            layout.url(2),
+            layout.url(3),
+            layout.url(4)
         );
     Ok(kit::config::from_toml(notification::config::DEFAULTS, &overrides)?)
 }
 
-pub fn incentive_config(
-    data_dir: &Path,
-    host: &str,
-    port: u16,
-    identity_url: &str,
-) -> anyhow::Result<incentive::Config> {
-    let overrides = service_overrides(data_dir, host, port, identity_url, "incentive")
-        + &format!("[consumers]\nrecords_url = \"http://{host}:50054\"\nqualification_url = \"http://{host}:50052\"\n");
-    Ok(kit::config::from_toml(incentive::config::DEFAULTS, &overrides)?)
-}
-
-pub fn gateway_config(host: &str, port: u16, identity_url: &str) -> anyhow::Result<gateway::Config> {
+pub fn gateway_config(layout: &Layout) -> anyhow::Result<gateway::Config> {
     let overrides = format!(
-        "[server]\nhost = \"{host}\"\nport = {port}\n[telemetry]\nlog_format = \"pretty\"\n[upstreams]\nidentity_url = \"{identity_url}\"\n\
-         qualification_url = \"http://{host}:50052\"\nmatching_url = \"http://{host}:50053\"\nrecords_url = \"http://{host}:50054\"\n\
-         incentive_url = \"http://{host}:50055\"\nnotification_url = \"http://{host}:50056\"\n"
+        "[server]\nhost = \"{host}\"\nport = {port}\n[telemetry]\nlog_format = \"pretty\"\nlog_level = \"{level}\"\n\
+         [upstreams]\nidentity_url = \"{}\"\nqualification_url = \"{}\"\nmatching_url = \"{}\"\nrecords_url = \"{}\"\n\
+         incentive_url = \"{}\"\nnotification_url = \"{}\"\n",
+        layout.url(0),
+        layout.url(1),
+        layout.url(2),
+        layout.url(3),
+        layout.url(4),
+        layout.url(5),
+        host = layout.host,
+        port = layout.ports[6],
+        level = layout.log_level,
     );
     Ok(kit::config::from_toml(gateway::config::DEFAULTS, &overrides)?)
 }
 
-pub async fn run(data_dir: &Path, host: &str) -> anyhow::Result<()> {
-    std::fs::create_dir_all(data_dir)?;
-    let identity_config = identity_config(data_dir, host, 50051)?;
-    let _telemetry = kit::telemetry::init("sanshi-dev", &identity_config.telemetry)?;
+/// Every service of the platform, running in this process.
+pub struct Suite {
+    pub identity: kit::server::Running,
+    pub qualification: kit::server::Running,
+    pub matching: kit::server::Running,
+    pub records: kit::server::Running,
+    pub incentive: kit::server::Running,
+    pub notification: kit::server::Running,
+    pub gateway: gateway::Running,
+    stop: tokio::sync::broadcast::Sender<()>,
+}
 
+impl Suite {
+    /// Stops every service and waits for them.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(());
+        let (a, b, c, d, e, f, g) = tokio::join!(
+            self.identity.wait(),
+            self.qualification.wait(),
+            self.matching.wait(),
+            self.records.wait(),
+            self.incentive.wait(),
+            self.notification.wait(),
+            self.gateway.wait()
+        );
+        a.and(b).and(c).and(d).and(e).and(f).and(g)
+    }
+}
+
+/// Starts the whole platform as `layout` says, as `sanshi dev` does.
+pub async fn start(layout: &Layout) -> anyhow::Result<Suite> {
     // One shutdown signal fans out to every service.
     let (stop, _) = tokio::sync::broadcast::channel::<()>(1);
     let signal = |stop: &tokio::sync::broadcast::Sender<()>| {
@@ -169,23 +264,39 @@ pub async fn run(data_dir: &Path, host: &str) -> anyhow::Result<()> {
             let _ = rx.recv().await;
         }
     };
+    let identity = identity::start(identity_config(layout)?, signal(&stop)).await?;
+    let qualification = qualification::start(qualification_config(layout)?, signal(&stop)).await?;
+    let matching = matching::start(matching_config(layout)?, signal(&stop)).await?;
+    let records = records::start(records_config(layout)?, signal(&stop)).await?;
+    let incentive = incentive::start(incentive_config(layout)?, signal(&stop)).await?;
+    let notification = notification::start(notification_config(layout)?, signal(&stop)).await?;
+    let gateway = gateway::start(gateway_config(layout)?, signal(&stop)).await?;
+    Ok(Suite {
+        identity,
+        qualification,
+        matching,
+        records,
+        incentive,
+        notification,
+        gateway,
+        stop,
+    })
+}
 
-    let identity = identity::start(identity_config, signal(&stop)).await?;
-    let identity_url = format!("http://{}", identity.local_addr);
-    let qualification = qualification::start(
-        qualification_config(data_dir, host, 50052, &identity_url)?,
-        signal(&stop),
-    )
-    .await?;
-    let matching = matching::start(matching_config(data_dir, host, 50053, &identity_url)?, signal(&stop)).await?;
-    let records = records::start(records_config(data_dir, host, 50054, &identity_url)?, signal(&stop)).await?;
-    let incentive = incentive::start(incentive_config(data_dir, host, 50055, &identity_url)?, signal(&stop)).await?;
-    let notification = notification::start(
-        notification_config(data_dir, host, 50056, &identity_url)?,
-        signal(&stop),
-    )
-    .await?;
-    let gateway = gateway::start(gateway_config(host, 8080, &identity_url)?, signal(&stop)).await?;
+pub async fn run(data_dir: &Path, host: &str) -> anyhow::Result<()> {
+    std::fs::create_dir_all(data_dir)?;
+    let layout = Layout::dev(data_dir, host);
+    let _telemetry = kit::telemetry::init("sanshi-dev", &identity_config(&layout)?.telemetry)?;
+    let suite = start(&layout).await?;
+    let (identity, qualification, matching, records, incentive, notification, gateway) = (
+        &suite.identity,
+        &suite.qualification,
+        &suite.matching,
+        &suite.records,
+        &suite.incentive,
+        &suite.notification,
+        &suite.gateway,
+    );
 
     let channel = |addr: std::net::SocketAddr| tonic::transport::Channel::from_shared(format!("http://{addr}"));
     let seeding = async {
@@ -195,7 +306,7 @@ pub async fn run(data_dir: &Path, host: &str) -> anyhow::Result<()> {
         let seeded = crate::seed::applications(identity_channel.clone(), qualification_channel, DEMO_PASSWORD).await?;
         crate::seed::community_profiles(identity_channel.clone(), matching_channel.clone(), DEMO_PASSWORD).await?;
         let records_channel = channel(records.local_addr)?.connect().await?;
-        let records_db = kit::db::connect(&records_config(data_dir, host, 50054, &identity_url)?.database).await?;
+        let records_db = kit::db::connect(&records_config(&layout)?.database).await?;
         crate::seed::records_demo(
             identity_channel,
             matching_channel,
@@ -237,15 +348,5 @@ pub async fn run(data_dir: &Path, host: &str) -> anyhow::Result<()> {
     println!();
 
     kit::server::shutdown_signal().await;
-    let _ = stop.send(());
-    let (a, b, c, d, e, f, g) = tokio::join!(
-        identity.wait(),
-        qualification.wait(),
-        matching.wait(),
-        records.wait(),
-        incentive.wait(),
-        notification.wait(),
-        gateway.wait()
-    );
-    a.and(b).and(c).and(d).and(e).and(f).and(g)
+    suite.stop().await
 }

@@ -79,12 +79,10 @@ pub async fn overview(up: &Upstreams, cache: &Cache, token: &str, region: &str) 
     let mut points =
         incentive::incentive_service_client::IncentiveServiceClient::new(channel(up, "sanshi.incentive.v1")?);
     let mut board = points.clone();
-    // The star distribution has rows per district of the city or per street of a district.
-    // A community has none (the service refuses it, and the figure is left empty).
-    let (star_scope, star_row) = match region.len() {
-        9 => (region[..6].to_string(), Some(region.to_string())),
-        _ => (region.to_string(), None),
-    };
+    // The star distribution's rows (per district, per street) add up to the
+    // region's; a community has none (the service refuses it, and the figure
+    // is left empty).
+    let star_scope = region.to_string();
     let (name, counts, matching_stats, record_stats, stars, top) = tokio::join!(
         regions.get_region(req(identity::GetRegionRequest { code: region.into() }, token)),
         apps.count_applications(req(
@@ -146,11 +144,7 @@ pub async fn overview(up: &Upstreams, cache: &Cache, token: &str, region: &str) 
         Ok(d) => {
             let d = d.into_inner();
             let mut sum = vec![0; 6];
-            for row in d
-                .rows
-                .iter()
-                .filter(|r| star_row.as_ref().is_none_or(|s| &r.region_code == s))
-            {
+            for row in &d.rows {
                 for (i, n) in row.counts.iter().enumerate().take(6) {
                     sum[i] += n;
                 }

@@ -134,8 +134,9 @@ impl Incentive {
         req: pb::GetStarDistributionRequest,
     ) -> ServiceResult<pb::StarDistribution> {
         let region = kit::region::parse_field("region_code", &req.region_code)?;
-        if region.as_str().len() > 6 {
-            return Err(ServiceError::invalid("region_code", "请指定市或区县"));
+        // A street's distribution is its one row.
+        if region.as_str().len() > 9 {
+            return Err(ServiceError::invalid("region_code", "请指定市、区县或街道"));
         }
         if !caller.covers(&REGION_READERS, &region) {
             return Err(ServiceError::PermissionDenied("只能查看本辖区的星级分布".into()));

@@ -1,0 +1,373 @@
+//! The programme's loop through the gateway's HTTP API only, against the
+//! whole suite started as `sanshi dev` starts it (random ports, a database
+//! per service of the kind under test): a resident registers, applies (a
+//! pre-check refuses a bad ID number first), is approved, is invited by a
+//! community and accepts, records a visit that the community confirms and
+//! rates and residents rate; the visit is scored into points with an
+//! explanation, every step reaches the professional's inbox, and the
+//! programme statistics reflect it. Scope denials across districts too.
+
+use kit::db::testing::TestDb;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const MINSHENGLU: &str = "500103003013";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap()
+}
+
+struct Http {
+    base: String,
+    client: reqwest::Client,
+}
+
+impl Http {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.call(reqwest::Method::GET, path, Some(token), None).await
+    }
+
+    async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+        self.call(reqwest::Method::POST, path, token, Some(body)).await
+    }
+
+    /// POST that must succeed; its answer.
+    async fn ok(&self, path: &str, token: &str, body: Value) -> Value {
+        let (status, answer) = self.post(path, Some(token), body).await;
+        assert!(status.is_success(), "POST {path}: {status} {answer}");
+        answer
+    }
+
+    async fn login(&self, username: &str, password: &str) -> String {
+        let (status, tokens) = self
+            .post(
+                "/api/v1/auth/login",
+                None,
+                json!({ "username": username, "password": password }),
+            )
+            .await;
+        assert_eq!(status, 200, "{tokens}");
+        tokens["access_token"].as_str().unwrap().to_string()
+    }
+
+    /// GET `path` until `done` holds for its answer (30 s at most).
+    async fn wait(&self, path: &str, token: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let (status, answer) = self.get(path, token).await;
+            if status.is_success() && done(&answer) {
+                return answer;
+            }
+            assert!(std::time::Instant::now() < deadline, "GET {path}: {status} {answer}");
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+}
+
+fn id_number(body17: &str) -> String {
+    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let sum: u32 = body17.bytes().zip(W).map(|(d, w)| u32::from(d - b'0') * w).sum();
+    format!("{body17}{}", b"10X98765432"[(sum % 11) as usize] as char)
+}
+
+/// RFC 3339, `seconds` from now.
+fn at(seconds: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::seconds(seconds)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+async fn the_programme_loop_over_http(db: TestDb) {
+    // The suite, as `sanshi dev` starts it.
+    let mut databases = Vec::new();
+    for _ in 0..5 {
+        databases.push(TestDb::of_kind(db.kind).await.unwrap());
+    }
+    let folder = tempfile::tempdir().unwrap();
+    let urls: Vec<String> = std::iter::once(&db)
+        .chain(databases.iter())
+        .map(|d| d.config.url.clone())
+        .collect();
+    let layout = sanshi::dev::Layout {
+        host: "127.0.0.1".into(),
+        ports: std::array::from_fn(|_| free_port()),
+        databases: std::array::from_fn(|i| urls[i].clone()),
+        attachments: folder.path().to_path_buf(),
+        rating_window_secs: 2,
+        // A visit that starts now and ends within the allowed clock skew.
+        min_visit_minutes: 1,
+        log_level: "warn".into(),
+    };
+    let suite = sanshi::dev::start(&layout).await.unwrap();
+    let http = Http {
+        base: format!("http://{}", suite.gateway.local_addr),
+        client: reqwest::Client::new(),
+    };
+    let password = sanshi::dev::DEMO_PASSWORD;
+    let reviewer = http.login("reviewer", password).await;
+    let worker = http.login("minshenglu", password).await;
+    let yuzhong = http.login("yuzhong", password).await;
+    let jiefangbei = http.login("jiefangbei", password).await;
+
+    // A resident registers and applies.
+    let (status, account) = http
+        .post(
+            "/api/v1/auth/register",
+            None,
+            json!({
+                "username": "lingong", "display_name": "林工", "phone": "13800001234",
+                "password": "Register2026", "community_code": MINSHENGLU
+            }),
+        )
+        .await;
+    assert_eq!(status, 201, "{account}");
+    let me = http.login("lingong", "Register2026").await;
+    let mut application = json!({
+        "real_name": "林建国",
+        "id_number": "110105198001010011",
+        "phone": "13800001234",
+        "profession": "PROFESSION_PLANNER",
+        "specialties": ["社区规划"],
+        "employer": { "name": "重庆市规划设计研究院", "credit_code": "91440300708461136T" },
+        "practice_start_date": "2010-03-01",
+        "certificates": [{
+            "kind": "注册城乡规划师", "number": "GH2015000777", "issuer": "自然资源部", "valid_until": "2030-12-31"
+        }],
+        "service_region_codes": ["500103"],
+        "base_location": { "longitude": 106.58, "latitude": 29.55 },
+        "commitment_signed": true,
+        "consent": { "contact_visible_to_matched": true }
+    });
+    // The pre-check: a wrong ID number's check digit is named.
+    let (status, problem) = http
+        .post(
+            "/api/v1/applications",
+            Some(&me),
+            json!({ "application": application, "request_id": "apply-1" }),
+        )
+        .await;
+    assert_eq!(status, 400, "{problem}");
+    assert!(
+        problem["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["field"].as_str().unwrap().contains("id_number")),
+        "{problem}"
+    );
+    application["id_number"] = json!(id_number("11010519800101001"));
+    let draft = http
+        .ok(
+            "/api/v1/applications",
+            &me,
+            json!({ "application": application, "request_id": "apply-2" }),
+        )
+        .await;
+    let app_id = draft["id"].as_str().unwrap().to_string();
+    http.ok(&format!("/api/v1/applications/{app_id}:submit"), &me, json!({}))
+        .await;
+    http.ok(
+        &format!("/api/v1/applications/{app_id}:start-review"),
+        &reviewer,
+        json!({ "reason": "开始审核" }),
+    )
+    .await;
+    http.ok(
+        &format!("/api/v1/applications/{app_id}:verify-employer"),
+        &reviewer,
+        json!({ "verified": true, "note": "已核实" }),
+    )
+    .await;
+    let approved = http
+        .ok(
+            &format!("/api/v1/applications/{app_id}:approve"),
+            &reviewer,
+            json!({ "reason": "材料齐全" }),
+        )
+        .await;
+    assert_eq!(approved["state"], "APPLICATION_STATE_APPROVED");
+
+    // Matching learns of the professional; the community invites, the professional accepts.
+    let professional = http
+        .wait("/api/v1/professionals/me", &me, |p| {
+            p["status"] == "PROFESSIONAL_STATUS_ACTIVE"
+        })
+        .await;
+    let pro_id = professional["account_id"].as_str().unwrap().to_string();
+    let me = http.login("lingong", "Register2026").await; // now with the professional role
+    let invitation = http
+        .ok(
+            "/api/v1/invitations",
+            &worker,
+            json!({
+                "community_code": MINSHENGLU, "professional_account_id": pro_id,
+                "message": "请协助加装电梯议事", "request_id": "invite-1"
+            }),
+        )
+        .await;
+    let match_id = invitation["id"].as_str().unwrap().to_string();
+    let accepted = http
+        .ok(
+            &format!("/api/v1/matches/{match_id}:respond"),
+            &me,
+            json!({ "accept": true }),
+        )
+        .await;
+    assert_eq!(accepted["state"], "MATCH_STATE_ACTIVE");
+
+    // A visit: recorded, confirmed and rated by the community, rated by residents.
+    // Records learns of the match from matching's stream: retried until it has.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let record = loop {
+        let (status, answer) = http
+            .post(
+                "/api/v1/records",
+                Some(&me),
+                json!({
+                    "match_id": match_id,
+                    "request_id": "visit-1",
+                    "content": {
+                        "service_type": "survey",
+                        "start_time": at(1),
+                        "end_time": at(120),
+                        "check_in": { "longitude": 106.5815, "latitude": 29.5527 },
+                        "summary": "走访 5 栋居民，了解加装电梯意愿",
+                        "residents_reached": 12
+                    }
+                }),
+            )
+            .await;
+        if status.is_success() {
+            break answer;
+        }
+        assert!(std::time::Instant::now() < deadline, "{status} {answer}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    let record_id = record["id"].as_str().unwrap().to_string();
+    http.ok(&format!("/api/v1/records/{record_id}:confirm"), &worker, json!({}))
+        .await;
+    http.ok(
+        &format!("/api/v1/records/{record_id}:rate"),
+        &worker,
+        json!({ "rating": 5, "comment": "认真负责" }),
+    )
+    .await;
+    let code = http
+        .ok(
+            &format!("/api/v1/records/{record_id}:issue-rating-code"),
+            &me,
+            json!({}),
+        )
+        .await;
+    let code = code["code"].as_str().unwrap().to_string();
+    for (phone, stars) in [("13911112222", 4), ("13911113333", 5)] {
+        let (status, answer) = http
+            .post(
+                "/api/v1/resident-ratings",
+                None,
+                json!({ "code": code, "contact": phone, "rating": stars }),
+            )
+            .await;
+        assert_eq!(status, 200, "{answer}");
+    }
+
+    // Scored when the rating window closes: points with their explanation.
+    let entries = http
+        .wait("/api/v1/points/entries", &me, |e| {
+            e["entries"].as_array().is_some_and(|a| !a.is_empty())
+        })
+        .await;
+    let entry_id = entries["entries"][0]["id"].as_str().unwrap().to_string();
+    let (status, explanation) = http
+        .get(&format!("/api/v1/points/entries/{entry_id}/explanation"), &me)
+        .await;
+    assert_eq!(status, 200, "{explanation}");
+    let text = explanation["text"].as_str().unwrap();
+    assert!(text.contains("基础分") && text.contains("满意度系数"), "{text}");
+
+    // Every step in the professional's inbox.
+    let inbox = http
+        .wait("/api/v1/inbox?page_size=50", &me, |i| {
+            i["notifications"]
+                .as_array()
+                .is_some_and(|n| n.iter().any(|x| x["title"] == "获得积分"))
+        })
+        .await;
+    let titles: Vec<&str> = inbox["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["title"].as_str().unwrap())
+        .collect();
+    for step in [
+        "入库申请已通过",
+        "社区服务邀请",
+        "社区对接已确认",
+        "服务记录已确认",
+        "获得积分",
+    ] {
+        assert!(titles.contains(&step), "{step} missing from {titles:?}");
+    }
+
+    // The programme's figures reflect it; another district's are refused.
+    let (status, overview) = http.get("/api/v1/stats/overview?region=500103003", &jiefangbei).await;
+    assert_eq!(status, 200, "{overview}");
+    assert_eq!(overview["qualified"], 1);
+    assert_eq!(overview["communities_with_active_match"], 1);
+    assert_eq!(overview["records_this_year"], 1);
+    assert_eq!(overview["average_resident_rating"], 4.5);
+    let (status, by_region) = http.get("/api/v1/stats/by-region?region=500103", &yuzhong).await;
+    assert_eq!(status, 200, "{by_region}");
+    let streets = by_region["regions"].as_array().unwrap();
+    assert!(
+        streets
+            .iter()
+            .any(|s| s["region_code"] == "500103003" && s["records_this_year"] == 1)
+    );
+    let (status, problem) = http.get("/api/v1/stats/overview?region=500104", &jiefangbei).await;
+    assert_eq!(
+        (status, problem["type"].as_str()),
+        (StatusCode::FORBIDDEN, Some("/problems/permission-denied"))
+    );
+    let (status, listed) = http.get("/api/v1/applications?region_code=500104", &yuzhong).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        listed["applications"],
+        json!([]),
+        "渝中区's admin reads no applications of 大渡口区"
+    );
+    let (_, ours) = http.get("/api/v1/applications?region_code=500103", &yuzhong).await;
+    assert_eq!(ours["applications"][0]["id"], app_id.as_str());
+    let (status, _) = http
+        .get(
+            &format!("/api/v1/records/{record_id}"),
+            &http.login("yuzhong", password).await,
+        )
+        .await;
+    assert_eq!(status, 200, "the district admin reads its community's record");
+
+    suite.stop().await.unwrap();
+    drop(databases);
+}
+
+kit::db_tests!(the_programme_loop_over_http);
