@@ -5,6 +5,7 @@
 pub mod api;
 pub mod config;
 pub mod limits;
+pub mod open311;
 pub mod problem;
 pub mod routes;
 
@@ -35,11 +36,22 @@ pub fn router(api: api::Api, limits: Arc<limits::Limits>, config: &Config) -> Ro
             http::HeaderName::from_static("traceparent"),
         ])
         .expose_headers([http::header::RETRY_AFTER, http::HeaderName::from_static("x-request-id")]);
+    let open311 = Router::new()
+        .route("/open311/v2/discovery.json", get(open311::discovery))
+        .route("/open311/v2/services.json", get(open311::services))
+        .route("/open311/v2/services/{file}", get(open311::service_definition))
+        .route(
+            "/open311/v2/requests.json",
+            get(open311::get_requests).post(open311::post_request),
+        )
+        .route("/open311/v2/requests/{file}", get(open311::get_request))
+        .with_state(api.upstreams().clone());
     Router::new()
         .route("/healthz", get(routes::healthz))
         .route("/api/v1/openapi.json", get(api::openapi_json))
         .route("/api/v1/{*path}", any(api::dispatch))
         .with_state(api)
+        .merge(open311)
         .fallback(routes::not_found)
         .layer(axum::middleware::from_fn_with_state(limits, limits::limit))
         .layer(tower_http::compression::CompressionLayer::new())

@@ -608,6 +608,7 @@ async fn needs_closed_loop(db: TestDb) {
         media_urls: vec!["https://img.example.cn/5.jpg".into()],
         contact_consent: true,
         request_id: "need-1".into(),
+        ..Default::default()
     };
     assert_eq!(
         code(n.submit_need(t(submit.clone(), &outsider)).await),
@@ -767,7 +768,13 @@ async fn needs_closed_loop(db: TestDb) {
         (pb::NeedState::Reopened as i32, 0)
     );
     let history = n
-        .get_need(t(pb::GetNeedRequest { id: need.id.clone() }, &resident))
+        .get_need(t(
+            pb::GetNeedRequest {
+                id: need.id.clone(),
+                ..Default::default()
+            },
+            &resident,
+        ))
         .await
         .unwrap()
         .into_inner()
@@ -788,8 +795,14 @@ async fn needs_closed_loop(db: TestDb) {
     );
     assert_eq!(
         code(
-            n.get_need(t(pb::GetNeedRequest { id: need.id.clone() }, &outsider))
-                .await
+            n.get_need(t(
+                pb::GetNeedRequest {
+                    id: need.id.clone(),
+                    ..Default::default()
+                },
+                &outsider
+            ))
+            .await
         ),
         Code::PermissionDenied
     );

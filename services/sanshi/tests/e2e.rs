@@ -5,7 +5,8 @@
 //! community and accepts, records a visit that the community confirms and
 //! rates and residents rate; the visit is scored into points with an
 //! explanation, every step reaches the professional's inbox, and the
-//! programme statistics reflect it. Scope denials across districts too.
+//! programme statistics reflect it. Scope denials across districts too, and
+//! an Open311 round trip by a channel with its key.
 
 use kit::db::testing::TestDb;
 use reqwest::StatusCode;
@@ -365,6 +366,113 @@ async fn the_programme_loop_over_http(db: TestDb) {
         )
         .await;
     assert_eq!(status, 200, "the district admin reads its community's record");
+
+    // Open311: an admin issues a channel its key; the channel reports a need and reads it back.
+    let channel = http
+        .ok(
+            "/api/v1/channel-keys",
+            &yuzhong,
+            json!({ "name": "渝中区微信小程序", "region_code": "500103" }),
+        )
+        .await;
+    let api_key = channel["key"].as_str().unwrap().to_string();
+    let (status, discovery) = http.get("/open311/v2/discovery.json", "").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        discovery["endpoints"][0]["specification"],
+        "http://wiki.open311.org/GeoReport_v2"
+    );
+    let (_, services) = http.get("/open311/v2/services.json", "").await;
+    assert!(
+        services
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["service_code"] == "elevator")
+    );
+    let form = [
+        ("api_key", api_key.as_str()),
+        ("jurisdiction_id", MINSHENGLU),
+        ("service_code", "elevator"),
+        ("lat", "29.5527"),
+        ("long", "106.5815"),
+        ("address_string", "民生路 5 栋"),
+        ("description", "5栋老人多，希望加装电梯，请专业人员评估"),
+        ("media_url", "https://img.example.cn/5.jpg"),
+    ];
+    let post = |form: Vec<(&str, &str)>| {
+        let request = http
+            .client
+            .post(format!("{}/open311/v2/requests.json", http.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(serde_urlencoded::to_string(&form).unwrap());
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status(), response.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, created) = post(form.to_vec()).await;
+    assert_eq!(status, 200, "{created}");
+    let request_id = created[0]["service_request_id"].as_str().unwrap().to_string();
+    let (_, again) = post(form.to_vec()).await;
+    assert_eq!(
+        again[0]["service_request_id"],
+        request_id.as_str(),
+        "a retried POST creates one need"
+    );
+    let with_key = |path: String| format!("{path}{}api_key={api_key}", if path.contains('?') { "&" } else { "?" });
+    let (status, one) = http
+        .call(
+            reqwest::Method::GET,
+            &with_key(format!("/open311/v2/requests/{request_id}.json")),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{one}");
+    assert_eq!(one[0]["status"], "open");
+    assert_eq!(one[0]["service_code"], "elevator");
+    assert!(one[0]["agency_responsible"].as_str().unwrap().contains("解放碑街道"));
+    assert!(one[0]["requested_datetime"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(one[0]["lat"], 29.5527);
+    let (_, listed) = http
+        .call(
+            reqwest::Method::GET,
+            &with_key("/open311/v2/requests.json?jurisdiction_id=500103&status=open".into()),
+            None,
+            None,
+        )
+        .await;
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["service_request_id"] == request_id.as_str())
+    );
+    // Errors are GeoReport error lists.
+    let (status, errors) = post(form.iter().filter(|(k, _)| *k != "api_key").copied().collect()).await;
+    assert_eq!((status.as_u16(), errors[0]["code"].as_u64()), (401, Some(401)));
+    let mut bad = form.to_vec();
+    bad[2] = ("service_code", "spaceport");
+    let (status, errors) = post(bad).await;
+    assert_eq!(status, 400, "{errors}");
+    assert!(
+        errors[0]["description"].as_str().unwrap().starts_with("service_code"),
+        "{errors}"
+    );
+    let mut elsewhere = form.to_vec();
+    elsewhere[1] = ("jurisdiction_id", "500104001001");
+    let (status, _) = post(elsewhere).await;
+    assert_eq!(status, 403, "a key reports only inside its region");
+    let key_id = channel["id"].as_str().unwrap();
+    let revoked = http
+        .ok(&format!("/api/v1/channel-keys/{key_id}:revoke"), &yuzhong, json!({}))
+        .await;
+    assert!(revoked["revoke_time"].is_string(), "{revoked}");
+    assert_eq!(revoked["key"], "", "the key is shown only once");
+    let (status, _) = post(form.to_vec()).await;
+    assert_eq!(status, 401, "a revoked key is refused");
 
     suite.stop().await.unwrap();
     drop(databases);

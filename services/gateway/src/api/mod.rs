@@ -148,6 +148,10 @@ impl Api {
         DynamicMessage::decode(method.output(), answer.as_slice()).map_err(bad)
     }
 
+    pub fn upstreams(&self) -> &rpc::Upstreams {
+        &self.0.upstreams
+    }
+
     pub fn openapi(&self) -> &serde_json::Value {
         &self.0.openapi
     }

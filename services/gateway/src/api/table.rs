@@ -491,6 +491,25 @@ pub const ROUTES: &[Route] = &[
         "分区域项目统计",
     ),
     // matching: needs
+    post(
+        "/api/v1/channel-keys",
+        "sanshi.matching.v1.NeedService/IssueChannelKey",
+        "needs",
+        "签发渠道接入密钥（Open311 api_key）",
+    ),
+    get(
+        "/api/v1/channel-keys",
+        "sanshi.matching.v1.NeedService/ListChannelKeys",
+        "needs",
+        "渠道接入密钥列表",
+    ),
+    action(
+        "/api/v1/channel-keys/{id}:revoke",
+        "sanshi.matching.v1.NeedService/RevokeChannelKey",
+        &[],
+        "needs",
+        "撤销渠道接入密钥",
+    ),
     get(
         "/api/v1/need-categories",
         "sanshi.matching.v1.NeedService/ListNeedCategories",

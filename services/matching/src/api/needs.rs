@@ -16,6 +16,80 @@ use tonic::{Request, Response, Status};
 
 const MAX_MEDIA: usize = 9;
 
+/// Admins who issue channel keys for their regions.
+const CHANNEL_ADMINS: [Role; 3] = [Role::CityAdmin, Role::DistrictAdmin, Role::StreetAdmin];
+
+fn key_hash(key: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(key.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn key_to_proto(k: &store::channels::ChannelKey, key: String) -> pb::ChannelKey {
+    pb::ChannelKey {
+        id: k.id.clone(),
+        name: k.name.clone(),
+        region_code: k.region_code.clone(),
+        key,
+        created_by_account_id: k.created_by.clone(),
+        create_time: Some(timestamp(k.created_at)),
+        revoke_time: k.revoked_at.map(timestamp),
+    }
+}
+
+impl Matching {
+    async fn issue_key(&self, caller: &Principal, req: pb::IssueChannelKeyRequest) -> ServiceResult<pb::ChannelKey> {
+        let name = req.name.trim();
+        let mut v = kit::error::Violations::default();
+        if name.is_empty() || name.chars().count() > 64 {
+            v.add("name", "请填写接入渠道名称（不超过 64 个字）");
+        }
+        let region = v.check("region_code", kit::region::RegionCode::parse(req.region_code.trim()));
+        v.into_result()?;
+        let region = region.ok_or_else(|| ServiceError::invalid("region_code", "区划代码无效"))?;
+        caller.require(&CHANNEL_ADMINS, &region)?;
+        let key: String = format!(
+            "sk_{}",
+            (0..24)
+                .map(|_| format!("{:02x}", rand::random::<u8>()))
+                .collect::<String>()
+        );
+        let record = store::channels::ChannelKey {
+            id: uuid::Uuid::now_v7().to_string(),
+            name: name.to_string(),
+            region_code: region.to_string(),
+            created_by: caller.account_id.clone(),
+            created_at: Utc::now(),
+            revoked_at: None,
+        };
+        store::channels::insert(&self.db, &record, &key_hash(&key)).await?;
+        tracing::info!(channel_key_id = %record.id, region = %record.region_code, "channel key issued");
+        Ok(key_to_proto(&record, key))
+    }
+
+    /// The request's caller: a channel, when it gives its key, acts as a
+    /// resident of its region; otherwise the bearer token's principal.
+    pub async fn caller_or_channel<T>(&self, request: &Request<T>, channel_key: &str) -> ServiceResult<Principal> {
+        if channel_key.is_empty() {
+            return caller(request);
+        }
+        let key = store::channels::by_hash(&self.db, &key_hash(channel_key.trim()))
+            .await?
+            .ok_or_else(|| ServiceError::Unauthenticated("接入密钥无效或已撤销".into()))?;
+        let region = kit::region::RegionCode::parse(&key.region_code)
+            .map_err(|_| ServiceError::internal(anyhow::anyhow!("stored channel region is malformed")))?;
+        Ok(Principal {
+            account_id: key.id.clone(),
+            username: key.name.clone(),
+            kind: kit::auth::PrincipalKind::Service,
+            roles: vec![(Role::Resident, kit::region::Scope::Region(region))],
+            token: String::new(),
+        })
+    }
+}
+
 pub fn state_to_proto(s: NeedState) -> i32 {
     use pb::NeedState as P;
     (match s {
@@ -494,21 +568,65 @@ pub struct Needs(pub Arc<Matching>);
 
 #[tonic::async_trait]
 impl NeedService for Needs {
+    /// Public: the categories are Open311's service list.
     async fn list_need_categories(
         &self,
-        request: Request<pb::ListNeedCategoriesRequest>,
+        _: Request<pb::ListNeedCategoriesRequest>,
     ) -> Result<Response<pb::ListNeedCategoriesResponse>, Status> {
-        caller(&request)?;
         Ok(Response::new(categories()))
     }
 
-    async fn submit_need(&self, request: Request<pb::SubmitNeedRequest>) -> Result<Response<pb::Need>, Status> {
+    async fn issue_channel_key(
+        &self,
+        request: Request<pb::IssueChannelKeyRequest>,
+    ) -> Result<Response<pb::ChannelKey>, Status> {
         let caller = caller(&request)?;
+        Ok(Response::new(self.0.issue_key(&caller, request.into_inner()).await?))
+    }
+
+    async fn list_channel_keys(
+        &self,
+        request: Request<pb::ListChannelKeysRequest>,
+    ) -> Result<Response<pb::ListChannelKeysResponse>, Status> {
+        let caller = caller(&request)?;
+        caller.require_any(&CHANNEL_ADMINS)?;
+        let keys = store::channels::list(&self.0.db, &caller.prefixes(&CHANNEL_ADMINS)).await?;
+        Ok(Response::new(pb::ListChannelKeysResponse {
+            keys: keys.iter().map(|k| key_to_proto(k, String::new())).collect(),
+        }))
+    }
+
+    async fn revoke_channel_key(
+        &self,
+        request: Request<pb::RevokeChannelKeyRequest>,
+    ) -> Result<Response<pb::ChannelKey>, Status> {
+        let caller = caller(&request)?;
+        let id = request.into_inner().id;
+        let key = store::channels::find(&self.0.db, id.trim())
+            .await?
+            .filter(|k| caller.acts_for(&CHANNEL_ADMINS, &k.region_code))
+            .ok_or_else(|| ServiceError::not_found("接入密钥", id.trim()))?;
+        store::channels::revoke(&self.0.db, &key.id, Utc::now()).await?;
+        tracing::info!(channel_key_id = %key.id, actor = %caller.account_id, "channel key revoked");
+        let key = store::channels::find(&self.0.db, &key.id)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("接入密钥", &key.id))?;
+        Ok(Response::new(key_to_proto(&key, String::new())))
+    }
+
+    async fn submit_need(&self, request: Request<pb::SubmitNeedRequest>) -> Result<Response<pb::Need>, Status> {
+        let caller = self
+            .0
+            .caller_or_channel(&request, &request.get_ref().channel_key)
+            .await?;
         Ok(Response::new(self.0.submit_need(&caller, request.into_inner()).await?))
     }
 
     async fn get_need(&self, request: Request<pb::GetNeedRequest>) -> Result<Response<pb::Need>, Status> {
-        let caller = caller(&request)?;
+        let caller = self
+            .0
+            .caller_or_channel(&request, &request.get_ref().channel_key)
+            .await?;
         Ok(Response::new(self.0.get_need(&caller, &request.into_inner().id).await?))
     }
 
@@ -516,7 +634,10 @@ impl NeedService for Needs {
         &self,
         request: Request<pb::ListNeedsRequest>,
     ) -> Result<Response<pb::ListNeedsResponse>, Status> {
-        let caller = caller(&request)?;
+        let caller = self
+            .0
+            .caller_or_channel(&request, &request.get_ref().channel_key)
+            .await?;
         Ok(Response::new(self.0.list_needs(&caller, request.into_inner()).await?))
     }
 

@@ -4,6 +4,7 @@ use sea_orm_migration::prelude::*;
 
 mod m20261122_000301_matching;
 mod m20261122_000302_communities;
+mod m20261122_000303_channel_keys;
 
 pub struct Migrator;
 
@@ -13,6 +14,7 @@ impl MigratorTrait for Migrator {
         all.extend(kit::events::migrations());
         all.push(Box::new(m20261122_000301_matching::Migration));
         all.push(Box::new(m20261122_000302_communities::Migration));
+        all.push(Box::new(m20261122_000303_channel_keys::Migration));
         all
     }
 }

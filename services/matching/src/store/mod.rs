@@ -2,6 +2,7 @@
 //! are JSON where they are read whole; what is filtered on has a column.
 
 pub mod assignments;
+pub mod channels;
 pub mod communities;
 pub mod matches;
 pub mod needs;
