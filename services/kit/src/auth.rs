@@ -251,6 +251,23 @@ impl Principal {
         RegionCode::parse(code).is_ok_and(|region| self.covers(roles, &region))
     }
 
+    /// The region a request names in `field` (`code`), or when it names none
+    /// the caller's own (the first in which they hold one of `roles`); either
+    /// way one that one of `roles` covers, else PERMISSION_DENIED.
+    pub fn region_or_own(&self, roles: &[Role], field: &str, code: &str) -> ServiceResult<RegionCode> {
+        let code = match code.trim() {
+            "" => self
+                .prefixes(roles)
+                .into_iter()
+                .find(|p| !p.is_empty())
+                .ok_or_else(ServiceError::permission_denied)?,
+            named => named.to_string(),
+        };
+        let region = crate::region::parse_field(field, &code)?;
+        self.require(roles, &region)?;
+        Ok(region)
+    }
+
     /// The code prefixes of [`Principal::scopes`] ("" for everything): for SQL prefix filters.
     pub fn prefixes(&self, roles: &[Role]) -> Vec<String> {
         self.scopes(roles).iter().map(|s| s.prefix().to_string()).collect()

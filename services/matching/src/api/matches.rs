@@ -624,17 +624,7 @@ const STATS_READERS: [kit::auth::Role; 6] = [
 
 impl Matching {
     async fn stats(&self, caller: &Principal, req: pb::GetMatchingStatsRequest) -> ServiceResult<pb::MatchingStats> {
-        let code = if req.region_code.trim().is_empty() {
-            caller
-                .prefixes(&STATS_READERS)
-                .into_iter()
-                .next()
-                .ok_or_else(ServiceError::permission_denied)?
-        } else {
-            req.region_code.trim().to_string()
-        };
-        let region = super::region("region_code", &code)?;
-        caller.require(&STATS_READERS, &region)?;
+        let region = caller.region_or_own(&STATS_READERS, "region_code", &req.region_code)?;
         let s = store::stats::region(&self.db, region.as_str(), Utc::now()).await?;
         Ok(pb::MatchingStats {
             region_code: region.to_string(),

@@ -703,17 +703,7 @@ fn new_code() -> String {
 
 impl RecordsService {
     async fn stats(&self, caller: &Principal, req: pb::GetRecordStatsRequest) -> ServiceResult<pb::RecordStats> {
-        let code = if req.region_code.trim().is_empty() {
-            caller
-                .prefixes(&REGION_VIEWERS)
-                .into_iter()
-                .next()
-                .ok_or_else(ServiceError::permission_denied)?
-        } else {
-            req.region_code.trim().to_string()
-        };
-        let region = region("region_code", &code)?;
-        caller.require(&REGION_VIEWERS, &region)?;
+        let region = caller.region_or_own(&REGION_VIEWERS, "region_code", &req.region_code)?;
         // This month and year as people in Chongqing count them (UTC+8).
         let beijing = chrono::FixedOffset::east_opt(8 * 3600)
             .ok_or_else(|| ServiceError::internal(anyhow::anyhow!("no UTC+8 offset")))?;
