@@ -175,6 +175,17 @@ async fn errors_are_problem_details(db: TestDb) {
 
     let missing = s.client.get(format!("{}/api/v1/nope", s.base)).send().await.unwrap();
     assert_eq!(missing.status(), 404);
+    // Over the body limit (1 MiB): a 413 problem, not a bare text answer.
+    let huge = s
+        .client
+        .post(format!("{}/api/v1/auth/login", s.base))
+        .header("content-type", "application/json")
+        .body(vec![b' '; 2 * 1024 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(huge.status(), 413);
+    assert_eq!(huge.headers()["content-type"], "application/problem+json");
     s.stop().await;
 }
 

@@ -11,7 +11,8 @@ pub mod table;
 
 use crate::problem::ApiError;
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use kit::ServiceError;
@@ -399,10 +400,19 @@ pub async fn dispatch(
     State(api): State<Api>,
     method: Method,
     uri: Uri,
-    Query(query): Query<Vec<(String, String)>>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    // Rejections are problem details too: a body over the limit is a 413, a
+    // query string that is not form-encoded a 400.
+    let body = body.map_err(|rejection| {
+        let mut problem = kit::error::Problem::from_error(ServiceError::invalid("body", rejection.body_text()));
+        problem.status = rejection.status().as_u16();
+        ApiError(Box::new(problem))
+    })?;
+    let query: Vec<(String, String)> = serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
+        .map_err(|e| ServiceError::invalid("query", format!("查询参数无效：{e}")))?;
     let (compiled, path) = match api.find(&method, uri.path()) {
         Ok(found) => found,
         Err(allowed) if allowed.is_empty() => return Err(tonic::Status::not_found("没有这个接口").into()),
