@@ -161,6 +161,9 @@ pub struct ServerConfig {
     pub max_message_bytes: usize,
     /// How long in-flight calls may take to drain after SIGTERM.
     pub shutdown_grace_ms: u64,
+    /// Plain HTTP port for `GET /metrics` (Prometheus); unset: none. 0 picks a free one.
+    #[serde(default)]
+    pub admin_port: Option<u16>,
 }
 
 impl ServerConfig {

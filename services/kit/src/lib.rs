@@ -19,6 +19,7 @@ pub mod error;
 pub mod events;
 pub mod grpc;
 pub mod idempotency;
+pub mod metrics;
 pub mod page;
 pub mod pii;
 pub mod region;

@@ -57,6 +57,8 @@ impl Services {
 /// A running server. Call [`Running::set_ready`] once migrations are done.
 pub struct Running {
     pub local_addr: SocketAddr,
+    /// Where `GET /metrics` is served, when `server.admin_port` is set.
+    pub admin_addr: Option<SocketAddr>,
     name: &'static str,
     health: HealthReporter,
     names: Vec<&'static str>,
@@ -136,6 +138,7 @@ pub async fn start(
 
     let ready = Arc::new(AtomicBool::new(false));
     let layers = ServiceBuilder::new()
+        .layer(crate::metrics::RedLayer { service: name })
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(LoadShedLayer::new())
@@ -164,8 +167,21 @@ pub async fn start(
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
     let task = tokio::spawn(server.serve_with_incoming_shutdown(incoming, shutdown));
     tracing::info!(service = name, addr = %local_addr, "listening");
+    let admin_addr = match config.admin_port {
+        Some(port) => {
+            let admin = TcpListener::bind(SocketAddr::new(config.addr().ip(), port))
+                .await
+                .map_err(|e| anyhow::anyhow!("bind admin port {port}: {e}"))?;
+            let addr = admin.local_addr()?;
+            crate::metrics::serve(admin);
+            tracing::info!(service = name, addr = %addr, "metrics at /metrics");
+            Some(addr)
+        }
+        None => None,
+    };
     Ok(Running {
         local_addr,
+        admin_addr,
         name,
         health,
         names,

@@ -181,6 +181,7 @@ fn server_config(port: u16) -> ServerConfig {
         concurrency_limit: 64,
         max_message_bytes: 4 << 20,
         shutdown_grace_ms: 5_000,
+        admin_port: None,
     }
 }
 

@@ -19,6 +19,7 @@ fn server_config() -> ServerConfig {
         concurrency_limit: 16,
         max_message_bytes: 1 << 20,
         shutdown_grace_ms: 2_000,
+        admin_port: Some(0),
     }
 }
 
@@ -72,6 +73,24 @@ async fn health_and_rpcs_follow_readiness() {
     assert_eq!(health(&channel, "").await, ServingStatus::NotServing as i32);
     assert_eq!(health(&channel, service).await, ServingStatus::NotServing as i32);
     assert_eq!(subscribe().await.unwrap_err().code(), tonic::Code::Unavailable);
+    // The refusal is counted on the admin port's /metrics, by method and code.
+    let admin = running.admin_addr.expect("an admin port");
+    let metrics = reqwest::get(format!("http://{admin}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(&format!(
+            "sanshi_rpc_requests_total{{service=\"test\",method=\"/{service}/Subscribe\",code=\"Unavailable\"}} 1"
+        )),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("sanshi_rpc_duration_seconds_count{service=\"test\""),
+        "{metrics}"
+    );
 
     kit::db::migrate::<Migrator>(&db.conn).await.unwrap();
     log.start_sequencer();
