@@ -8,7 +8,7 @@
 //!    ledger's shape, with the same durability (synchronous_commit on, one client).
 //! 2. Roll-over: closing a year of `BENCH_PROFESSIONALS` professionals ×
 //!    `BENCH_RECORDS` scored records each (annual results, star ratings,
-//!    StarRatingChanged events) versus the raw SQL aggregate of the same
+//!    StarRatingsChanged events) versus the raw SQL aggregate of the same
 //!    ledger rows (`SUM`/`COUNT` grouped by professional).
 //!
 //! Environment: BENCH_POSTGRES_URL (admin URL, default the local server),
@@ -260,21 +260,26 @@ async fn rollover(
     let rules = StarRules::standard();
     let mut close_best = Duration::MAX;
     for _ in 0..repeat {
-        sql(
-            &db,
-            "DELETE FROM annual_results; DELETE FROM year_closings; TRUNCATE outbox_events",
-        )
-        .await?;
+        sql(&db, "TRUNCATE annual_results, year_closings, outbox_events").await?;
         let started = Instant::now();
         incentive::rollover::close(&db, None, &rules, 2025, "bench").await?;
         close_best = close_best.min(started.elapsed());
     }
     let rated = count(&db, "SELECT COUNT(*) FROM annual_results WHERE year = 2025").await?;
-    let announced = count(
-        &db,
-        "SELECT COUNT(*) FROM outbox_events WHERE event_type = 'sanshi.incentive.v1.StarRatingChanged'",
-    )
-    .await?;
+    let events = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT payload FROM outbox_events WHERE event_type = 'sanshi.incentive.v1.StarRatingsChanged'".to_string(),
+        ))
+        .await?;
+    let mut announced = 0;
+    for e in &events {
+        let payload: Vec<u8> = e.try_get_by_index(0)?;
+        let page = sanshi_proto::incentive::v1::StarRatingsChanged::decode(payload.as_slice())
+            .map_err(|e| sea_orm::DbErr::Custom(e.to_string()))?;
+        announced += page.changes.len();
+    }
+    let events = events.len();
     let distribution = db
         .query_all_raw(Statement::from_string(
             db.get_database_backend(),
@@ -291,7 +296,7 @@ async fn rollover(
         })
         .collect::<Result<Vec<_>, sea_orm::DbErr>>()?;
     println!(
-        "   {rated} annual results, {announced} StarRatingChanged events; {}",
+        "   {rated} annual results, {announced} star changes announced in {events} StarRatingsChanged events; {}",
         distribution.join(", ")
     );
     println!(

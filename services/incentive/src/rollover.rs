@@ -1,15 +1,22 @@
-//! The yearly roll-over: closes a year in three resumable steps.
+//! The yearly roll-over: closes a year in one transaction.
 //!
-//! 1. One statement writes every professional's annual results (total,
-//!    services, satisfaction, standing, stars); rows already written are kept.
-//! 2. Results whose stars changed are announced as `StarRatingChanged` in
-//!    pages, in professional order; each page's events and the cursor that
-//!    says how far the announcing got are written in one transaction.
-//! 3. The year is marked done.
+//! One statement writes every professional's annual results (total,
+//! services, satisfaction, standing, stars) and returns them; those whose
+//! stars changed are announced in pages, one `StarRatingsChanged` event per
+//! page; the year is marked done; all of it commits together.
 //!
-//! A crash between steps leaves the closing "running"; running it again (by
-//! the admin, or at start-up) continues where it stopped, and running a done
-//! year changes nothing. So closing a year twice is closing it once.
+//! Starting the closing is recorded (and audit-logged) first, in its own
+//! transaction, so a crash leaves the year "running" and it is run again at
+//! start-up (or by the admin) from the beginning: nothing of the crashed run
+//! was kept. A done year changes nothing, and two runs at once cannot both
+//! write: the transaction first takes the year's closing row, so the second
+//! waits for the first and then finds the year done. So closing a year twice
+//! is closing it once.
+//!
+//! One transaction is fine at the national scale (≈ 111,000 professionals:
+//! 100,000 result rows and 50 events, about a second on PostgreSQL; see
+//! BENCHMARKS.md), and it is what makes the closing exactly-once without a
+//! cursor.
 
 use crate::consumers::PRODUCER;
 use crate::domain::stars::{self, StarRules};
@@ -20,9 +27,8 @@ use kit::{ServiceError, ServiceResult};
 use sanshi_proto::incentive::v1 as pb;
 use sea_orm::{DatabaseConnection, TransactionTrait};
 
-/// Professionals announced per transaction (× 8 values per outbox row stays
-/// under SQLite's limit of bound parameters).
-pub const PAGE: u64 = 2000;
+/// Star changes per `StarRatingsChanged` event (≈ 250 KB of payload).
+pub const PAGE: usize = 2000;
 
 /// Records that `actor` starts closing `year` (audit-logged), unless it was started before.
 pub async fn begin(db: &DatabaseConnection, year: i32, actor: &str) -> ServiceResult<()> {
@@ -32,7 +38,7 @@ pub async fn begin(db: &DatabaseConnection, year: i32, actor: &str) -> ServiceRe
     Ok(())
 }
 
-/// Closes `year` (started by `actor`), or finishes closing it.
+/// Closes `year` (started by `actor`), or closes it again after a crash.
 pub async fn close(
     db: &DatabaseConnection,
     events: Option<&EventLog>,
@@ -48,35 +54,18 @@ pub async fn close(
         return Ok(());
     }
     let started = std::time::Instant::now();
-    if !closing.aggregated {
-        let txn = db.begin().await?;
-        let written = years::aggregate(&txn, year, rules).await?;
-        txn.commit().await?;
-        tracing::info!(
-            year,
-            professionals = written,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "annual results written"
-        );
+    let txn = db.begin().await?;
+    match years::lock(&txn, year).await? {
+        Some(c) if c.state == "running" => {}
+        _ => return Ok(txn.rollback().await?),
     }
-    let mut announced = 0;
-    loop {
-        let txn = db.begin().await?;
-        let through = years::closing(&txn, year)
-            .await?
-            .map(|c| c.announced_through)
-            .unwrap_or_default();
-        let page = years::changed_after(&txn, year, &through, PAGE).await?;
-        let Some(last) = page.last() else {
-            txn.rollback().await?;
-            break;
-        };
-        if !years::advance_announced(&txn, year, &through, &last.professional_id).await? {
-            // Another run announced this page first: read the cursor again.
-            txn.rollback().await?;
-            continue;
-        }
-        let changes: Vec<pb::StarRatingChanged> = page
+    let written = years::aggregate(&txn, year, rules).await?;
+    let professionals = written.len();
+    let mut changed: Vec<years::AnnualResult> = written.into_iter().filter(|r| r.stars != r.previous_stars).collect();
+    changed.sort_by(|a, b| a.professional_id.cmp(&b.professional_id));
+    let written_ms = started.elapsed().as_millis() as u64;
+    for page in changed.chunks(PAGE) {
+        let changes = page
             .iter()
             .map(|r| {
                 let rating = stars::rate(rules, &r.results);
@@ -89,18 +78,19 @@ pub async fn close(
                 }
             })
             .collect();
-        let ids = page.iter().map(|r| r.professional_id.as_str());
-        kit::events::publish_many(&txn, PRODUCER, "professional", ids.zip(&changes)).await?;
-        txn.commit().await?;
-        announced += changes.len();
-        if let Some(events) = events {
-            events.notify();
-        }
+        let event = pb::StarRatingsChanged { year, changes };
+        kit::events::publish(&txn, PRODUCER, "year", &year.to_string(), &event).await?;
     }
-    years::finish(db, year, Utc::now()).await?;
+    years::finish(&txn, year, Utc::now()).await?;
+    txn.commit().await?;
+    if let Some(events) = events {
+        events.notify();
+    }
     tracing::info!(
         year,
-        announced,
+        professionals,
+        announced = changed.len(),
+        written_ms,
         elapsed_ms = started.elapsed().as_millis() as u64,
         "year closed"
     );

@@ -157,19 +157,24 @@ async fn results(db: &TestDb, year: i32) -> Vec<(String, i64, i32, i32, i32)> {
     all
 }
 
+/// Every announced star change, in order (the events' pages flattened).
 async fn star_changes(db: &TestDb) -> Vec<pb::StarRatingChanged> {
     let rows = db
         .conn
         .query_all_raw(sea_orm::Statement::from_string(
             db.conn.get_database_backend(),
-            "SELECT payload FROM outbox_events WHERE event_type = 'sanshi.incentive.v1.StarRatingChanged' \
+            "SELECT payload FROM outbox_events WHERE event_type = 'sanshi.incentive.v1.StarRatingsChanged' \
              ORDER BY event_id"
                 .to_string(),
         ))
         .await
         .unwrap();
     rows.iter()
-        .map(|r| pb::StarRatingChanged::decode(r.try_get_by_index::<Vec<u8>>(0).unwrap().as_slice()).unwrap())
+        .flat_map(|r| {
+            pb::StarRatingsChanged::decode(r.try_get_by_index::<Vec<u8>>(0).unwrap().as_slice())
+                .unwrap()
+                .changes
+        })
         .collect()
 }
 
@@ -224,13 +229,28 @@ async fn closing_a_year_twice_is_closing_it_once(db: TestDb) {
         ledger::balance(&db.conn, "gold", Some(2025)).await.unwrap(),
         26 * (240 + 6)
     );
-    // Resume: a run that stopped after writing the results …
+    // Resume: a run that crashed after writing the results (its transaction
+    // never committed) leaves the year running and nothing else …
     assert!(years::start(&db.conn, 2025, "city", chrono::Utc::now()).await.unwrap());
-    years::aggregate(&db.conn, 2025, &rules).await.unwrap();
+    {
+        use sea_orm::TransactionTrait;
+        let crashed = db.conn.begin().await.unwrap();
+        assert_eq!(years::aggregate(&crashed, 2025, &rules).await.unwrap().len(), 5);
+        crashed.rollback().await.unwrap();
+    }
     assert_eq!(years::closing(&db.conn, 2025).await.unwrap().unwrap().state, "running");
-    // … is finished by the next; then a third run changes nothing.
-    rollover::close(&db.conn, None, &rules, 2025, "city").await.unwrap();
+    assert!(results(&db, 2025).await.is_empty());
+    let announced_2024 = star_changes(&db).await.len();
+    // … and is closed by the next runs, two at once: one writes, the other
+    // waits for it and finds the year done; then a third run changes nothing.
+    let (a, b) = tokio::join!(
+        rollover::close(&db.conn, None, &rules, 2025, "city"),
+        rollover::close(&db.conn, None, &rules, 2025, "city")
+    );
+    a.unwrap();
+    b.unwrap();
     let once = (results(&db, 2025).await, star_changes(&db).await.len());
+    assert_eq!(once.1 - announced_2024, 3, "each 2025 change announced once");
     rollover::close(&db.conn, None, &rules, 2025, "city").await.unwrap();
     assert_eq!((results(&db, 2025).await, star_changes(&db).await.len()), once);
     assert_eq!(

@@ -423,7 +423,10 @@ async fn admin_operations_stay_in_scope(db: TestDb) {
     // Closing it again changes nothing.
     let again = client.close_year(t(close(2025), &city)).await.unwrap().into_inner();
     assert_eq!((again.state, again.professionals), (pb::ClosingState::Done as i32, 3));
-    assert_eq!(outbox(&db, "sanshi.incentive.v1.StarRatingChanged").await.len(), 3);
+    let announced = outbox(&db, "sanshi.incentive.v1.StarRatingsChanged").await;
+    assert_eq!(announced.len(), 1, "one page");
+    let page = pb::StarRatingsChanged::decode(announced[0].as_slice()).unwrap();
+    assert_eq!((page.year, page.changes.len()), (2025, 3));
     for action in ["adjust_points", "reverse_entry", "close_year"] {
         use sea_orm::ConnectionTrait;
         let logged = db

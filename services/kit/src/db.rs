@@ -181,21 +181,27 @@ pub fn is_unique_violation(error: &sea_orm::DbErr) -> bool {
     text.contains("unique") || text.contains("duplicate key")
 }
 
-/// The most bytes of values one multi-row statement should carry. sqlx 0.9
-/// leaves Nagle's algorithm on: a statement the kernel takes in two writes
-/// (a new socket's send buffer is 16 KiB) waits for the server's delayed ACK
-/// (40 ms on Linux) before its tail goes out. Batches are split below that.
-/// See BENCHMARKS.md (incentive) for the measurement.
-pub const MAX_STATEMENT_BYTES: usize = 12 * 1024;
+/// The most bytes of values one multi-row statement should carry: large
+/// enough that a batch costs few round trips, small enough to keep memory
+/// flat. (The sqlx 0.9.0 we build with is patched to set `TCP_NODELAY`, see
+/// `vendor/README.md`; without it anything over ~16 KiB waited 40 ms for the
+/// server's delayed ACK, and this limit was 12 KiB.)
+pub const MAX_STATEMENT_BYTES: usize = 1024 * 1024;
+
+/// The most rows one multi-row statement carries, so that its bound values
+/// stay under SQLite's (32,766) and PostgreSQL's (65,535) limits at up to
+/// 16 columns per row.
+pub const MAX_STATEMENT_ROWS: usize = 2000;
 
 /// `rows` in consecutive chunks whose estimated encoded size (`bytes` per
-/// row) stays under [`MAX_STATEMENT_BYTES`]; one row per chunk at least.
+/// row) stays under [`MAX_STATEMENT_BYTES`] and whose length stays under
+/// [`MAX_STATEMENT_ROWS`]; one row per chunk at least.
 pub fn chunks_by_size<T>(rows: &[T], bytes: impl Fn(&T) -> usize) -> Vec<&[T]> {
     let mut chunks = Vec::new();
     let (mut start, mut size) = (0, 0);
     for (i, row) in rows.iter().enumerate() {
         let row_bytes = bytes(row);
-        if i > start && size + row_bytes > MAX_STATEMENT_BYTES {
+        if i > start && (size + row_bytes > MAX_STATEMENT_BYTES || i - start == MAX_STATEMENT_ROWS) {
             chunks.push(&rows[start..i]);
             (start, size) = (i, 0);
         }
@@ -387,6 +393,10 @@ mod tests {
         let big = [super::MAX_STATEMENT_BYTES * 2, 1, 1];
         assert_eq!(super::chunks_by_size(&big, |r| *r).len(), 2);
         assert!(super::chunks_by_size(&[] as &[usize], |r| *r).is_empty());
+        // Many small rows are split by count.
+        let small = vec![1; super::MAX_STATEMENT_ROWS * 2 + 1];
+        let lengths: Vec<usize> = super::chunks_by_size(&small, |r| *r).iter().map(|c| c.len()).collect();
+        assert_eq!(lengths, [super::MAX_STATEMENT_ROWS, super::MAX_STATEMENT_ROWS, 1]);
     }
 
     use super::*;

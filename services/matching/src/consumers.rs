@@ -155,10 +155,16 @@ impl EventHandler for IncentiveEvents {
         Box::pin(async move {
             let undecodable =
                 |e: prost::DecodeError| ServiceError::internal(anyhow::anyhow!("undecodable incentive event: {e}"));
-            if let Some(e) = decode::<incentive::StarRatingChanged>(event) {
+            if let Some(e) = decode::<incentive::StarRatingsChanged>(event) {
                 let e = e.map_err(undecodable)?;
-                if !store::professionals::set_star_rating(txn, &e.professional_account_id, f64::from(e.stars)).await? {
-                    tracing::warn!(account_id = %e.professional_account_id, "star rating of an unknown professional");
+                let ratings: Vec<(&str, i32)> = e
+                    .changes
+                    .iter()
+                    .map(|c| (c.professional_account_id.as_str(), c.stars))
+                    .collect();
+                let unknown = ratings.len() as u64 - store::professionals::set_star_ratings(txn, &ratings).await?;
+                if unknown > 0 {
+                    tracing::warn!(year = e.year, unknown, "star ratings of unknown professionals");
                 }
             } else if let Some(e) = decode::<incentive::ExpertTeamProposed>(event) {
                 expert_teams(txn, e.map_err(undecodable)?).await?;

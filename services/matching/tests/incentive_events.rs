@@ -35,12 +35,17 @@ async fn stars_and_expert_teams(db: TestDb) {
         ..Default::default()
     };
     apply(&db, &QualificationEvents { default_capacity: 3 }, &qualified).await;
-    let changed = incentive::StarRatingChanged {
-        professional_account_id: "p1".into(),
+    let change = |who: &str, stars| incentive::StarRatingChanged {
+        professional_account_id: who.into(),
         year: 2025,
         previous_stars: 0,
-        stars: 4,
-        reason: "由 0 星升为 4 星".into(),
+        stars,
+        reason: format!("由 0 星升为 {stars} 星"),
+    };
+    // One page of a year's closing; "p9" is unknown to matching.
+    let changed = incentive::StarRatingsChanged {
+        year: 2025,
+        changes: vec![change("p1", 4), change("p9", 2)],
     };
     apply(&db, &IncentiveEvents, &changed).await;
     let p = store::professionals::find(&db.conn, "p1").await.unwrap().unwrap();

@@ -74,7 +74,8 @@ async fn inboxes_from_events(db: TestDb) {
     let (mine, me) = login(&identity_channel, "yuzhong").await;
     let (theirs, them) = login(&identity_channel, "dadukou").await;
 
-    // Three events for me, one for them; the first delivered three times.
+    // Four events; three name me, two them (the closing's page names us
+    // both); the first is delivered three times.
     let confirmed = records::ServiceRecordConfirmed {
         record_id: "r1".into(),
         professional_account_id: me.clone(),
@@ -92,12 +93,24 @@ async fn inboxes_from_events(db: TestDb) {
     }
     apply(&db, &event("e2", &awarded(&me, 137))).await;
     apply(&db, &event("e3", &awarded(&them, 50))).await;
-    let changed = incentive::StarRatingChanged {
-        professional_account_id: me.clone(),
+    let changed = incentive::StarRatingsChanged {
         year: 2025,
-        stars: 3,
-        reason: "由 0 星升为 3 星：年度积分 132.0、服务 10 次".into(),
-        ..Default::default()
+        changes: vec![
+            incentive::StarRatingChanged {
+                professional_account_id: me.clone(),
+                year: 2025,
+                stars: 3,
+                reason: "由 0 星升为 3 星：年度积分 132.0、服务 10 次".into(),
+                ..Default::default()
+            },
+            incentive::StarRatingChanged {
+                professional_account_id: them.clone(),
+                year: 2025,
+                stars: 1,
+                reason: "由 0 星升为 1 星".into(),
+                ..Default::default()
+            },
+        ],
     };
     apply(&db, &event("e4", &changed)).await;
 
@@ -147,7 +160,7 @@ async fn inboxes_from_events(db: TestDb) {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(other.unread_count, 1);
+    assert_eq!(other.unread_count, 2);
     let after = client
         .mark_read(t(
             pb::MarkReadRequest {
@@ -178,7 +191,7 @@ async fn inboxes_from_events(db: TestDb) {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(count.unread_count, 1);
+    assert_eq!(count.unread_count, 2);
     let bad = client
         .mark_read(t(
             pb::MarkReadRequest {

@@ -109,7 +109,7 @@ async fn the_programme_loop_over_http(db: TestDb) {
         .chain(databases.iter())
         .map(|d| d.config.url.clone())
         .collect();
-    let layout = sanshi::dev::Layout {
+    let mut layout = sanshi::dev::Layout {
         host: "127.0.0.1".into(),
         ports: std::array::from_fn(|_| free_port()),
         databases: std::array::from_fn(|i| urls[i].clone()),
@@ -119,7 +119,20 @@ async fn the_programme_loop_over_http(db: TestDb) {
         min_visit_minutes: 1,
         log_level: "warn".into(),
     };
-    let suite = sanshi::dev::start(&layout).await.unwrap();
+    // The services must know each other's ports before they bind, so they
+    // are picked free and then bound; a test running beside this one can
+    // take one in between. Then pick again.
+    let mut attempts = 0;
+    let suite = loop {
+        match sanshi::dev::start(&layout).await {
+            Ok(suite) => break suite,
+            Err(error) if attempts < 5 && format!("{error:#}").contains("Address already in use") => {
+                attempts += 1;
+                layout.ports = std::array::from_fn(|_| free_port());
+            }
+            Err(error) => panic!("start the suite: {error:#}"),
+        }
+    };
     let http = Http {
         base: format!("http://{}", suite.gateway.local_addr),
         client: reqwest::Client::new(),

@@ -5,6 +5,7 @@ use sea_orm_migration::prelude::*;
 mod m20261122_000501_ledger;
 mod m20261122_000502_standing;
 mod m20261122_000503_year_totals;
+mod m20261122_000504_one_transaction_closing;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
         all.push(Box::new(m20261122_000501_ledger::Migration));
         all.push(Box::new(m20261122_000502_standing::Migration));
         all.push(Box::new(m20261122_000503_year_totals::Migration));
+        all.push(Box::new(m20261122_000504_one_transaction_closing::Migration));
         all
     }
 }

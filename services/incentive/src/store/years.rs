@@ -16,9 +16,6 @@ pub struct Closing {
     pub year: i32,
     /// "running" or "done".
     pub state: String,
-    pub aggregated: bool,
-    /// The last professional whose star change is announced ("" for none yet).
-    pub announced_through: String,
     pub started_by: String,
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
@@ -26,15 +23,7 @@ pub struct Closing {
 
 pub async fn closing(db: &impl ConnectionTrait, year: i32) -> ServiceResult<Option<Closing>> {
     let select = Query::select()
-        .columns([
-            "year",
-            "state",
-            "aggregated",
-            "announced_through",
-            "started_by",
-            "started_at",
-            "finished_at",
-        ])
+        .columns(["year", "state", "started_by", "started_at", "finished_at"])
         .from("year_closings")
         .and_where(Expr::col("year").eq(year))
         .to_owned();
@@ -44,8 +33,6 @@ pub async fn closing(db: &impl ConnectionTrait, year: i32) -> ServiceResult<Opti
     Ok(Some(Closing {
         year: r.try_get("", "year")?,
         state: r.try_get("", "state")?,
-        aggregated: r.try_get("", "aggregated")?,
-        announced_through: r.try_get("", "announced_through")?,
         started_by: r.try_get("", "started_by")?,
         started_at: r.try_get("", "started_at")?,
         finished_at: r.try_get("", "finished_at")?,
@@ -56,8 +43,8 @@ pub async fn closing(db: &impl ConnectionTrait, year: i32) -> ServiceResult<Opti
 pub async fn start(db: &impl ConnectionTrait, year: i32, actor: &str, now: DateTime<Utc>) -> ServiceResult<bool> {
     let insert = Query::insert()
         .into_table("year_closings")
-        .columns(["year", "state", "aggregated", "started_by", "started_at"])
-        .values_panic([year.into(), "running".into(), false.into(), actor.into(), now.into()])
+        .columns(["year", "state", "started_by", "started_at"])
+        .values_panic([year.into(), "running".into(), actor.into(), now.into()])
         .on_conflict(OnConflict::column("year").do_nothing().to_owned())
         .to_owned();
     Ok(db.execute(&insert).await?.rows_affected() == 1)
@@ -110,17 +97,25 @@ fn stars_case(rules: &StarRules, points: &str, services: &str, rated: &str, mill
     sql
 }
 
-/// The roll-over's first step: every professional's results for `year` in
-/// one statement (idempotent: existing rows are kept), from the running
-/// `year_totals` the database keeps as entries and records are written.
-/// Run it in a transaction.
-pub async fn aggregate(db: &impl ConnectionTrait, year: i32, rules: &StarRules) -> ServiceResult<u64> {
+/// The roll-over's main step: writes every professional's results for
+/// `year` in one statement, from the running `year_totals` the database
+/// keeps as entries and records are written, and returns the rows written.
+/// Run it in the transaction that holds [`lock`]; the year must have no
+/// results yet.
+pub async fn aggregate(db: &impl ConnectionTrait, year: i32, rules: &StarRules) -> ServiceResult<Vec<AnnualResult>> {
     let points = "CAST(COALESCE(t.points, 0) AS BIGINT)";
     let services = "CAST(COALESCE(t.services, 0) AS INTEGER)";
     let rated = "CAST(COALESCE(t.rated_services, 0) AS INTEGER)";
     let milli = "CAST(COALESCE(t.satisfaction_milli, 0) AS BIGINT)";
     let lapsed = "s.professional_id IS NOT NULL";
     let stars = stars_case(rules, points, services, rated, milli, lapsed);
+    // Rows go in in key order, so each index page is filled once rather than
+    // visited at random; ids are ASCII, so byte order is key order, and
+    // PostgreSQL sorts bytes several times faster than by a locale.
+    let order_collation = match db.get_database_backend() {
+        sea_orm::DbBackend::Postgres => " COLLATE \"C\"",
+        _ => "",
+    };
     // Everyone known, everyone with points or services this year, and
     // everyone rated last year (whose stars may lapse to none).
     let sql = format!(
@@ -135,8 +130,9 @@ pub async fn aggregate(db: &impl ConnectionTrait, year: i32, rules: &StarRules) 
          LEFT JOIN year_totals t ON t.professional_id = ids.id AND t.year = ? \
          LEFT JOIN standing_lapses s ON s.professional_id = ids.id AND s.year = ? \
          LEFT JOIN annual_results p ON p.professional_id = ids.id AND p.year = ? \
-         WHERE 1 = 1 \
-         ON CONFLICT (professional_id, year) DO NOTHING"
+         ORDER BY ids.id{order_collation} \
+         RETURNING {}",
+        RESULT_COLUMNS.join(", ")
     );
     let values = vec![
         year.into(),
@@ -155,14 +151,8 @@ pub async fn aggregate(db: &impl ConnectionTrait, year: i32, rules: &StarRules) 
         // instead of on disk.
         kit::db::execute(db, "SET LOCAL work_mem = '64MB'").await?;
     }
-    let written = db.execute_raw(statement(db, &sql, values)).await?.rows_affected();
-    let update = Query::update()
-        .table("year_closings")
-        .value("aggregated", true)
-        .and_where(Expr::col("year").eq(year))
-        .to_owned();
-    db.execute(&update).await?;
-    Ok(written)
+    let written = db.query_all_raw(statement(db, &sql, values)).await?;
+    written.iter().map(result_from_row).collect()
 }
 
 /// A professional's closed year.
@@ -203,36 +193,16 @@ const RESULT_COLUMNS: [&str; 9] = [
     "stars",
 ];
 
-/// Up to `limit` results of `year` whose stars changed, of professionals
-/// after `after` in id order: the next page to announce.
-pub async fn changed_after(
-    db: &impl ConnectionTrait,
-    year: i32,
-    after: &str,
-    limit: u64,
-) -> ServiceResult<Vec<AnnualResult>> {
-    let select = Query::select()
-        .columns(RESULT_COLUMNS)
-        .from("annual_results")
-        .and_where(Expr::col("year").eq(year))
-        .and_where(Expr::col("professional_id").gt(after))
-        .and_where(Expr::col("stars").ne(Expr::col("previous_stars")))
-        .order_by("professional_id", Order::Asc)
-        .limit(limit)
-        .to_owned();
-    db.query_all(&select).await?.iter().map(result_from_row).collect()
-}
-
-/// Moves the announcement cursor of `year` from `from` to `to`; false when it
-/// was not at `from` (a concurrent run announced that page first).
-pub async fn advance_announced(db: &impl ConnectionTrait, year: i32, from: &str, to: &str) -> ServiceResult<bool> {
+/// Takes `year`'s closing row for the rest of the transaction (a second
+/// closing of the same year waits here until this one ends) and returns it.
+pub async fn lock(db: &impl ConnectionTrait, year: i32) -> ServiceResult<Option<Closing>> {
     let update = Query::update()
         .table("year_closings")
-        .value("announced_through", to)
+        .value("state", Expr::col("state"))
         .and_where(Expr::col("year").eq(year))
-        .and_where(Expr::col("announced_through").eq(from))
         .to_owned();
-    Ok(db.execute(&update).await?.rows_affected() == 1)
+    db.execute(&update).await?;
+    closing(db, year).await
 }
 
 pub async fn finish(db: &impl ConnectionTrait, year: i32, now: DateTime<Utc>) -> ServiceResult<()> {

@@ -42,7 +42,7 @@ payloads! {
     records::ServiceRecordAmended => "sanshi.records.v1.ServiceRecordAmended",
     records::ServiceRecordScored => "sanshi.records.v1.ServiceRecordScored",
     incentive::PointsAwarded => "sanshi.incentive.v1.PointsAwarded",
-    incentive::StarRatingChanged => "sanshi.incentive.v1.StarRatingChanged",
+    incentive::StarRatingsChanged => "sanshi.incentive.v1.StarRatingsChanged",
     incentive::ExpertTeamProposed => "sanshi.incentive.v1.ExpertTeamProposed",
 }
 
@@ -90,7 +90,7 @@ mod tests {
             <records::ServiceRecordAmended as EventPayload>::TYPE,
             <records::ServiceRecordScored as EventPayload>::TYPE,
             <incentive::PointsAwarded as EventPayload>::TYPE,
-            <incentive::StarRatingChanged as EventPayload>::TYPE,
+            <incentive::StarRatingsChanged as EventPayload>::TYPE,
             <incentive::ExpertTeamProposed as EventPayload>::TYPE,
         ] {
             assert!(known.iter().any(|k| k == name), "{name}");

@@ -179,14 +179,25 @@ pub async fn upsert_qualified(db: &impl ConnectionTrait, p: &Professional) -> Re
 }
 
 /// The professional's star rating from incentive's last closed year.
-pub async fn set_star_rating(db: &impl ConnectionTrait, account_id: &str, stars: f64) -> Result<bool, DbErr> {
-    let update = Query::update()
-        .table("professionals")
-        .value("star_rating", stars)
-        .value("updated_at", Utc::now())
-        .and_where(Expr::col("account_id").eq(account_id))
-        .to_owned();
-    Ok(db.execute(&update).await?.rows_affected() > 0)
+/// Sets the star ratings of a year's closing, `(account id, stars)`, one
+/// statement per star level and chunk; returns how many professionals were
+/// known (and so updated).
+pub async fn set_star_ratings(db: &impl ConnectionTrait, ratings: &[(&str, i32)]) -> Result<u64, DbErr> {
+    let now = Utc::now();
+    let mut updated = 0;
+    for level in 0..=5 {
+        let ids: Vec<&str> = ratings.iter().filter(|r| r.1 == level).map(|r| r.0).collect();
+        for chunk in ids.chunks(kit::db::MAX_STATEMENT_ROWS) {
+            let update = Query::update()
+                .table("professionals")
+                .value("star_rating", f64::from(level))
+                .value("updated_at", now)
+                .and_where(Expr::col("account_id").is_in(chunk.iter().copied()))
+                .to_owned();
+            updated += db.execute(&update).await?.rows_affected();
+        }
+    }
+    Ok(updated)
 }
 
 pub async fn set_status(

@@ -211,10 +211,16 @@ pub fn render(event: &Event) -> Result<Vec<Draft>, prost::DecodeError> {
         };
         return Ok(draft(&e.professional_account_id, "points", title, body));
     }
-    if let Some(e) = decode::<incentive::StarRatingChanged>(event) {
+    if let Some(e) = decode::<incentive::StarRatingsChanged>(event) {
         let e = e?;
-        let body = format!("{} 年度星级评定：{}", e.year, e.reason);
-        return Ok(draft(&e.professional_account_id, "points", "星级评定结果", body));
+        return Ok(e
+            .changes
+            .iter()
+            .flat_map(|c| {
+                let body = format!("{} 年度星级评定：{}", c.year, c.reason);
+                draft(&c.professional_account_id, "points", "星级评定结果", body)
+            })
+            .collect());
     }
     Ok(Vec::new())
 }
