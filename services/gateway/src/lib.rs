@@ -20,6 +20,40 @@ use tower_http::trace::TraceLayer;
 
 pub const NAME: &str = "gateway";
 
+/// Counts and times every request by route template (kit's metrics, served
+/// on the admin port).
+async fn red(
+    axum::extract::State(api): axum::extract::State<api::Api>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let started = std::time::Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path();
+    const FIXED: [&str; 5] = [
+        "/healthz",
+        "/api/v1/openapi.json",
+        "/open311/v2/discovery.json",
+        "/open311/v2/services.json",
+        "/open311/v2/requests.json",
+    ];
+    let template = if FIXED.contains(&path) {
+        path
+    } else if path.starts_with("/open311/v2/requests/") {
+        "/open311/v2/requests/{file}"
+    } else if path.starts_with("/open311/v2/services/") {
+        "/open311/v2/services/{file}"
+    } else if path.starts_with("/api/v1/") {
+        api.route_of(&method, path).unwrap_or("(no route)")
+    } else {
+        "(no route)"
+    };
+    let route = format!("{method} {template}");
+    let response = next.run(request).await;
+    kit::metrics::record_http(NAME, &route, response.status().as_u16(), started.elapsed());
+    response
+}
+
 pub fn router(api: api::Api, limits: Arc<limits::Limits>, config: &Config) -> Router {
     let origins: Vec<http::HeaderValue> = config
         .cors
@@ -46,6 +80,7 @@ pub fn router(api: api::Api, limits: Arc<limits::Limits>, config: &Config) -> Ro
         )
         .route("/open311/v2/requests/{file}", get(open311::get_request))
         .with_state(api.upstreams().clone());
+    let metrics_api = api.clone();
     Router::new()
         .route("/healthz", get(routes::healthz))
         .route("/api/v1/openapi.json", get(api::openapi_json))
@@ -56,6 +91,7 @@ pub fn router(api: api::Api, limits: Arc<limits::Limits>, config: &Config) -> Ro
         .layer(axum::middleware::from_fn_with_state(limits, limits::limit))
         .layer(tower_http::compression::CompressionLayer::new())
         .layer(cors)
+        .layer(axum::middleware::from_fn_with_state(metrics_api, red))
         .layer(
             tower::ServiceBuilder::new()
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
@@ -82,6 +118,7 @@ fn http_span(request: &http::Request<axum::body::Body>) -> tracing::Span {
         "http",
         otel.name = format!("{} {}", request.method(), request.uri().path()),
         otel.kind = "server",
+        sanshi.service = "gateway",
         http.method = %request.method(),
         http.route = request.uri().path(),
         request_id,
@@ -93,6 +130,8 @@ fn http_span(request: &http::Request<axum::body::Body>) -> tracing::Span {
 
 pub struct Running {
     pub local_addr: SocketAddr,
+    /// The admin port (`/metrics`, `/log-level`), when configured.
+    pub admin_addr: Option<SocketAddr>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
@@ -119,6 +158,7 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
         .await
         .map_err(|e| anyhow::anyhow!("bind {}: {e}", config.server.addr()))?;
     let local_addr = listener.local_addr()?;
+    let admin_addr = kit::metrics::serve_admin(NAME, &config.server).await?;
     let app = router(api, limits, &config).into_make_service_with_connect_info::<SocketAddr>();
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -129,7 +169,11 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
             .await
     });
     tracing::info!(service = NAME, addr = %local_addr, "listening");
-    Ok(Running { local_addr, task })
+    Ok(Running {
+        local_addr,
+        admin_addr,
+        task,
+    })
 }
 
 pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {

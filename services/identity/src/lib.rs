@@ -113,6 +113,7 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
     kit::db::migrate::<migrations::Migrator>(&db)
         .await
         .context("migrate identity database")?;
+    kit::metrics::watch_database(NAME, db.clone());
     events.start_sequencer();
     let tree = domain::region::RegionTree::new(store::regions::all(&db).await?);
     tracing::info!(regions = tree.len(), "region tree loaded");

@@ -150,6 +150,24 @@ pub async fn publish_many<'a, C: ConnectionTrait, P: EventPayload + 'a>(
     Ok(rows.into_iter().map(|(id, _, _)| id).collect())
 }
 
+/// How many committed outbox events wait to be numbered for the stream, and
+/// when the oldest of them was written (for metrics: a growing backlog means
+/// the sequencer is stuck).
+pub async fn outbox_backlog(db: &impl ConnectionTrait) -> Result<(i64, Option<chrono::DateTime<chrono::Utc>>), DbErr> {
+    use schema::OutboxEvents as T;
+    use sea_orm::sea_query::{Expr, ExprTrait};
+    let select = Query::select()
+        .expr(Expr::col(T::Id).count())
+        .expr(Expr::col(T::CreatedAt).min())
+        .from(T::Table)
+        .and_where(Expr::col(T::Seq).is_null())
+        .to_owned();
+    let Some(row) = db.query_one(&select).await? else {
+        return Ok((0, None));
+    };
+    Ok((row.try_get_by_index(0)?, row.try_get_by_index(1)?))
+}
+
 /// The payload of `event` as `P`, or `None` when the event is of another type.
 pub fn decode<P: EventPayload>(event: &Event) -> Option<Result<P, prost::DecodeError>> {
     (event.r#type == P::TYPE).then(|| P::decode(event.payload.as_slice()))

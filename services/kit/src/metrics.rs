@@ -1,8 +1,14 @@
 //! Prometheus metrics of a process, served on each service's admin port
-//! (`server.admin_port`, `GET /metrics`): per-RPC rate, errors and latency
-//! (RED), recorded by [`RedLayer`] in kit's server stack. The registry is
-//! per process: `sanshi dev` runs every service in one, and the `service`
-//! label tells them apart.
+//! (`server.admin_port`, `GET /metrics`):
+//! - per-RPC rate, errors and latency (RED), recorded by [`RedLayer`] in
+//!   kit's server stack;
+//! - the series of [`FAMILIES`]: counters and gauges set where things happen
+//!   ([`add`], [`set`]), and gauges read from a service's database when
+//!   scraped ([`watch_database`]: pool use, outbox backlog and age).
+//!
+//! The registry is per process: `sanshi dev` runs every service in one, and
+//! the `service` label tells them apart. See `docs/operations.md` for what
+//! each series means to an operator.
 
 use futures::future::BoxFuture;
 use std::collections::BTreeMap;
@@ -24,17 +30,202 @@ struct Rpc {
     count: u64,
 }
 
-/// (service, method) → figures.
-fn registry() -> &'static Mutex<BTreeMap<(String, String), Rpc>> {
-    static REGISTRY: OnceLock<Mutex<BTreeMap<(String, String), Rpc>>> = OnceLock::new();
+/// Every series besides the RPC ones: name, type, help. Setting or adding
+/// to a name not listed here is a bug (and a debug assertion).
+pub const FAMILIES: &[(&str, &str, &str)] = &[
+    (
+        "sanshi_db_pool_connections",
+        "gauge",
+        "Connections of the service's database pool, by state (idle, in_use).",
+    ),
+    ("sanshi_db_pool_max_connections", "gauge", "The database pool's limit."),
+    (
+        "sanshi_outbox_backlog_events",
+        "gauge",
+        "Committed outbox events not yet numbered for the event stream.",
+    ),
+    (
+        "sanshi_outbox_oldest_unpublished_age_seconds",
+        "gauge",
+        "Age of the oldest outbox event not yet numbered for the stream (0 when none).",
+    ),
+    (
+        "sanshi_consumer_lag_events",
+        "gauge",
+        "The producer's last sequence minus the consumer's cursor, as of the last event received.",
+    ),
+    (
+        "sanshi_consumer_cursor",
+        "gauge",
+        "The last sequence a consumer has applied.",
+    ),
+    (
+        "sanshi_consumer_failures_total",
+        "counter",
+        "Failed attempts to apply an event (each is retried after a backoff).",
+    ),
+    (
+        "sanshi_notification_deliveries_total",
+        "counter",
+        "Webhook and e-mail delivery attempts, by channel and outcome (delivered, retry, dead).",
+    ),
+    (
+        "sanshi_login_failures_total",
+        "counter",
+        "Logins refused for wrong credentials, by account kind.",
+    ),
+    (
+        "sanshi_login_lockouts_total",
+        "counter",
+        "Logins refused because too many failed before (lockout), by account kind.",
+    ),
+];
+
+type Series = BTreeMap<&'static str, BTreeMap<String, f64>>;
+
+fn series() -> &'static Mutex<Series> {
+    static SERIES: OnceLock<Mutex<Series>> = OnceLock::new();
+    SERIES.get_or_init(Mutex::default)
+}
+
+/// `name="value"` pairs, values escaped as the exposition format wants.
+fn label_text(labels: &[(&str, &str)]) -> String {
+    labels
+        .iter()
+        .map(|(name, value)| {
+            let value = value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+            format!("{name}=\"{value}\"")
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn update(name: &'static str, labels: &[(&str, &str)], f: impl FnOnce(&mut f64)) {
+    debug_assert!(FAMILIES.iter().any(|(n, _, _)| *n == name), "unlisted metric {name}");
+    let mut map = series().lock().unwrap_or_else(|p| p.into_inner());
+    f(map.entry(name).or_default().entry(label_text(labels)).or_default());
+}
+
+/// Adds `by` to the counter `name` with `labels`.
+pub fn add(name: &'static str, labels: &[(&str, &str)], by: f64) {
+    update(name, labels, |v| *v += by);
+}
+
+/// Sets the gauge `name` with `labels` to `value`.
+pub fn set(name: &'static str, labels: &[(&str, &str)], value: f64) {
+    update(name, labels, |v| *v = value);
+}
+
+type Collector = Box<dyn Fn() -> BoxFuture<'static, ()> + Send + Sync>;
+
+fn collectors() -> &'static Mutex<Vec<std::sync::Arc<Collector>>> {
+    static COLLECTORS: OnceLock<Mutex<Vec<std::sync::Arc<Collector>>>> = OnceLock::new();
+    COLLECTORS.get_or_init(Mutex::default)
+}
+
+/// Runs `collect` before every scrape (at most 2 s of it), to [`set`] gauges
+/// that are read rather than counted.
+pub fn collect_with(collect: impl Fn() -> BoxFuture<'static, ()> + Send + Sync + 'static) {
+    let mut all = collectors().lock().unwrap_or_else(|p| p.into_inner());
+    all.push(std::sync::Arc::new(Box::new(collect)));
+}
+
+/// Reports `service`'s database at every scrape: its pool's connections and
+/// its outbox's backlog (every service's database has kit's outbox).
+pub fn watch_database(service: &'static str, db: sea_orm::DatabaseConnection) {
+    collect_with(move || {
+        let db = db.clone();
+        Box::pin(async move {
+            let (size, idle, max) = match db.get_database_backend() {
+                sea_orm::DbBackend::Postgres => {
+                    let pool = db.get_postgres_connection_pool();
+                    (pool.size(), pool.num_idle(), pool.options().get_max_connections())
+                }
+                sea_orm::DbBackend::Sqlite => {
+                    let pool = db.get_sqlite_connection_pool();
+                    (pool.size(), pool.num_idle(), pool.options().get_max_connections())
+                }
+                _ => return,
+            };
+            let idle = idle as u32;
+            set(
+                "sanshi_db_pool_connections",
+                &[("service", service), ("state", "idle")],
+                f64::from(idle),
+            );
+            let in_use = size.saturating_sub(idle);
+            set(
+                "sanshi_db_pool_connections",
+                &[("service", service), ("state", "in_use")],
+                f64::from(in_use),
+            );
+            set(
+                "sanshi_db_pool_max_connections",
+                &[("service", service)],
+                f64::from(max),
+            );
+            match crate::events::outbox_backlog(&db).await {
+                Ok((events, oldest)) => {
+                    let age = oldest.map_or(0.0, |t| {
+                        (chrono::Utc::now() - t).num_milliseconds().max(0) as f64 / 1000.0
+                    });
+                    set("sanshi_outbox_backlog_events", &[("service", service)], events as f64);
+                    set(
+                        "sanshi_outbox_oldest_unpublished_age_seconds",
+                        &[("service", service)],
+                        age,
+                    );
+                }
+                Err(error) => tracing::warn!(service, error = %error, "reading the outbox backlog failed"),
+            }
+        })
+    });
+}
+
+/// Which requests a RED figure counts: gRPC calls of the services, or HTTP
+/// requests of the gateway (by route template, never by raw path).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Rpc,
+    Http,
+}
+
+impl Kind {
+    /// Family prefix, the label naming the operation, the label naming the outcome, and help texts.
+    fn names(self) -> (&'static str, &'static str, &'static str, &'static str, &'static str) {
+        match self {
+            Kind::Rpc => (
+                "sanshi_rpc",
+                "method",
+                "code",
+                "gRPC calls served, by status code.",
+                "Time to answer a gRPC call.",
+            ),
+            Kind::Http => (
+                "sanshi_http",
+                "route",
+                "status",
+                "HTTP requests served by the gateway, by route template and status.",
+                "Time to answer an HTTP request.",
+            ),
+        }
+    }
+}
+
+/// (kind, service, operation) → figures.
+type RedFigures = BTreeMap<(Kind, String, String), Rpc>;
+
+fn registry() -> &'static Mutex<RedFigures> {
+    static REGISTRY: OnceLock<Mutex<RedFigures>> = OnceLock::new();
     REGISTRY.get_or_init(Mutex::default)
 }
 
-/// Records one call of `method` on `service` that ended with `code` after `took`.
-pub fn record_rpc(service: &str, method: &str, code: &str, took: Duration) {
+fn record(kind: Kind, service: &str, operation: &str, outcome: &str, took: Duration) {
     let mut map = registry().lock().unwrap_or_else(|p| p.into_inner());
-    let rpc = map.entry((service.to_string(), method.to_string())).or_default();
-    *rpc.codes.entry(code.to_string()).or_default() += 1;
+    let rpc = map
+        .entry((kind, service.to_string(), operation.to_string()))
+        .or_default();
+    *rpc.codes.entry(outcome.to_string()).or_default() += 1;
     let seconds = took.as_secs_f64();
     for (i, bound) in BUCKETS.iter().enumerate() {
         if seconds <= *bound {
@@ -45,34 +236,77 @@ pub fn record_rpc(service: &str, method: &str, code: &str, took: Duration) {
     rpc.count += 1;
 }
 
-/// The metrics in Prometheus' text exposition format.
-pub fn render() -> String {
-    let map = registry().lock().unwrap_or_else(|p| p.into_inner());
-    let mut out = String::new();
-    out.push_str("# HELP sanshi_rpc_requests_total gRPC calls served, by status code.\n");
-    out.push_str("# TYPE sanshi_rpc_requests_total counter\n");
-    for ((service, method), rpc) in map.iter() {
-        for (code, n) in &rpc.codes {
-            let _ = writeln!(
-                out,
-                "sanshi_rpc_requests_total{{service=\"{service}\",method=\"{method}\",code=\"{code}\"}} {n}"
-            );
+/// Records one call of `method` on `service` that ended with `code` after `took`.
+pub fn record_rpc(service: &str, method: &str, code: &str, took: Duration) {
+    record(Kind::Rpc, service, method, code, took);
+}
+
+/// Records one HTTP request of `service` (the gateway) on `route` (a
+/// template such as `GET /api/v1/records/{id}`) answered with `status`.
+pub fn record_http(service: &str, route: &str, status: u16, took: Duration) {
+    record(Kind::Http, service, route, &status.to_string(), took);
+}
+
+/// The metrics in Prometheus' text exposition format, after running the
+/// collectors.
+pub async fn render() -> String {
+    let all: Vec<_> = collectors().lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let runs = all
+        .iter()
+        .map(|collect| tokio::time::timeout(Duration::from_secs(2), collect()));
+    let timed_out = futures::future::join_all(runs)
+        .await
+        .iter()
+        .filter(|r| r.is_err())
+        .count();
+    if timed_out > 0 {
+        tracing::warn!(timed_out, "metrics collectors took over 2 s");
+    }
+    let mut out = render_rpcs();
+    let map = series().lock().unwrap_or_else(|p| p.into_inner());
+    for (name, kind, help) in FAMILIES {
+        let Some(values) = map.get(name) else { continue };
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        for (labels, value) in values {
+            let _ = writeln!(out, "{name}{{{labels}}} {value}");
         }
     }
-    out.push_str("# HELP sanshi_rpc_duration_seconds Time to answer a gRPC call.\n");
-    out.push_str("# TYPE sanshi_rpc_duration_seconds histogram\n");
-    for ((service, method), rpc) in map.iter() {
-        let labels = format!("service=\"{service}\",method=\"{method}\"");
-        for (bound, n) in BUCKETS.iter().zip(rpc.buckets) {
-            let _ = writeln!(out, "sanshi_rpc_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {n}");
+    out
+}
+
+fn render_rpcs() -> String {
+    let map = registry().lock().unwrap_or_else(|p| p.into_inner());
+    let mut out = String::new();
+    for kind in [Kind::Rpc, Kind::Http] {
+        let (family, operation, outcome, count_help, time_help) = kind.names();
+        let figures: Vec<_> = map.iter().filter(|((k, _, _), _)| *k == kind).collect();
+        if figures.is_empty() {
+            continue;
         }
-        let _ = writeln!(
-            out,
-            "sanshi_rpc_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
-            rpc.count
-        );
-        let _ = writeln!(out, "sanshi_rpc_duration_seconds_sum{{{labels}}} {}", rpc.sum);
-        let _ = writeln!(out, "sanshi_rpc_duration_seconds_count{{{labels}}} {}", rpc.count);
+        let _ = writeln!(out, "# HELP {family}_requests_total {count_help}");
+        let _ = writeln!(out, "# TYPE {family}_requests_total counter");
+        for ((_, service, name), rpc) in &figures {
+            let labels = label_text(&[("service", service), (operation, name)]);
+            for (code, n) in &rpc.codes {
+                let _ = writeln!(out, "{family}_requests_total{{{labels},{outcome}=\"{code}\"}} {n}");
+            }
+        }
+        let _ = writeln!(out, "# HELP {family}_duration_seconds {time_help}");
+        let _ = writeln!(out, "# TYPE {family}_duration_seconds histogram");
+        for ((_, service, name), rpc) in &figures {
+            let labels = label_text(&[("service", service), (operation, name)]);
+            for (bound, n) in BUCKETS.iter().zip(rpc.buckets) {
+                let _ = writeln!(out, "{family}_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {n}");
+            }
+            let _ = writeln!(
+                out,
+                "{family}_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+                rpc.count
+            );
+            let _ = writeln!(out, "{family}_duration_seconds_sum{{{labels}}} {}", rpc.sum);
+            let _ = writeln!(out, "{family}_duration_seconds_count{{{labels}}} {}", rpc.count);
+        }
     }
     out
 }
@@ -141,12 +375,56 @@ where
     }
 }
 
-/// Serves `GET /metrics` on `listener` until the process ends.
+/// Binds `config.admin_port` (when set; 0 picks a free port) on the
+/// service's host and serves it there (see [`serve`]); returns the address.
+pub async fn serve_admin(
+    service: &str,
+    config: &crate::config::ServerConfig,
+) -> anyhow::Result<Option<std::net::SocketAddr>> {
+    let Some(port) = config.admin_port else {
+        return Ok(None);
+    };
+    let admin = tokio::net::TcpListener::bind(std::net::SocketAddr::new(config.addr().ip(), port))
+        .await
+        .map_err(|e| anyhow::anyhow!("bind admin port {port}: {e}"))?;
+    let addr = admin.local_addr()?;
+    serve(admin);
+    tracing::info!(service, addr = %addr, "admin port: /metrics, /log-level");
+    Ok(Some(addr))
+}
+
+/// Serves the admin port on `listener` until the process ends:
+/// `GET /metrics`, and `GET` or `PUT /log-level` (the body is an
+/// `EnvFilter` directive such as `info,incentive=debug`; it applies to the
+/// whole process). The admin port is for operators: keep it off the
+/// services' network policy for anything but the metrics scraper.
 pub fn serve(listener: tokio::net::TcpListener) {
-    let app = axum::Router::new().route(
-        "/metrics",
-        axum::routing::get(|| async { ([(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], render()) }),
-    );
+    use axum::http::StatusCode;
+    let app = axum::Router::new()
+        .route(
+            "/metrics",
+            axum::routing::get(|| async {
+                (
+                    [(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                    render().await,
+                )
+            }),
+        )
+        .route(
+            "/log-level",
+            axum::routing::get(|| async {
+                match crate::telemetry::log_level() {
+                    Some(level) => (StatusCode::OK, level + "\n"),
+                    None => (StatusCode::NOT_FOUND, "logging is not set up by this process\n".into()),
+                }
+            })
+            .put(|body: String| async move {
+                match crate::telemetry::set_log_level(&body) {
+                    Ok(level) => (StatusCode::OK, level + "\n"),
+                    Err(error) => (StatusCode::BAD_REQUEST, error + "\n"),
+                }
+            }),
+        );
     tokio::spawn(async move { axum::serve(listener, app).await });
 }
 
@@ -157,7 +435,7 @@ mod tests {
         let method = "/sanshi.test.v1.Test/Unit";
         super::record_rpc("unit", method, "Ok", std::time::Duration::from_millis(3));
         super::record_rpc("unit", method, "InvalidArgument", std::time::Duration::from_millis(70));
-        let text = super::render();
+        let text = super::render_rpcs();
         assert!(text.contains(&format!(
             "sanshi_rpc_requests_total{{service=\"unit\",method=\"{method}\",code=\"InvalidArgument\"}} 1"
         )));
@@ -167,5 +445,28 @@ mod tests {
         assert!(text.contains(&format!(
             "sanshi_rpc_duration_seconds_count{{service=\"unit\",method=\"{method}\"}} 2"
         )));
+    }
+
+    #[tokio::test]
+    async fn counters_and_gauges_render_with_help_and_escaped_labels() {
+        super::add(
+            "sanshi_login_failures_total",
+            &[("service", "unit"), ("kind", "person")],
+            1.0,
+        );
+        super::add(
+            "sanshi_login_failures_total",
+            &[("service", "unit"), ("kind", "person")],
+            2.0,
+        );
+        super::set("sanshi_consumer_cursor", &[("consumer", "a\"b")], 7.0);
+        super::set("sanshi_consumer_cursor", &[("consumer", "a\"b")], 9.0);
+        let text = super::render().await;
+        assert!(text.contains("# TYPE sanshi_login_failures_total counter"), "{text}");
+        assert!(
+            text.contains("sanshi_login_failures_total{service=\"unit\",kind=\"person\"} 3"),
+            "{text}"
+        );
+        assert!(text.contains("sanshi_consumer_cursor{consumer=\"a\\\"b\"} 9"), "{text}");
     }
 }

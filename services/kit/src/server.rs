@@ -161,24 +161,13 @@ pub async fn start(
         .timeout(Duration::from_millis(config.request_timeout_ms))
         .max_concurrent_streams(Some(config.concurrency_limit as u32))
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
-        .trace_fn(rpc_span)
+        .trace_fn(move |request| rpc_span(name, request))
         .layer(layers)
         .add_routes(routes.routes());
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
     let task = tokio::spawn(server.serve_with_incoming_shutdown(incoming, shutdown));
     tracing::info!(service = name, addr = %local_addr, "listening");
-    let admin_addr = match config.admin_port {
-        Some(port) => {
-            let admin = TcpListener::bind(SocketAddr::new(config.addr().ip(), port))
-                .await
-                .map_err(|e| anyhow::anyhow!("bind admin port {port}: {e}"))?;
-            let addr = admin.local_addr()?;
-            crate::metrics::serve(admin);
-            tracing::info!(service = name, addr = %addr, "metrics at /metrics");
-            Some(addr)
-        }
-        None => None,
-    };
+    let admin_addr = crate::metrics::serve_admin(name, config).await?;
     Ok(Running {
         local_addr,
         admin_addr,
@@ -192,14 +181,21 @@ pub async fn start(
     })
 }
 
-fn rpc_span(request: &http::Request<()>) -> tracing::Span {
+/// The span of one RPC, with the OpenTelemetry RPC conventions' attributes
+/// (`rpc.system`, `rpc.service`, `rpc.method`) and the serving service's
+/// name (`sanshi.service`): `sanshi dev` runs every service in one process,
+/// whose spans share one `service.name`.
+fn rpc_span(service: &'static str, request: &http::Request<()>) -> tracing::Span {
     let path = request.uri().path();
+    let (rpc_service, rpc_method) = path.trim_start_matches('/').split_once('/').unwrap_or((path, ""));
     let span = tracing::info_span!(
         "rpc",
-        otel.name = path,
+        otel.name = path.trim_start_matches('/'),
         otel.kind = "server",
         rpc.system = "grpc",
-        rpc.method = path,
+        rpc.service = rpc_service,
+        rpc.method = rpc_method,
+        sanshi.service = service,
         request_id = tracing::field::Empty,
         trace_id = tracing::field::Empty,
         account_id = tracing::field::Empty,

@@ -17,6 +17,21 @@ use tracing_subscriber::{EnvFilter, Layer};
 /// Flushes exported spans when dropped; keep it alive for the process.
 pub struct TelemetryGuard {
     provider: SdkTracerProvider,
+    installed: bool,
+}
+
+impl TelemetryGuard {
+    /// Whether this call installed the process's subscriber (false for a
+    /// second call: spans then go where the first one sends them).
+    pub fn installed(&self) -> bool {
+        self.installed
+    }
+
+    /// Exports the spans ended so far (blocks: call it from a blocking task).
+    pub fn flush(&self) -> anyhow::Result<()> {
+        self.provider.force_flush()?;
+        Ok(())
+    }
 }
 
 impl Drop for TelemetryGuard {
@@ -45,9 +60,9 @@ pub fn init(service_name: &str, config: &TelemetryConfig) -> anyhow::Result<Tele
     }
     let provider = builder.build();
     let tracer = provider.tracer("sanshi");
-    opentelemetry::global::set_tracer_provider(provider.clone());
 
     let filter = EnvFilter::try_from_default_env().or_else(|_| EnvFilter::try_new(&config.log_level))?;
+    let (filter, reload) = tracing_subscriber::reload::Layer::new(filter);
     let fmt_layer = match config.log_format {
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
@@ -56,12 +71,43 @@ pub fn init(service_name: &str, config: &TelemetryConfig) -> anyhow::Result<Tele
             .boxed(),
         LogFormat::Pretty => tracing_subscriber::fmt::layer().compact().boxed(),
     };
-    let _ = tracing_subscriber::registry()
+    let installed = tracing_subscriber::registry()
         .with(filter)
         .with(fmt_layer)
         .with(tracing_opentelemetry::layer().with_tracer(tracer))
         .try_init();
-    Ok(TelemetryGuard { provider })
+    if installed.is_ok() {
+        let _ = LOG_FILTER.set(reload);
+        opentelemetry::global::set_tracer_provider(provider.clone());
+    }
+    Ok(TelemetryGuard {
+        provider,
+        installed: installed.is_ok(),
+    })
+}
+
+type FilterHandle = tracing_subscriber::reload::Handle<EnvFilter, tracing_subscriber::Registry>;
+
+/// The installed subscriber's level filter, replaceable at run time.
+static LOG_FILTER: std::sync::OnceLock<FilterHandle> = std::sync::OnceLock::new();
+
+/// The log filter in force (`EnvFilter` syntax, e.g. `info,incentive=debug`).
+pub fn log_level() -> Option<String> {
+    LOG_FILTER
+        .get()
+        .and_then(|handle| handle.with_current(|filter| filter.to_string()).ok())
+}
+
+/// Replaces the log filter for the whole process (admin port: `PUT
+/// /log-level`); a malformed directive changes nothing.
+pub fn set_log_level(directives: &str) -> Result<String, String> {
+    let filter = EnvFilter::try_new(directives.trim()).map_err(|e| format!("invalid log filter: {e}"))?;
+    let handle = LOG_FILTER
+        .get()
+        .ok_or_else(|| "logging is not set up by this process".to_string())?;
+    handle.reload(filter).map_err(|e| format!("reload log filter: {e}"))?;
+    tracing::warn!(filter = directives.trim(), "log level changed");
+    Ok(directives.trim().to_string())
 }
 
 struct HeaderExtractor<'a>(&'a http::HeaderMap);
@@ -111,6 +157,16 @@ pub fn current_trace_context() -> HashMap<String, String> {
 /// The context stored with an event, to parent the span that applies it.
 pub fn context_from_map(map: &HashMap<String, String>) -> opentelemetry::Context {
     TraceContextPropagator::new().extract(map)
+}
+
+/// Links `span` to the span stored with an event (a batch span applies
+/// events of many traces, so it cannot be the child of each).
+pub fn link_to(span: &tracing::Span, map: &HashMap<String, String>) {
+    let cx = context_from_map(map);
+    let linked = cx.span().span_context().clone();
+    if linked.is_valid() {
+        span.add_link(linked);
+    }
 }
 
 /// Hex trace id of a span, or empty when it has none.

@@ -114,3 +114,35 @@ impl sea_orm_migration::MigratorTrait for Migrator {
         kit::events::migrations()
     }
 }
+
+/// Operators change the log level at run time on the admin port; a
+/// malformed filter is refused and changes nothing.
+#[tokio::test]
+async fn the_log_level_changes_at_run_time() {
+    let config = kit::config::TelemetryConfig {
+        log_format: kit::config::LogFormat::Json,
+        log_level: "info".into(),
+        otlp_endpoint: None,
+    };
+    let telemetry = kit::telemetry::init("test", &config).unwrap();
+    assert!(telemetry.installed() || std::env::var("NEXTEST").is_err());
+    if !telemetry.installed() {
+        return; // another test of this process set up logging (not under nextest)
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/log-level", listener.local_addr().unwrap());
+    kit::metrics::serve(listener);
+    let client = reqwest::Client::new();
+    let get = || async { client.get(&url).send().await.unwrap().text().await.unwrap() };
+    assert_eq!(get().await.trim(), "info");
+    let changed = client.put(&url).body("warn,kit=debug").send().await.unwrap();
+    assert_eq!(changed.status(), 200);
+    assert!(tracing::enabled!(target: "kit::server", tracing::Level::DEBUG));
+    assert!(!tracing::enabled!(target: "other", tracing::Level::INFO));
+    let level = get().await;
+    assert!(level.contains("kit=debug") && level.contains("warn"), "{level}");
+    let refused = client.put(&url).body("kit=loudest").send().await.unwrap();
+    assert_eq!(refused.status(), 400);
+    assert!(refused.text().await.unwrap().contains("invalid log filter"));
+    assert!(get().await.contains("kit=debug"), "unchanged");
+}

@@ -23,6 +23,7 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use sea_orm::{DatabaseConnection, TransactionTrait};
 use std::time::Duration;
+use tracing::Instrument as _;
 
 /// Deliveries claimed at a time; the lease covers all of them timing out.
 const CLAIM: u64 = 10;
@@ -104,7 +105,17 @@ impl Sender {
                 return Ok(attempted);
             }
             for d in &claimed {
-                self.attempt(d).await?;
+                // One span per attempt; no address or URL in it (personal
+                // data, and a webhook URL may carry a secret).
+                let span = tracing::info_span!(
+                    "deliver",
+                    otel.name = %format!("deliver {}", d.channel),
+                    otel.kind = "client",
+                    delivery_id = %d.id,
+                    channel = %d.channel,
+                    attempt = d.attempts + 1,
+                );
+                self.attempt(d).instrument(span).await?;
             }
             attempted += claimed.len();
         }
@@ -196,6 +207,7 @@ impl Sender {
         let (error, give_up) = match outcome {
             Outcome::Delivered => {
                 webhooks::record_attempt(&self.db, &d.id, "delivered", attempts, "", now, now).await?;
+                delivery_outcome(&d.channel, "delivered");
                 tracing::info!(delivery_id = %d.id, channel = %d.channel, attempts, "delivered");
                 return Ok(());
             }
@@ -210,6 +222,7 @@ impl Sender {
         let wait = chrono::Duration::from_std(backoff.delay(attempts as u32)).unwrap_or(chrono::Duration::zero());
         let state = if dead { "dead" } else { "pending" };
         webhooks::record_attempt(&self.db, &d.id, state, attempts, &error, now + wait, now).await?;
+        delivery_outcome(&d.channel, if dead { "dead" } else { "retry" });
         if dead {
             tracing::warn!(delivery_id = %d.id, channel = %d.channel, attempts, error, "delivery dead-lettered");
         } else {
@@ -286,4 +299,13 @@ fn digest(recipient: &str, date: &str, items: &[Notification]) -> Draft {
         body,
         priority: Priority::Normal,
     }
+}
+/// Counts an attempt's outcome: delivered, retry (failed, tried again
+/// later) or dead (failed for good).
+fn delivery_outcome(channel: &str, outcome: &str) {
+    kit::metrics::add(
+        "sanshi_notification_deliveries_total",
+        &[("channel", channel), ("outcome", outcome)],
+        1.0,
+    );
 }

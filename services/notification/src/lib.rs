@@ -49,6 +49,7 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
     kit::db::migrate::<migrations::Migrator>(&db)
         .await
         .context("migrate notification database")?;
+    kit::metrics::watch_database(NAME, db.clone());
     events.start_sequencer();
     for (name, producer, url) in config.consumers.streams() {
         let tokens = kit::grpc::service_tokens(

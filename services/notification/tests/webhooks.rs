@@ -243,6 +243,19 @@ async fn webhooks_retry_and_dead_letter(db: TestDb) {
     );
     let done = client.retry_delivery(t(retry, &city)).await.unwrap_err();
     assert_eq!(done.code(), tonic::Code::FailedPrecondition);
+    // Every attempt's outcome is counted for the operators' metrics (per
+    // process: at least this test's own).
+    let metrics = kit::metrics::render().await;
+    for (outcome, at_least) in [("delivered", 2.0), ("retry", 6.0), ("dead", 2.0)] {
+        let series = format!("sanshi_notification_deliveries_total{{channel=\"webhook\",outcome=\"{outcome}\"}} ");
+        let value: f64 = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series.as_str()))
+            .unwrap_or_else(|| panic!("{series} missing from:\n{metrics}"))
+            .parse()
+            .unwrap();
+        assert!(value >= at_least, "{series}{value}");
+    }
     // The admin sees everyone's deliveries; dead ones can be listed alone.
     let everyone = client
         .list_deliveries(t(pb::ListDeliveriesRequest::default(), &city))

@@ -78,6 +78,7 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
     kit::db::migrate::<migrations::Migrator>(&db)
         .await
         .context("migrate qualification database")?;
+    kit::metrics::watch_database(NAME, db.clone());
     events.start_sequencer();
     tokio::spawn(expiry_sweep(
         sweeper,

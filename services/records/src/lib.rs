@@ -121,6 +121,7 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
     kit::db::migrate::<migrations::Migrator>(&db)
         .await
         .context("migrate records database")?;
+    kit::metrics::watch_database(NAME, db.clone());
     events.start_sequencer();
     if !config.consumers.matching_url.is_empty() {
         let tokens = kit::grpc::service_tokens(

@@ -44,6 +44,10 @@ pub struct Layout {
     /// Records' shortest visit.
     pub min_visit_minutes: u32,
     pub log_level: String,
+    /// The admin port (`/metrics`, `/log-level`), served by identity's
+    /// server; the process has one registry, so it shows every service
+    /// (the `service` label tells them apart). 0 picks a free port.
+    pub metrics_port: Option<u16>,
 }
 
 /// The services with a database, in [`Layout::databases`] order.
@@ -69,6 +73,7 @@ impl Layout {
             rating_window_secs: 120,
             min_visit_minutes: 15,
             log_level: "info".into(),
+            metrics_port: Some(9464),
         }
     }
 
@@ -99,6 +104,7 @@ pub fn identity_config(layout: &Layout) -> anyhow::Result<identity::Config> {
         [server]
         host = "{host}"
         port = {port}
+        {admin_port}
         [database]
         url = "{db}"
         [telemetry]
@@ -113,6 +119,10 @@ pub fn identity_config(layout: &Layout) -> anyhow::Result<identity::Config> {
         "#,
         host = layout.host,
         port = layout.ports[0],
+        admin_port = layout
+            .metrics_port
+            .map(|p| format!("admin_port = {p}"))
+            .unwrap_or_default(),
         db = layout.databases[0],
         level = layout.log_level,
         qualification = layout.url(1),
@@ -340,6 +350,9 @@ pub async fn run(data_dir: &Path, host: &str) -> anyhow::Result<()> {
     println!("  records        grpc://{}", records.local_addr);
     println!("  incentive      grpc://{}", incentive.local_addr);
     println!("  notification   grpc://{}", notification.local_addr);
+    if let Some(admin) = identity.admin_addr {
+        println!("  metrics        http://{admin}/metrics   (every service; PUT /log-level to change logging)");
+    }
     println!();
     println!("Demo accounts (username / password):");
     for (username, name, role, region) in DEMO_ACCOUNTS {

@@ -99,6 +99,24 @@ fn at(seconds: i64) -> String {
 }
 
 async fn the_programme_loop_over_http(db: TestDb) {
+    // Traces go to a collector in the test (OTLP/gRPC). Spans are global to
+    // the process: under nextest every test has a process of its own.
+    let collector = testkit::otlp::Collector::start().await;
+    let telemetry = kit::telemetry::init(
+        "sanshi-dev",
+        &kit::config::TelemetryConfig {
+            log_format: kit::config::LogFormat::Json,
+            log_level: "info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn,h2=warn,hyper=warn,tower=warn".into(),
+            otlp_endpoint: Some(collector.endpoint.clone()),
+        },
+    )
+    .unwrap();
+    let traced = telemetry.installed();
+    assert!(
+        traced || std::env::var("NEXTEST").is_err(),
+        "nextest runs a test per process"
+    );
+
     // The suite, as `sanshi dev` starts it.
     let mut databases = Vec::new();
     for _ in 0..5 {
@@ -118,6 +136,7 @@ async fn the_programme_loop_over_http(db: TestDb) {
         // A visit that starts now and ends within the allowed clock skew.
         min_visit_minutes: 1,
         log_level: "warn".into(),
+        metrics_port: Some(0),
     };
     // The services must know each other's ports before they bind, so they
     // are picked free and then bound; a test running beside this one can
@@ -487,8 +506,140 @@ async fn the_programme_loop_over_http(db: TestDb) {
     let (status, _) = post(form.to_vec()).await;
     assert_eq!(status, 401, "a revoked key is refused");
 
+    // Metrics: the admin port shows every service's series. Wrong passwords
+    // first (on identity itself: the gateway would rate-limit them), until
+    // the account locks.
+    let mut auth = sanshi_proto::identity::v1::auth_service_client::AuthServiceClient::connect(format!(
+        "http://{}",
+        suite.identity.local_addr
+    ))
+    .await
+    .unwrap();
+    for attempt in 0..6 {
+        let refused = auth
+            .login(sanshi_proto::identity::v1::LoginRequest {
+                username: "reviewer".into(),
+                password: "not-the-password".into(),
+            })
+            .await
+            .unwrap_err();
+        let expected = if attempt < 5 {
+            tonic::Code::Unauthenticated
+        } else {
+            tonic::Code::ResourceExhausted
+        };
+        assert_eq!(refused.code(), expected, "attempt {attempt}");
+    }
+    let admin = suite.identity.admin_addr.expect("the metrics port");
+    let metrics = reqwest::get(format!("http://{admin}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for series in [
+        "sanshi_rpc_requests_total{service=\"records\",method=\"/sanshi.records.v1.RecordService/ConfirmRecord\",code=\"Ok\"}",
+        "sanshi_http_requests_total{service=\"gateway\",route=\"GET /api/v1/stats/overview\",status=\"200\"}",
+        "sanshi_http_requests_total{service=\"gateway\",route=\"POST /api/v1/records/{id}:confirm\",status=\"200\"}",
+        "sanshi_db_pool_connections{service=\"incentive\",state=\"idle\"}",
+        "sanshi_db_pool_max_connections{service=\"notification\"}",
+        "sanshi_outbox_backlog_events{service=\"records\"}",
+        "sanshi_outbox_oldest_unpublished_age_seconds{service=\"incentive\"}",
+        "sanshi_consumer_lag_events{consumer=\"incentive.records\",producer=\"records\"}",
+        "sanshi_consumer_cursor{consumer=\"notification.incentive\",producer=\"incentive\"}",
+        "sanshi_login_failures_total{kind=\"person\"} 5",
+        "sanshi_login_lockouts_total{kind=\"person\"} 1",
+    ] {
+        assert!(metrics.contains(series), "{series} missing from:\n{metrics}");
+    }
+
+    if traced {
+        let telemetry = std::sync::Arc::new(telemetry);
+        let flushing = telemetry.clone();
+        tokio::task::spawn_blocking(move || flushing.flush())
+            .await
+            .unwrap()
+            .unwrap();
+        traces_follow_the_work(&collector.spans(), &record_id);
+    }
     suite.stop().await.unwrap();
     drop(databases);
+}
+
+/// What SREs follow in the traces of the loop above.
+fn traces_follow_the_work(spans: &[testkit::otlp::Span], record_id: &str) {
+    use std::collections::BTreeSet;
+    let service = |s: &testkit::otlp::Span| s.attribute("sanshi.service").unwrap_or_default().to_string();
+    // The dashboard request: one trace from the gateway through the services
+    // it asks (RPC spans name their service and method).
+    let dashboard = spans
+        .iter()
+        .find(|s| s.attribute("http.route") == Some("/api/v1/stats/overview"))
+        .expect("the gateway's span of the dashboard request");
+    assert_eq!(service(dashboard), "gateway");
+    let rpcs: Vec<_> = spans
+        .iter()
+        .filter(|s| s.trace_id == dashboard.trace_id && s.attribute("rpc.system") == Some("grpc"))
+        .collect();
+    let services: BTreeSet<String> = rpcs.iter().map(|s| service(s)).collect();
+    assert!(services.len() >= 2, "services in the dashboard's trace: {services:?}");
+    assert!(
+        rpcs.iter()
+            .all(|s| s.attribute("rpc.service").is_some_and(|v| v.starts_with("sanshi."))
+                && s.attribute("rpc.method").is_some_and(|v| !v.is_empty())),
+        "{rpcs:#?}"
+    );
+    // The visit: records scores it, incentive awards its points, notification
+    // tells the professional. Each consumer's span is a child of the span
+    // that published the event, or (a batch) links to it.
+    let follows = |s: &testkit::otlp::Span, cause: &testkit::otlp::Span| {
+        s.trace_id == cause.trace_id || s.links.iter().any(|(trace, _)| *trace == cause.trace_id)
+    };
+    let scored = spans
+        .iter()
+        .find(|s| s.name == "score record" && s.attribute("record_id") == Some(record_id))
+        .expect("records' span of the scoring");
+    assert_eq!(service(scored), "records");
+    let awarded = spans
+        .iter()
+        .find(|s| s.attribute("consumer") == Some("incentive.records") && follows(s, scored))
+        .unwrap_or_else(|| panic!("incentive's span applying the scored record: {spans:#?}"));
+    let told = spans
+        .iter()
+        .find(|s| {
+            s.name == "apply sanshi.incentive.v1.PointsAwarded"
+                && s.attribute("consumer") == Some("notification.incentive")
+                && follows(s, awarded)
+        })
+        .unwrap_or_else(|| panic!("notification's span applying the points: {spans:#?}"));
+    assert_eq!(told.attribute("event_type"), Some("sanshi.incentive.v1.PointsAwarded"));
+    // No personal data in any span, attribute or log line in a span: the
+    // applicant's ID number, phone, name and employer's credit code, the
+    // residents' phones.
+    let personal = [
+        "110105198001010011",
+        "13800001234",
+        "林建国",
+        "91440300708461136T",
+        "13911112222",
+        "13911113333",
+    ];
+    assert!(
+        spans.iter().any(|s| !s.events.is_empty()),
+        "log lines travel in spans too"
+    );
+    for s in spans {
+        let texts = std::iter::once(&s.name).chain(s.attributes.values()).chain(
+            s.events
+                .iter()
+                .flat_map(|(name, a)| std::iter::once(name).chain(a.values())),
+        );
+        for text in texts {
+            for p in personal {
+                assert!(!text.contains(p), "{p} in span {:?}: {text}", s.name);
+            }
+        }
+    }
 }
 
 kit::db_tests!(the_programme_loop_over_http);

@@ -3,6 +3,8 @@
 //! same kind. Qualified professionals are made the way users make them: an
 //! application, a reviewer's approval, and the event that matching consumes.
 
+pub mod otlp;
+
 use kit::db::testing::TestDb;
 use sanshi_proto::identity::v1 as id;
 use sanshi_proto::matching::v1 as pb;

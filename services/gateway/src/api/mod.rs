@@ -159,6 +159,12 @@ impl Api {
 
     /// The route for `method` and `path` with its path parameters, or the
     /// methods the path allows.
+    /// The route template a request matches (`GET /api/v1/records/{id}`),
+    /// for metrics: a raw path would make a series per record.
+    pub fn route_of(&self, method: &Method, path: &str) -> Option<&'static str> {
+        self.find(method, path).ok().map(|(compiled, _)| compiled.route.path)
+    }
+
     fn find(&self, method: &Method, path: &str) -> Result<(&Compiled, PathParams), Vec<&'static str>> {
         let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         let mut allowed = Vec::new();

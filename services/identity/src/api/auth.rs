@@ -141,6 +141,8 @@ impl Identity {
             txn.rollback().await?;
             let minutes = ((until - now).num_seconds() + 59) / 60;
             tracing::warn!(target, action, failures = failures.len(), "login locked out");
+            let kind = bucket.split(':').next().unwrap_or_default();
+            kit::metrics::add("sanshi_login_lockouts_total", &[("kind", kind)], 1.0);
             self.audit_standalone(
                 AuditEvent::new("", action, target, Outcome::Denied)
                     .with_detail(format!("locked out for {minutes} min")),
@@ -191,6 +193,7 @@ impl Identity {
             }
             _ => {
                 tracing::info!(target, action, "wrong credentials");
+                kit::metrics::add("sanshi_login_failures_total", &[("kind", kind)], 1.0);
                 self.audit_standalone(
                     AuditEvent::new("", action, &target, Outcome::Failure).with_detail("wrong credentials"),
                 )

@@ -266,6 +266,7 @@ impl Consumer {
                 Ok(()) => return,
                 Err(e) => {
                     failures = failures.saturating_add(1);
+                    crate::metrics::add("sanshi_consumer_failures_total", &[("consumer", self.name)], 1.0);
                     tracing::error!(
                         consumer = self.name,
                         event_id = %event.id,
@@ -306,6 +307,9 @@ impl Consumer {
                 first_sequence = events.first().map_or(0, |e| e.sequence),
                 last_sequence = last.sequence,
             );
+            for event in &fresh {
+                crate::telemetry::link_to(&batch, &event.trace_context);
+            }
             match self.handler.apply_batch(&txn, &fresh) {
                 Some(applied) => applied.instrument(batch).await?,
                 None => {
@@ -325,6 +329,14 @@ impl Consumer {
             .to_owned();
         txn.execute(&advance).await?;
         txn.commit().await?;
+        let head = events.iter().map(|e| e.head_sequence).max().unwrap_or(0);
+        let labels = [("consumer", self.name), ("producer", self.producer)];
+        crate::metrics::set("sanshi_consumer_cursor", &labels, last.sequence as f64);
+        crate::metrics::set(
+            "sanshi_consumer_lag_events",
+            &labels,
+            std::cmp::max(head - last.sequence, 0) as f64,
+        );
         Ok(())
     }
 

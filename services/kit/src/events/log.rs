@@ -245,7 +245,8 @@ impl Tail {
             if self.failed || *self.closed.borrow() {
                 return None;
             }
-            if let Some(event) = self.pending.pop_front() {
+            if let Some(mut event) = self.pending.pop_front() {
+                event.head_sequence = std::cmp::max(*self.latest.borrow(), event.sequence);
                 return Some(Ok(event));
             }
             // Mark the current value seen before reading, so a number given
@@ -309,6 +310,7 @@ fn event_from_row(row: &QueryResult) -> Result<Event, DbErr> {
         // Trace context is for observability only: a damaged one must not
         // stop the stream.
         trace_context: serde_json::from_str::<HashMap<String, String>>(&trace_context).unwrap_or_default(),
+        head_sequence: 0,
     })
 }
 

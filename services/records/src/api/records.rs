@@ -14,6 +14,7 @@ use sanshi_proto::records::v1::record_service_server::RecordService;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
+use tracing::Instrument as _;
 
 const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 const CODE_LENGTH: usize = 8;
@@ -640,26 +641,44 @@ impl RecordsService {
     pub async fn score_due(&self, now: DateTime<Utc>) -> ServiceResult<usize> {
         let due = store::records::due_for_scoring(&self.db, now, 200).await?;
         let mut scored = 0;
-        for mut r in due {
-            if workflow::apply(&facts(&r), Action::Score, Actor::System, "", now).is_err() {
-                continue;
+        for r in due {
+            // The root of the trace that follows the record into incentive
+            // (points) and notification (the professional's inbox).
+            let span = tracing::info_span!(
+                "score_record",
+                otel.name = "score record",
+                sanshi.service = "records",
+                record_id = %r.id,
+            );
+            if self.score(r, now).instrument(span).await? {
+                scored += 1;
             }
-            let expected = (r.state, r.version);
-            r.state = State::Scored;
-            r.scored_at = Some(now);
-            let txn = kit::db::begin(&self.db).await?;
-            if !store::records::update(&txn, &r, expected).await? {
-                continue;
-            }
-            self.history(&txn, &r, "scored", "system", "", None).await?;
-            publish_scored(&txn, &r).await?;
-            txn.commit().await?;
-            scored += 1;
         }
         if scored > 0 {
             self.events.notify();
         }
         Ok(scored)
+    }
+}
+
+impl RecordsService {
+    /// Scores one record whose rating window has closed; false when it was
+    /// not scorable or another replica scored it first.
+    async fn score(&self, mut r: Record, now: DateTime<Utc>) -> ServiceResult<bool> {
+        if workflow::apply(&facts(&r), Action::Score, Actor::System, "", now).is_err() {
+            return Ok(false);
+        }
+        let expected = (r.state, r.version);
+        r.state = State::Scored;
+        r.scored_at = Some(now);
+        let txn = kit::db::begin(&self.db).await?;
+        if !store::records::update(&txn, &r, expected).await? {
+            return Ok(false);
+        }
+        self.history(&txn, &r, "scored", "system", "", None).await?;
+        publish_scored(&txn, &r).await?;
+        txn.commit().await?;
+        Ok(true)
     }
 }
 
