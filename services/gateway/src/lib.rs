@@ -123,6 +123,7 @@ fn http_span(request: &http::Request<axum::body::Body>) -> tracing::Span {
         http.route = request.uri().path(),
         request_id,
         trace_id = tracing::field::Empty,
+        span_id = tracing::field::Empty,
     );
     kit::telemetry::adopt_parent(&span, kit::telemetry::extract_context(request.headers()));
     span

@@ -447,6 +447,38 @@ mod tests {
         )));
     }
 
+    /// The alert rules and the dashboard shipped in the Helm chart name only
+    /// series that exist (a renamed series would leave an alert that never
+    /// fires).
+    #[test]
+    fn operators_files_name_only_exported_series() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../helm/sanshi/files");
+        let mut known: Vec<String> = super::FAMILIES.iter().map(|(name, _, _)| name.to_string()).collect();
+        for family in ["sanshi_rpc", "sanshi_http"] {
+            known.push(format!("{family}_requests_total"));
+            for suffix in ["bucket", "sum", "count"] {
+                known.push(format!("{family}_duration_seconds_{suffix}"));
+            }
+        }
+        for file in ["alerts.yaml", "dashboard.json"] {
+            let text = std::fs::read_to_string(root.join(file)).unwrap();
+            let mut named = 0;
+            for (at, _) in text.match_indices("sanshi_") {
+                let name: String = text[at..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
+                    .collect();
+                // Grafana's uid and such are not series.
+                if name.ends_with('_') || !text[at + name.len()..].starts_with(['{', '[', ')', ' ']) {
+                    continue;
+                }
+                assert!(known.contains(&name), "{file} names {name}, which is not exported");
+                named += 1;
+            }
+            assert!(named >= 6, "{file}: {named} series");
+        }
+    }
+
     #[tokio::test]
     async fn counters_and_gauges_render_with_help_and_escaped_labels() {
         super::add(

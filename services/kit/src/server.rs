@@ -198,6 +198,7 @@ fn rpc_span(service: &'static str, request: &http::Request<()>) -> tracing::Span
         sanshi.service = service,
         request_id = tracing::field::Empty,
         trace_id = tracing::field::Empty,
+        span_id = tracing::field::Empty,
         account_id = tracing::field::Empty,
     );
     telemetry::adopt_parent(&span, telemetry::extract_context(request.headers()));

@@ -49,7 +49,9 @@ pub fn init(service_name: &str, config: &TelemetryConfig) -> anyhow::Result<Tele
     let resource = opentelemetry_sdk::Resource::builder()
         .with_service_name(service_name.to_string())
         .build();
-    let mut builder = SdkTracerProvider::builder().with_resource(resource);
+    let mut builder = SdkTracerProvider::builder()
+        .with_resource(resource)
+        .with_sampler(SkipLoneQueries);
     if let Some(endpoint) = config.effective_otlp_endpoint() {
         use opentelemetry_otlp::WithExportConfig as _;
         let exporter = opentelemetry_otlp::SpanExporter::builder()
@@ -66,8 +68,10 @@ pub fn init(service_name: &str, config: &TelemetryConfig) -> anyhow::Result<Tele
     let fmt_layer = match config.log_format {
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
+            // Every span in scope with its fields: the outermost carries
+            // the trace and span ids (see `record_ids`).
             .with_current_span(true)
-            .with_span_list(false)
+            .with_span_list(true)
             .boxed(),
         LogFormat::Pretty => tracing_subscriber::fmt::layer().compact().boxed(),
     };
@@ -108,6 +112,39 @@ pub fn set_log_level(directives: &str) -> Result<String, String> {
     handle.reload(filter).map_err(|e| format!("reload log filter: {e}"))?;
     tracing::warn!(filter = directives.trim(), "log level changed");
     Ok(directives.trim().to_string())
+}
+
+/// Every span, except a database call that is not part of any traced work:
+/// pollers (the outbox sequencer, consumers' cursors, delivery leases) query
+/// several times a second, and those would be most of the traces and none of
+/// the interest. A query inside a request, a consumer's event or a delivery
+/// is a child span and kept. (sea-orm's `tracing-spans` gives every query a
+/// span with `db.system`, `db.operation` and the statement, placeholders not
+/// values.)
+#[derive(Debug, Clone)]
+struct SkipLoneQueries;
+
+impl opentelemetry_sdk::trace::ShouldSample for SkipLoneQueries {
+    fn should_sample(
+        &self,
+        parent: Option<&opentelemetry::Context>,
+        trace_id: opentelemetry::trace::TraceId,
+        name: &str,
+        kind: &opentelemetry::trace::SpanKind,
+        attributes: &[opentelemetry::KeyValue],
+        links: &[opentelemetry::trace::Link],
+    ) -> opentelemetry_sdk::trace::SamplingResult {
+        let has_parent = parent.is_some_and(|cx| cx.span().span_context().is_valid());
+        if !has_parent && attributes.iter().any(|kv| kv.key.as_str() == "db.system") {
+            return opentelemetry_sdk::trace::SamplingResult {
+                decision: opentelemetry_sdk::trace::SamplingDecision::Drop,
+                attributes: Vec::new(),
+                trace_state: Default::default(),
+            };
+        }
+        opentelemetry_sdk::trace::Sampler::ParentBased(Box::new(opentelemetry_sdk::trace::Sampler::AlwaysOn))
+            .should_sample(parent, trace_id, name, kind, attributes, links)
+    }
 }
 
 struct HeaderExtractor<'a>(&'a http::HeaderMap);
@@ -180,11 +217,23 @@ pub fn trace_id(span: &tracing::Span) -> String {
     }
 }
 
-/// Makes `parent` the parent of `span` and records its trace id on the span
-/// (field `trace_id`), so that JSON logs carry it.
+/// Makes `parent` the parent of `span` and records its trace and span ids
+/// on it (fields `trace_id` and `span_id`, which the span must declare), so
+/// that JSON log lines written inside it carry them.
 pub fn adopt_parent(span: &tracing::Span, parent: opentelemetry::Context) {
     if parent.span().span_context().is_valid() {
         let _ = span.set_parent(parent);
     }
-    span.record("trace_id", trace_id(span));
+    record_ids(span);
+}
+
+/// Records the span's trace and span ids on it (fields `trace_id` and
+/// `span_id`, which the span must declare) for the JSON log lines inside it.
+pub fn record_ids(span: &tracing::Span) {
+    let cx = span.context();
+    let ids = cx.span().span_context().clone();
+    if ids.is_valid() {
+        span.record("trace_id", ids.trace_id().to_string());
+        span.record("span_id", ids.span_id().to_string());
+    }
 }

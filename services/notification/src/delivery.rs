@@ -114,7 +114,10 @@ impl Sender {
                     delivery_id = %d.id,
                     channel = %d.channel,
                     attempt = d.attempts + 1,
+                    trace_id = tracing::field::Empty,
+                    span_id = tracing::field::Empty,
                 );
+                kit::telemetry::record_ids(&span);
                 self.attempt(d).instrument(span).await?;
             }
             attempted += claimed.len();

@@ -106,7 +106,7 @@ async fn the_programme_loop_over_http(db: TestDb) {
         "sanshi-dev",
         &kit::config::TelemetryConfig {
             log_format: kit::config::LogFormat::Json,
-            log_level: "info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn,h2=warn,hyper=warn,tower=warn".into(),
+            log_level: "info,sqlx=warn,sea_orm_migration=warn,h2=warn,hyper=warn,tower=warn".into(),
             otlp_endpoint: Some(collector.endpoint.clone()),
         },
     )
@@ -588,6 +588,20 @@ fn traces_follow_the_work(spans: &[testkit::otlp::Span], record_id: &str) {
             .all(|s| s.attribute("rpc.service").is_some_and(|v| v.starts_with("sanshi."))
                 && s.attribute("rpc.method").is_some_and(|v| !v.is_empty())),
         "{rpcs:#?}"
+    );
+    // Database calls inside the request are spans of its trace (semantic
+    // conventions' attributes, the statement without values); calls outside
+    // any traced work (pollers) are not exported.
+    let queries: Vec<_> = spans.iter().filter(|s| s.attribute("db.system").is_some()).collect();
+    assert!(
+        queries
+            .iter()
+            .any(|s| s.trace_id == dashboard.trace_id && s.attribute("db.operation") == Some("SELECT")),
+        "no query in the dashboard's trace"
+    );
+    assert!(
+        queries.iter().all(|s| !s.parent_span_id.is_empty()),
+        "a lone query was exported"
     );
     // The visit: records scores it, incentive awards its points, notification
     // tells the professional. Each consumer's span is a child of the span

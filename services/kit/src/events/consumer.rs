@@ -392,6 +392,7 @@ impl Consumer {
             aggregate_type = %event.aggregate_type,
             aggregate_id = %event.aggregate_id,
             trace_id = tracing::field::Empty,
+            span_id = tracing::field::Empty,
         );
         crate::telemetry::adopt_parent(&span, crate::telemetry::context_from_map(&event.trace_context));
         self.handler.apply(txn, event).instrument(span).await

@@ -649,7 +649,10 @@ impl RecordsService {
                 otel.name = "score record",
                 sanshi.service = "records",
                 record_id = %r.id,
+                trace_id = tracing::field::Empty,
+                span_id = tracing::field::Empty,
             );
+            kit::telemetry::record_ids(&span);
             if self.score(r, now).instrument(span).await? {
                 scored += 1;
             }
