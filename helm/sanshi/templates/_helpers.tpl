@@ -1,0 +1,134 @@
+{{/* Names: <release>-<service>; the chart's labels. */}}
+{{- define "sanshi.name" -}}
+{{- printf "%s-%s" .root.Release.Name .service | trunc 63 | trimSuffix "-" -}}
+{{- end }}
+
+{{- define "sanshi.labels" -}}
+app.kubernetes.io/name: sanshi
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .service }}
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+{{- end }}
+
+{{- define "sanshi.selector" -}}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .service }}
+{{- end }}
+
+{{/* By digest when one is given (production), else by tag. */}}
+{{- define "sanshi.image" -}}
+{{- if .Values.image.digest -}}
+{{ .Values.image.repository }}@{{ .Values.image.digest }}
+{{- else -}}
+{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- end }}
+{{- end }}
+
+{{/*
+The platform's shape, fixed by the code: the event streams each service
+follows (`consumers.<producer>_url`), and the services that keep personal
+data (`pii.*` keys).
+*/}}
+{{- define "sanshi.follows" -}}
+identity: [qualification]
+qualification: []
+matching: [qualification, incentive]
+records: [matching]
+incentive: [records, qualification]
+notification: [qualification, matching, records, incentive]
+gateway: []
+{{- end }}
+
+{{- define "sanshi.personalData" -}}
+[identity, qualification, records]
+{{- end }}
+
+{{/* http://<release>-<service>:<port> of a service named in .target. */}}
+{{- define "sanshi.url" -}}
+{{- $svc := index .root.Values.services .target -}}
+http://{{ include "sanshi.name" (dict "root" .root "service" .target) }}:{{ $svc.port }}
+{{- end }}
+
+{{/* Restricted pod security: every container runs so. */}}
+{{- define "sanshi.podSecurity" -}}
+runAsNonRoot: true
+runAsUser: 65532
+runAsGroup: 65532
+fsGroup: 65532
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{- define "sanshi.containerSecurity" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+runAsNonRoot: true
+capabilities:
+  drop: [ALL]
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{/* The environment of a service (configuration keys as SANSHI_<SECTION>__<KEY>). */}}
+{{- define "sanshi.env" -}}
+{{- $root := .root -}}
+{{- $name := .service -}}
+{{- $svc := index $root.Values.services $name -}}
+- name: SANSHI_SERVER__PORT
+  value: {{ $svc.port | quote }}
+- name: SANSHI_SERVER__ADMIN_PORT
+  value: {{ $root.Values.adminPort | quote }}
+- name: SANSHI_TELEMETRY__LOG_LEVEL
+  value: {{ $root.Values.telemetry.logLevel | quote }}
+{{- with $root.Values.telemetry.otlpEndpoint }}
+- name: SANSHI_TELEMETRY__OTLP_ENDPOINT
+  value: {{ . | quote }}
+{{- end }}
+{{- if ne $name "gateway" }}
+- name: SANSHI_DATABASE__URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ $svc.databaseSecret }}
+      key: url
+{{- end }}
+{{- if and (ne $name "gateway") (ne $name "identity") }}
+- name: SANSHI_AUTH__IDENTITY_URL
+  value: {{ include "sanshi.url" (dict "root" $root "target" "identity") | quote }}
+- name: SANSHI_AUTH__CLIENT_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ $root.Values.secrets.serviceCredentials }}
+      key: {{ $name }}
+{{- end }}
+{{- if has $name (fromYamlArray (include "sanshi.personalData" $root)) }}
+- name: SANSHI_PII__ENCRYPTION_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ $root.Values.secrets.pii }}
+      key: encryption_key
+- name: SANSHI_PII__HASH_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ $root.Values.secrets.pii }}
+      key: hash_key
+{{- end }}
+{{- range $producer := index (fromYaml (include "sanshi.follows" $root)) $name }}
+- name: SANSHI_CONSUMERS__{{ upper $producer }}_URL
+  value: {{ include "sanshi.url" (dict "root" $root "target" $producer) | quote }}
+{{- end }}
+{{- if eq $name "gateway" }}
+{{- range $upstream := list "identity" "qualification" "matching" "records" "incentive" "notification" }}
+- name: SANSHI_UPSTREAMS__{{ upper $upstream }}_URL
+  value: {{ include "sanshi.url" (dict "root" $root "target" $upstream) | quote }}
+{{- end }}
+{{- end }}
+{{- if eq $name "records" }}
+- name: SANSHI_ATTACHMENTS__LOCAL_PATH
+  value: /var/lib/sanshi/attachments
+{{- end }}
+{{- range $key, $value := $svc.env }}
+- name: {{ $key }}
+  value: {{ $value | quote }}
+{{- end }}
+{{- end }}
