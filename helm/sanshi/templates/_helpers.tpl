@@ -70,21 +70,41 @@ seccompProfile:
   type: RuntimeDefault
 {{- end }}
 
-{{/* The environment of a service (configuration keys as SANSHI_<SECTION>__<KEY>). */}}
-{{- define "sanshi.env" -}}
+{{/* A service's plain configuration (SANSHI_<SECTION>__<KEY>: value), for its ConfigMap. */}}
+{{- define "sanshi.config" -}}
 {{- $root := .root -}}
 {{- $name := .service -}}
 {{- $svc := index $root.Values.services $name -}}
-- name: SANSHI_SERVER__PORT
-  value: {{ $svc.port | quote }}
-- name: SANSHI_SERVER__ADMIN_PORT
-  value: {{ $root.Values.adminPort | quote }}
-- name: SANSHI_TELEMETRY__LOG_LEVEL
-  value: {{ $root.Values.telemetry.logLevel | quote }}
+SANSHI_SERVER__PORT: {{ $svc.port | quote }}
+SANSHI_SERVER__ADMIN_PORT: {{ $root.Values.adminPort | quote }}
+SANSHI_TELEMETRY__LOG_LEVEL: {{ $root.Values.telemetry.logLevel | quote }}
 {{- with $root.Values.telemetry.otlpEndpoint }}
-- name: SANSHI_TELEMETRY__OTLP_ENDPOINT
-  value: {{ . | quote }}
+SANSHI_TELEMETRY__OTLP_ENDPOINT: {{ . | quote }}
 {{- end }}
+{{- if and (ne $name "gateway") (ne $name "identity") }}
+SANSHI_AUTH__IDENTITY_URL: {{ include "sanshi.url" (dict "root" $root "target" "identity") | quote }}
+{{- end }}
+{{- range $producer := index (fromYaml (include "sanshi.follows" $root)) $name }}
+SANSHI_CONSUMERS__{{ upper $producer }}_URL: {{ include "sanshi.url" (dict "root" $root "target" $producer) | quote }}
+{{- end }}
+{{- if eq $name "gateway" }}
+{{- range $upstream := list "identity" "qualification" "matching" "records" "incentive" "notification" }}
+SANSHI_UPSTREAMS__{{ upper $upstream }}_URL: {{ include "sanshi.url" (dict "root" $root "target" $upstream) | quote }}
+{{- end }}
+{{- end }}
+{{- if eq $name "records" }}
+SANSHI_ATTACHMENTS__LOCAL_PATH: /var/lib/sanshi/attachments
+{{- end }}
+{{- range $key, $value := $svc.env }}
+{{ $key }}: {{ $value | quote }}
+{{- end }}
+{{- end }}
+
+{{/* A service's secret configuration: environment entries read from Secrets. */}}
+{{- define "sanshi.secretEnv" -}}
+{{- $root := .root -}}
+{{- $name := .service -}}
+{{- $svc := index $root.Values.services $name -}}
 {{- if ne $name "gateway" }}
 - name: SANSHI_DATABASE__URL
   valueFrom:
@@ -93,8 +113,6 @@ seccompProfile:
       key: url
 {{- end }}
 {{- if and (ne $name "gateway") (ne $name "identity") }}
-- name: SANSHI_AUTH__IDENTITY_URL
-  value: {{ include "sanshi.url" (dict "root" $root "target" "identity") | quote }}
 - name: SANSHI_AUTH__CLIENT_SECRET
   valueFrom:
     secretKeyRef:
@@ -112,23 +130,5 @@ seccompProfile:
     secretKeyRef:
       name: {{ $root.Values.secrets.pii }}
       key: hash_key
-{{- end }}
-{{- range $producer := index (fromYaml (include "sanshi.follows" $root)) $name }}
-- name: SANSHI_CONSUMERS__{{ upper $producer }}_URL
-  value: {{ include "sanshi.url" (dict "root" $root "target" $producer) | quote }}
-{{- end }}
-{{- if eq $name "gateway" }}
-{{- range $upstream := list "identity" "qualification" "matching" "records" "incentive" "notification" }}
-- name: SANSHI_UPSTREAMS__{{ upper $upstream }}_URL
-  value: {{ include "sanshi.url" (dict "root" $root "target" $upstream) | quote }}
-{{- end }}
-{{- end }}
-{{- if eq $name "records" }}
-- name: SANSHI_ATTACHMENTS__LOCAL_PATH
-  value: /var/lib/sanshi/attachments
-{{- end }}
-{{- range $key, $value := $svc.env }}
-- name: {{ $key }}
-  value: {{ $value | quote }}
 {{- end }}
 {{- end }}

@@ -116,15 +116,28 @@ fn check(objects: &[Value]) {
                     .unwrap()
                     .starts_with(&format!("{name}-migrate"))
         });
-        let mut envs = vec![&container["env"]];
+        let mut variables: Vec<String> = Vec::new();
+        let mut names_of = |env: &Value| {
+            for var in env.as_array().into_iter().flatten() {
+                variables.push(var["name"].as_str().unwrap().to_string());
+            }
+        };
+        names_of(&container["env"]);
         if let Some(job) = job {
-            envs.push(&job["spec"]["template"]["spec"]["containers"][0]["env"]);
+            names_of(&job["spec"]["template"]["spec"]["containers"][0]["env"]);
         } else {
             assert_eq!(service, "gateway", "{name}: a migration Job");
         }
-        for env in envs {
-            for var in env.as_array().unwrap() {
-                let var = var["name"].as_str().unwrap();
+        // The plain settings come from the service's ConfigMap.
+        assert_eq!(container["envFrom"][0]["configMapRef"]["name"], name.as_str());
+        let config_map = find(objects, "ConfigMap", &name);
+        variables.extend(config_map["data"].as_object().unwrap().keys().cloned());
+        assert!(
+            variables.iter().any(|v| v == "SANSHI_SERVER__PORT"),
+            "{name}: {variables:?}"
+        );
+        {
+            for var in &variables {
                 let (section, key) = var
                     .strip_prefix("SANSHI_")
                     .and_then(|rest| rest.split_once("__"))
