@@ -49,8 +49,9 @@ impl Incentive {
         })
     }
 
-    /// Closes the year in the background (it may take a while at national
-    /// scale); the answer reports the progress so far, GetYearClosing the rest.
+    /// Closes the year in the background (one transaction, about a second per
+    /// 100,000 professionals on PostgreSQL); the answer says it is running,
+    /// GetYearClosing when it is done and with what result.
     pub(super) async fn close_year(
         self: Arc<Self>,
         caller: &Principal,
@@ -63,7 +64,7 @@ impl Incentive {
         self.closing_to_proto(year).await
     }
 
-    /// Runs (or resumes) the closing of `year` unless this process already is.
+    /// Runs the closing of `year` (again, after a crash) unless this process already is.
     pub fn spawn_closing(self: &Arc<Self>, year: i32, actor: String) {
         let started = self
             .closing
