@@ -12,6 +12,7 @@ const PROTOS: &[&str] = &[
     "sanshi/incentive/v1/incentive.proto",
     "sanshi/notification/v1/notification.proto",
     "sanshi/gateway/v1/stats.proto",
+    "sanshi/federation/v1/federation.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

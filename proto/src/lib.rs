@@ -35,6 +35,11 @@ pub mod incentive {
         tonic::include_proto!("sanshi.incentive.v1");
     }
 }
+pub mod federation {
+    pub mod v1 {
+        tonic::include_proto!("sanshi.federation.v1");
+    }
+}
 pub mod notification {
     pub mod v1 {
         tonic::include_proto!("sanshi.notification.v1");
