@@ -21,35 +21,27 @@ use tower_http::trace::TraceLayer;
 pub const NAME: &str = "gateway";
 
 /// Counts and times every request by route template (kit's metrics, served
-/// on the admin port).
-async fn red(
-    axum::extract::State(api): axum::extract::State<api::Api>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
+/// on the admin port): the table's routes name themselves (`MatchedRoute`),
+/// the fixed ones are their own templates.
+async fn red(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
     let started = std::time::Instant::now();
     let method = request.method().clone();
-    let path = request.uri().path();
-    const FIXED: [&str; 5] = [
-        "/healthz",
-        "/api/v1/openapi.json",
-        "/open311/v2/discovery.json",
-        "/open311/v2/services.json",
-        "/open311/v2/requests.json",
-    ];
-    let template = if FIXED.contains(&path) {
-        path
-    } else if path.starts_with("/open311/v2/requests/") {
-        "/open311/v2/requests/{file}"
-    } else if path.starts_with("/open311/v2/services/") {
-        "/open311/v2/services/{file}"
-    } else if path.starts_with("/api/v1/") {
-        api.route_of(&method, path).unwrap_or("(no route)")
-    } else {
-        "(no route)"
+    let fixed = match request.uri().path() {
+        path @ ("/healthz"
+        | "/api/v1/openapi.json"
+        | "/open311/v2/discovery.json"
+        | "/open311/v2/services.json"
+        | "/open311/v2/requests.json") => Some(path.to_string()),
+        path if path.starts_with("/open311/v2/requests/") => Some("/open311/v2/requests/{file}".into()),
+        path if path.starts_with("/open311/v2/services/") => Some("/open311/v2/services/{file}".into()),
+        _ => None,
     };
-    let route = format!("{method} {template}");
     let response = next.run(request).await;
+    let template = fixed
+        .as_deref()
+        .or_else(|| response.extensions().get::<api::MatchedRoute>().map(|r| r.0))
+        .unwrap_or("(no route)");
+    let route = format!("{method} {template}");
     kit::metrics::record_http(NAME, &route, response.status().as_u16(), started.elapsed());
     response
 }
@@ -80,7 +72,6 @@ pub fn router(api: api::Api, limits: Arc<limits::Limits>, config: &Config) -> Ro
         )
         .route("/open311/v2/requests/{file}", get(open311::get_request))
         .with_state(api.upstreams().clone());
-    let metrics_api = api.clone();
     Router::new()
         .route("/healthz", get(routes::healthz))
         .route("/api/v1/openapi.json", get(api::openapi_json))
@@ -91,7 +82,7 @@ pub fn router(api: api::Api, limits: Arc<limits::Limits>, config: &Config) -> Ro
         .layer(axum::middleware::from_fn_with_state(limits, limits::limit))
         .layer(tower_http::compression::CompressionLayer::new())
         .layer(cors)
-        .layer(axum::middleware::from_fn_with_state(metrics_api, red))
+        .layer(axum::middleware::from_fn(red))
         .layer(
             tower::ServiceBuilder::new()
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))

@@ -20,9 +20,10 @@ use std::time::{Duration, Instant};
 /// Upper bounds (seconds) of the latency histogram's buckets.
 const BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
+/// Counts and latencies of one operation (an RPC method or an HTTP route).
 #[derive(Default)]
-struct Rpc {
-    /// Calls per gRPC status code name.
+struct Figures {
+    /// Calls per outcome (gRPC status code name, or HTTP status).
     codes: BTreeMap<String, u64>,
     /// Cumulative counts per bucket, then the sum and count of durations.
     buckets: [u64; BUCKETS.len()],
@@ -213,7 +214,7 @@ impl Kind {
 }
 
 /// (kind, service, operation) → figures.
-type RedFigures = BTreeMap<(Kind, String, String), Rpc>;
+type RedFigures = BTreeMap<(Kind, String, String), Figures>;
 
 fn registry() -> &'static Mutex<RedFigures> {
     static REGISTRY: OnceLock<Mutex<RedFigures>> = OnceLock::new();
@@ -222,18 +223,18 @@ fn registry() -> &'static Mutex<RedFigures> {
 
 fn record(kind: Kind, service: &str, operation: &str, outcome: &str, took: Duration) {
     let mut map = registry().lock().unwrap_or_else(|p| p.into_inner());
-    let rpc = map
+    let figures = map
         .entry((kind, service.to_string(), operation.to_string()))
         .or_default();
-    *rpc.codes.entry(outcome.to_string()).or_default() += 1;
+    *figures.codes.entry(outcome.to_string()).or_default() += 1;
     let seconds = took.as_secs_f64();
     for (i, bound) in BUCKETS.iter().enumerate() {
         if seconds <= *bound {
-            rpc.buckets[i] += 1;
+            figures.buckets[i] += 1;
         }
     }
-    rpc.sum += seconds;
-    rpc.count += 1;
+    figures.sum += seconds;
+    figures.count += 1;
 }
 
 /// Records one call of `method` on `service` that ended with `code` after `took`.
@@ -280,32 +281,32 @@ fn render_rpcs() -> String {
     let mut out = String::new();
     for kind in [Kind::Rpc, Kind::Http] {
         let (family, operation, outcome, count_help, time_help) = kind.names();
-        let figures: Vec<_> = map.iter().filter(|((k, _, _), _)| *k == kind).collect();
-        if figures.is_empty() {
+        let of_kind: Vec<_> = map.iter().filter(|((k, _, _), _)| *k == kind).collect();
+        if of_kind.is_empty() {
             continue;
         }
         let _ = writeln!(out, "# HELP {family}_requests_total {count_help}");
         let _ = writeln!(out, "# TYPE {family}_requests_total counter");
-        for ((_, service, name), rpc) in &figures {
+        for ((_, service, name), figures) in &of_kind {
             let labels = label_text(&[("service", service), (operation, name)]);
-            for (code, n) in &rpc.codes {
+            for (code, n) in &figures.codes {
                 let _ = writeln!(out, "{family}_requests_total{{{labels},{outcome}=\"{code}\"}} {n}");
             }
         }
         let _ = writeln!(out, "# HELP {family}_duration_seconds {time_help}");
         let _ = writeln!(out, "# TYPE {family}_duration_seconds histogram");
-        for ((_, service, name), rpc) in &figures {
+        for ((_, service, name), figures) in &of_kind {
             let labels = label_text(&[("service", service), (operation, name)]);
-            for (bound, n) in BUCKETS.iter().zip(rpc.buckets) {
+            for (bound, n) in BUCKETS.iter().zip(figures.buckets) {
                 let _ = writeln!(out, "{family}_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {n}");
             }
             let _ = writeln!(
                 out,
                 "{family}_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
-                rpc.count
+                figures.count
             );
-            let _ = writeln!(out, "{family}_duration_seconds_sum{{{labels}}} {}", rpc.sum);
-            let _ = writeln!(out, "{family}_duration_seconds_count{{{labels}}} {}", rpc.count);
+            let _ = writeln!(out, "{family}_duration_seconds_sum{{{labels}}} {}", figures.sum);
+            let _ = writeln!(out, "{family}_duration_seconds_count{{{labels}}} {}", figures.count);
         }
     }
     out

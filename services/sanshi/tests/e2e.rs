@@ -14,13 +14,6 @@ use serde_json::{Value, json};
 
 const MINSHENGLU: &str = "500103003013";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap()
-}
-
 struct Http {
     base: String,
     client: reqwest::Client,
@@ -129,7 +122,7 @@ async fn the_programme_loop_over_http(db: TestDb) {
         .collect();
     let mut layout = sanshi::dev::Layout {
         host: "127.0.0.1".into(),
-        ports: std::array::from_fn(|_| free_port()),
+        ports: std::array::from_fn(|_| testkit::free_port()),
         databases: std::array::from_fn(|i| urls[i].clone()),
         attachments: folder.path().to_path_buf(),
         rating_window_secs: 2,
@@ -147,7 +140,7 @@ async fn the_programme_loop_over_http(db: TestDb) {
             Ok(suite) => break suite,
             Err(error) if attempts < 5 && format!("{error:#}").contains("Address already in use") => {
                 attempts += 1;
-                layout.ports = std::array::from_fn(|_| free_port());
+                layout.ports = std::array::from_fn(|_| testkit::free_port());
             }
             Err(error) => panic!("start the suite: {error:#}"),
         }

@@ -28,7 +28,8 @@ pub struct Stack {
     _attachments: Option<tempfile::TempDir>,
 }
 
-fn free_port() -> u16 {
+/// A port free at the time of asking (another process may take it before it is bound).
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

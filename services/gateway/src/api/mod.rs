@@ -159,12 +159,6 @@ impl Api {
 
     /// The route for `method` and `path` with its path parameters, or the
     /// methods the path allows.
-    /// The route template a request matches (`GET /api/v1/records/{id}`),
-    /// for metrics: a raw path would make a series per record.
-    pub fn route_of(&self, method: &Method, path: &str) -> Option<&'static str> {
-        self.find(method, path).ok().map(|(compiled, _)| compiled.route.path)
-    }
-
     fn find(&self, method: &Method, path: &str) -> Result<(&Compiled, PathParams), Vec<&'static str>> {
         let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         let mut allowed = Vec::new();
@@ -401,6 +395,12 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
         .filter(|t| !t.is_empty())
 }
 
+/// The route template (`/api/v1/records/{id}`) that answered a request, in
+/// the response's extensions: the gateway's metrics count by it, never by
+/// the raw path (a series per record).
+#[derive(Debug, Clone, Copy)]
+pub struct MatchedRoute(pub &'static str);
+
 /// Serves every route of the table.
 pub async fn dispatch(
     State(api): State<Api>,
@@ -408,6 +408,40 @@ pub async fn dispatch(
     uri: Uri,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let (compiled, path) = match api.find(&method, uri.path()) {
+        Ok(found) => found,
+        Err(allowed) if allowed.is_empty() => {
+            return ApiError::from(tonic::Status::not_found("没有这个接口")).into_response();
+        }
+        Err(allowed) => {
+            let mut response = ApiError::from(ServiceError::FailedPrecondition(format!(
+                "该接口不支持 {method}，可用：{}",
+                allowed.join(", ")
+            )))
+            .into_response();
+            *response.status_mut() = http::StatusCode::METHOD_NOT_ALLOWED;
+            if let Ok(value) = http::HeaderValue::from_str(&allowed.join(", ")) {
+                response.headers_mut().insert(http::header::ALLOW, value);
+            }
+            return response;
+        }
+    };
+    let mut response = answer(&api, compiled, path, query, &headers, body)
+        .await
+        .unwrap_or_else(IntoResponse::into_response);
+    response.extensions_mut().insert(MatchedRoute(compiled.route.path));
+    response
+}
+
+/// Calls the RPC of a matched route and answers as its route says.
+async fn answer(
+    api: &Api,
+    compiled: &Compiled,
+    path: PathParams,
+    query: Option<String>,
+    headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     // Rejections are problem details too: a body over the limit is a 413, a
@@ -419,24 +453,8 @@ pub async fn dispatch(
     })?;
     let query: Vec<(String, String)> = serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
         .map_err(|e| ServiceError::invalid("query", format!("查询参数无效：{e}")))?;
-    let (compiled, path) = match api.find(&method, uri.path()) {
-        Ok(found) => found,
-        Err(allowed) if allowed.is_empty() => return Err(tonic::Status::not_found("没有这个接口").into()),
-        Err(allowed) => {
-            let mut response = ApiError::from(ServiceError::FailedPrecondition(format!(
-                "该接口不支持 {method}，可用：{}",
-                allowed.join(", ")
-            )))
-            .into_response();
-            *response.status_mut() = http::StatusCode::METHOD_NOT_ALLOWED;
-            if let Ok(value) = http::HeaderValue::from_str(&allowed.join(", ")) {
-                response.headers_mut().insert(http::header::ALLOW, value);
-            }
-            return Ok(response);
-        }
-    };
     let input = request(compiled, path, query, &body)?;
-    let token = bearer(&headers);
+    let token = bearer(headers);
     let output = if compiled.method.parent_service().full_name() == "sanshi.gateway.v1.StatsService" {
         api.local(&compiled.method, input, token.as_deref()).await?
     } else {
