@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod config;
+pub mod federation;
 pub mod limits;
 pub mod open311;
 pub mod problem;
@@ -34,6 +35,8 @@ async fn red(request: axum::extract::Request, next: axum::middleware::Next) -> a
         | "/open311/v2/requests.json") => Some(path.to_string()),
         path if path.starts_with("/open311/v2/requests/") => Some("/open311/v2/requests/{file}".into()),
         path if path.starts_with("/open311/v2/services/") => Some("/open311/v2/services/{file}".into()),
+        "/api/v1/federation/peers" => Some("/api/v1/federation/peers".into()),
+        path if path.starts_with("/api/v1/federation/peers/") => Some("/api/v1/federation/peers/{peer}/experts".into()),
         _ => None,
     };
     let response = next.run(request).await;
@@ -46,7 +49,12 @@ async fn red(request: axum::extract::Request, next: axum::middleware::Next) -> a
     response
 }
 
-pub fn router(api: api::Api, limits: Arc<limits::Limits>, config: &Config) -> Router {
+pub fn router(
+    api: api::Api,
+    federation: federation::client::Http,
+    limits: Arc<limits::Limits>,
+    config: &Config,
+) -> Router {
     let origins: Vec<http::HeaderValue> = config
         .cors
         .allowed_origins
@@ -72,12 +80,20 @@ pub fn router(api: api::Api, limits: Arc<limits::Limits>, config: &Config) -> Ro
         )
         .route("/open311/v2/requests/{file}", get(open311::get_request))
         .with_state(api.upstreams().clone());
+    let peers = Router::new()
+        .route("/api/v1/federation/peers", get(federation::client::list_peers))
+        .route(
+            "/api/v1/federation/peers/{peer}/experts",
+            get(federation::client::peer_experts),
+        )
+        .with_state(federation);
     Router::new()
         .route("/healthz", get(routes::healthz))
         .route("/api/v1/openapi.json", get(api::openapi_json))
         .route("/api/v1/{*path}", any(api::dispatch))
         .with_state(api)
         .merge(open311)
+        .merge(peers)
         .fallback(routes::not_found)
         .layer(axum::middleware::from_fn_with_state(limits, limits::limit))
         .layer(tower_http::compression::CompressionLayer::new())
@@ -124,12 +140,19 @@ pub struct Running {
     pub local_addr: SocketAddr,
     /// The admin port (`/metrics`, `/log-level`), when configured.
     pub admin_addr: Option<SocketAddr>,
+    /// The federation port (mTLS gRPC for other provinces), when enabled.
+    pub federation_addr: Option<SocketAddr>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    federation: Option<tokio::task::JoinHandle<Result<(), tonic::transport::Error>>>,
 }
 
 impl Running {
     pub async fn wait(self) -> anyhow::Result<()> {
-        Ok(self.task.await??)
+        self.task.await??;
+        if let Some(federation) = self.federation {
+            federation.await??;
+        }
+        Ok(())
     }
 }
 
@@ -138,24 +161,47 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
     for (_, package, url) in config.upstreams.all() {
         channels.insert(package.to_string(), kit::grpc::connect_lazy(url)?);
     }
-    let api = api::Api::new(api::rpc::Upstreams::new(channels)?)?;
+    let upstreams = api::rpc::Upstreams::new(channels)?;
+    let api = api::Api::new(upstreams.clone())?;
     let keys = kit::auth::jwks_from_url(&config.upstreams.identity_url)?;
     let verifier = Arc::new(kit::auth::Verifier::new(
         &config.auth.issuer,
         &config.auth.audience,
         keys,
     ));
-    let limits = Arc::new(limits::Limits::new(&config.limits, verifier));
+    let limits = Arc::new(limits::Limits::new(&config.limits, verifier.clone()));
+    // One shutdown for the HTTP and the federation ports.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    });
+    let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let federation = federation::start(
+        &config.federation,
+        &config.server.host,
+        &config.upstreams.identity_url,
+        upstreams.clone(),
+        until_stopped(stopped.clone()),
+    )
+    .await?;
+    let peers = federation::client::Http {
+        clients: federation.clients.clone(),
+        verifier,
+        pool: upstreams.pool.clone(),
+    };
     let listener = tokio::net::TcpListener::bind(config.server.addr())
         .await
         .map_err(|e| anyhow::anyhow!("bind {}: {e}", config.server.addr()))?;
     let local_addr = listener.local_addr()?;
     let admin_addr = kit::metrics::serve_admin(NAME, &config.server).await?;
-    let app = router(api, limits, &config).into_make_service_with_connect_info::<SocketAddr>();
+    let app = router(api, peers, limits, &config).into_make_service_with_connect_info::<SocketAddr>();
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {
-                shutdown.await;
+                until_stopped(stopped).await;
                 tracing::info!(service = NAME, "shutting down, draining in-flight requests");
             })
             .await
@@ -164,7 +210,9 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
     Ok(Running {
         local_addr,
         admin_addr,
+        federation_addr: federation.addr,
         task,
+        federation: federation.task,
     })
 }
 

@@ -80,6 +80,21 @@ pub const FAMILIES: &[(&str, &str, &str)] = &[
         "counter",
         "Logins refused because too many failed before (lockout), by account kind.",
     ),
+    (
+        "sanshi_federation_calls_total",
+        "counter",
+        "Calls by other provinces' platforms on the federation port, by peer, operation and gRPC code.",
+    ),
+    (
+        "sanshi_federation_outbound_total",
+        "counter",
+        "Calls to other provinces' platforms, by peer, operation and outcome (ok, error, breaker_open).",
+    ),
+    (
+        "sanshi_federation_breaker_open",
+        "gauge",
+        "1 while the circuit breaker to a peer is open (calls fail fast), else 0.",
+    ),
 ];
 
 type Series = BTreeMap<&'static str, BTreeMap<String, f64>>;

@@ -185,7 +185,7 @@ pub async fn start(
 /// (`rpc.system`, `rpc.service`, `rpc.method`) and the serving service's
 /// name (`sanshi.service`): `sanshi dev` runs every service in one process,
 /// whose spans share one `service.name`.
-fn rpc_span(service: &'static str, request: &http::Request<()>) -> tracing::Span {
+pub fn rpc_span(service: &'static str, request: &http::Request<()>) -> tracing::Span {
     let path = request.uri().path();
     let (rpc_service, rpc_method) = path.trim_start_matches('/').split_once('/').unwrap_or((path, ""));
     let span = tracing::info_span!(

@@ -82,6 +82,7 @@ impl QualificationEvents {
             capacity: self.default_capacity,
             available: true,
             star_rating: 0.0,
+            federation_consent: e.consent.is_some_and(|c| c.federation_directory),
             updated_at: Utc::now(),
         };
         store::professionals::upsert_qualified(txn, &p).await?;

@@ -18,6 +18,7 @@ use kit::events::{EventLog, EventLogOptions};
 use kit::server::{Running, Services};
 use sanshi_proto::matching::v1::{
     assignment_service_server::AssignmentServiceServer, community_service_server::CommunityServiceServer,
+    federation_support_service_server::FederationSupportServiceServer,
     match_service_server::MatchServiceServer, need_service_server::NeedServiceServer,
     professional_service_server::ProfessionalServiceServer, team_service_server::TeamServiceServer,
 };
@@ -85,6 +86,10 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
         .with(NeedServiceServer::new(api::needs::Needs(matching.clone())).max_decoding_message_size(max))
         .with(
             AssignmentServiceServer::new(api::assignments::Assignments(matching.clone()))
+                .max_decoding_message_size(max),
+        )
+        .with(
+            FederationSupportServiceServer::new(api::federation::Federation(matching.clone()))
                 .max_decoding_message_size(max),
         )
         .with(events.stream_service());

@@ -3,6 +3,7 @@
 
 pub mod assignments;
 pub mod communities;
+pub mod federation;
 pub mod matches;
 pub mod needs;
 pub mod professionals;

@@ -186,6 +186,13 @@ impl Matching {
             satisfaction: n.satisfaction,
             evaluation_comment: n.evaluation_comment.clone(),
             history,
+            origin_peer: n.origin.peer.clone(),
+            origin_request_id: n.origin.request_id.clone(),
+            origin_community_code: n.origin.community_code.clone(),
+            origin_community_name: n.origin.community_name.clone(),
+            title: n.origin.title.clone(),
+            wanted_profession: n.origin.profession.clone(),
+            wanted_specialty: n.origin.specialty.clone(),
         })
     }
 
@@ -222,7 +229,7 @@ impl Matching {
     async fn submit_need(&self, caller: &Principal, req: pb::SubmitNeedRequest) -> ServiceResult<pb::Need> {
         let mut v = kit::error::Violations::new();
         let code = super::community_code("community_code", &req.community_code);
-        let category = need::category(req.category_code.trim());
+        let category = need::category(req.category_code.trim()).filter(|c| c.code != need::FEDERATION.code);
         if category.is_none() {
             v.add("category_code", "未知的需求类别");
         }
@@ -302,6 +309,7 @@ impl Matching {
                 expected_at: need::expected_at(category, now),
                 satisfaction: 0,
                 evaluation_comment: String::new(),
+                origin: Default::default(),
             };
             let txn = kit::db::begin(&self.db).await?;
             store::needs::insert(&txn, &n).await?;
@@ -382,6 +390,17 @@ impl Matching {
     /// community, or a team of the community or a region containing it.
     async fn check_assignee(&self, n: &Need, professional: &str, team: &str) -> ServiceResult<()> {
         match (professional.is_empty(), team.is_empty()) {
+            // Another province's request: any active professional who consented to federation.
+            (false, true) if !n.origin.peer.is_empty() => {
+                let eligible = store::professionals::find(&self.db, professional)
+                    .await?
+                    .is_some_and(|p| p.status == store::professionals::Status::Active && p.federation_consent);
+                if !eligible {
+                    return Err(ServiceError::FailedPrecondition(
+                        "跨省支援只能派给资格有效且同意跨省展示的专业人员".into(),
+                    ));
+                }
+            }
             (false, true) => {
                 let matched = store::matches::open_for_pair(&self.db, &n.community_code, professional)
                     .await?

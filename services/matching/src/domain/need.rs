@@ -73,8 +73,41 @@ pub const CATEGORIES: &[Category] = &[
     },
 ];
 
+/// Support requested by another province's platform (federation): not an
+/// Open311 service, never submitted by residents.
+pub const FEDERATION: Category = Category {
+    code: "federation",
+    name: "跨省支援",
+    description: "其他省份平台请求的专家支援",
+    sla_days: 30,
+    specialties: &[],
+};
+
+/// A category by code, the federation kind included.
 pub fn category(code: &str) -> Option<&'static Category> {
-    CATEGORIES.iter().find(|c| c.code == code)
+    CATEGORIES
+        .iter()
+        .chain(std::iter::once(&FEDERATION))
+        .find(|c| c.code == code)
+}
+
+/// What another province's support request maps to on its side: open until
+/// someone is assigned, then assigned until it is closed either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SupportState {
+    Open,
+    Assigned,
+    Resolved,
+    Declined,
+}
+
+pub fn support_state(state: NeedState) -> SupportState {
+    match state {
+        NeedState::Submitted | NeedState::Triaged | NeedState::Reopened => SupportState::Open,
+        NeedState::Assigned | NeedState::InProgress => SupportState::Assigned,
+        NeedState::Resolved => SupportState::Resolved,
+        NeedState::ClosedNotResolved | NeedState::Duplicate | NeedState::NotApplicable => SupportState::Declined,
+    }
 }
 
 /// When a need submitted at `requested` in `category` is due.
@@ -286,6 +319,22 @@ mod tests {
     use super::*;
     use NeedAction as A;
     use NeedState as S;
+
+    #[test]
+    fn federation_kind_is_a_category_but_not_an_open311_service() {
+        assert_eq!(category("federation"), Some(&FEDERATION));
+        assert!(CATEGORIES.iter().all(|c| c.code != FEDERATION.code));
+    }
+
+    #[test]
+    fn support_states_follow_the_need() {
+        assert_eq!(support_state(S::Submitted), SupportState::Open);
+        assert_eq!(support_state(S::Reopened), SupportState::Open);
+        assert_eq!(support_state(S::InProgress), SupportState::Assigned);
+        assert_eq!(support_state(S::Resolved), SupportState::Resolved);
+        assert_eq!(support_state(S::NotApplicable), SupportState::Declined);
+        assert_eq!(support_state(S::ClosedNotResolved), SupportState::Declined);
+    }
 
     const ACTIONS: [NeedAction; 8] = [
         A::Triage,

@@ -5,6 +5,7 @@ use sea_orm_migration::prelude::*;
 mod m20261122_000301_matching;
 mod m20261122_000302_communities;
 mod m20261122_000303_channel_keys;
+mod m20261122_000304_federation;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
         all.push(Box::new(m20261122_000301_matching::Migration));
         all.push(Box::new(m20261122_000302_communities::Migration));
         all.push(Box::new(m20261122_000303_channel_keys::Migration));
+        all.push(Box::new(m20261122_000304_federation::Migration));
         all
     }
 }

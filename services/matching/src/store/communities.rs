@@ -164,3 +164,18 @@ pub async fn all(db: &impl ConnectionTrait, filter: &Filter) -> ServiceResult<Ve
         .to_owned();
     db.query_all(&select).await?.iter().map(from_row).collect()
 }
+
+/// The name of district `code`, as its communities carry it.
+pub async fn district_name(db: &impl ConnectionTrait, code: &str) -> ServiceResult<Option<String>> {
+    let select = Query::select()
+        .column("district_name")
+        .from("communities")
+        .and_where(Expr::col("district_code").eq(code))
+        .limit(1)
+        .to_owned();
+    Ok(db
+        .query_one(&select)
+        .await?
+        .map(|r| r.try_get_by_index::<String>(0))
+        .transpose()?)
+}

@@ -28,6 +28,22 @@ pub struct Need {
     pub expected_at: DateTime<Utc>,
     pub satisfaction: i32,
     pub evaluation_comment: String,
+    /// Federation needs only (empty otherwise).
+    pub origin: Origin,
+}
+
+/// Where a federation need comes from: the peer platform, its community and
+/// what it asked for. Empty for residents' needs.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Origin {
+    pub peer: String,
+    /// The peer's idempotency key of its request.
+    pub request_id: String,
+    pub community_code: String,
+    pub community_name: String,
+    pub title: String,
+    pub profession: String,
+    pub specialty: String,
 }
 
 #[derive(Debug, Clone)]
@@ -68,6 +84,15 @@ fn from_row(row: &QueryResult) -> ServiceResult<Need> {
         expected_at: row.try_get("", "expected_at")?,
         satisfaction: row.try_get("", "satisfaction")?,
         evaluation_comment: row.try_get("", "evaluation_comment")?,
+        origin: Origin {
+            peer: row.try_get("", "origin_peer")?,
+            request_id: row.try_get("", "origin_request_id")?,
+            community_code: row.try_get("", "origin_community_code")?,
+            community_name: row.try_get("", "origin_community_name")?,
+            title: row.try_get("", "title")?,
+            profession: row.try_get("", "wanted_profession")?,
+            specialty: row.try_get("", "wanted_specialty")?,
+        },
     })
 }
 
@@ -92,6 +117,13 @@ pub async fn insert(db: &impl ConnectionTrait, n: &Need) -> Result<(), DbErr> {
             "updated_at",
             "expected_at",
             "evaluation_comment",
+            "origin_peer",
+            "origin_request_id",
+            "origin_community_code",
+            "origin_community_name",
+            "title",
+            "wanted_profession",
+            "wanted_specialty",
         ])
         .values_panic([
             n.id.clone().into(),
@@ -111,6 +143,13 @@ pub async fn insert(db: &impl ConnectionTrait, n: &Need) -> Result<(), DbErr> {
             n.updated_at.into(),
             n.expected_at.into(),
             n.evaluation_comment.clone().into(),
+            n.origin.peer.clone().into(),
+            n.origin.request_id.clone().into(),
+            n.origin.community_code.clone().into(),
+            n.origin.community_name.clone().into(),
+            n.origin.title.clone().into(),
+            n.origin.profession.clone().into(),
+            n.origin.specialty.clone().into(),
         ])
         .to_owned();
     db.execute(&insert).await.map(|_| ())
@@ -293,4 +332,30 @@ pub async fn open_categories(db: &impl ConnectionTrait, code: &str) -> ServiceRe
         .iter()
         .map(|r| Ok(r.try_get_by_index::<String>(0)?))
         .collect()
+}
+
+/// A federation need of `peer` (None for another peer's or a resident's).
+pub async fn find_of_origin(db: &impl ConnectionTrait, peer: &str, id: &str) -> ServiceResult<Option<Need>> {
+    Ok(find(db, id).await?.filter(|n| !peer.is_empty() && n.origin.peer == peer))
+}
+
+/// `peer`'s federation needs changed after `after`, oldest change first.
+pub async fn changed_of_origin(
+    db: &impl ConnectionTrait,
+    peer: &str,
+    after: Option<DateTime<Utc>>,
+    limit: u64,
+) -> ServiceResult<Vec<Need>> {
+    let mut select = Query::select()
+        .column(Asterisk)
+        .from("needs")
+        .and_where(Expr::col("origin_peer").eq(peer))
+        .order_by("updated_at", Order::Asc)
+        .order_by("id", Order::Asc)
+        .limit(limit)
+        .to_owned();
+    if let Some(after) = after {
+        select.and_where(Expr::col("updated_at").gt(after));
+    }
+    db.query_all(&select).await?.iter().map(from_row).collect()
 }

@@ -49,6 +49,8 @@ pub struct Professional {
     pub capacity: i32,
     pub available: bool,
     pub star_rating: f64,
+    /// Listed in the federation directory other provinces see.
+    pub federation_consent: bool,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -78,6 +80,7 @@ fn from_row(row: &QueryResult) -> ServiceResult<Professional> {
         capacity: row.try_get("", "capacity")?,
         available: row.try_get("", "available")?,
         star_rating: row.try_get("", "star_rating")?,
+        federation_consent: row.try_get("", "federation_consent")?,
         updated_at: row.try_get("", "updated_at")?,
     })
 }
@@ -133,6 +136,7 @@ pub async fn upsert_qualified(db: &impl ConnectionTrait, p: &Professional) -> Re
             "capacity",
             "available",
             "star_rating",
+            "federation_consent",
             "updated_at",
         ])
         .values_panic([
@@ -151,6 +155,7 @@ pub async fn upsert_qualified(db: &impl ConnectionTrait, p: &Professional) -> Re
             capacity.into(),
             available.into(),
             rating.into(),
+            p.federation_consent.into(),
             Utc::now().into(),
         ])
         .to_owned();
@@ -320,4 +325,52 @@ pub async fn all(db: &impl ConnectionTrait, filter: &Filter) -> ServiceResult<Ve
         .order_by("account_id", Order::Asc)
         .to_owned();
     db.query_all(&select).await?.iter().map(from_row).collect()
+}
+
+/// What the federation directory is searched by.
+#[derive(Debug, Default, Clone)]
+pub struct DirectoryFilter {
+    /// One profession; with `other_professions`, any but these three.
+    pub profession: String,
+    pub other_professions: bool,
+    pub specialty: String,
+    pub min_stars: i32,
+}
+
+/// Active professionals who consented to the federation directory, by
+/// account id (a page of `size`, plus one to tell whether more follow).
+pub async fn directory(
+    db: &impl ConnectionTrait,
+    filter: &DirectoryFilter,
+    offset: u64,
+    size: u64,
+) -> ServiceResult<Vec<Professional>> {
+    let mut select = Query::select()
+        .column(Asterisk)
+        .from("professionals")
+        .and_where(Expr::col("federation_consent").eq(true))
+        .and_where(Expr::col("status").eq(Status::Active.as_str()))
+        .order_by("account_id", Order::Asc)
+        .limit(size + 1)
+        .offset(offset)
+        .to_owned();
+    if filter.other_professions {
+        select.and_where(Expr::col("profession").is_not_in(["planner", "architect", "engineer"]));
+    } else if !filter.profession.is_empty() {
+        select.and_where(Expr::col("profession").eq(filter.profession.clone()));
+    }
+    if !filter.specialty.is_empty() {
+        // Specialties are a JSON array of strings: match one element whole.
+        let element = to_json(&filter.specialty)?;
+        select.and_where(Expr::col("specialties").like(format!("%{}%", escape_like(&element))));
+    }
+    if filter.min_stars > 0 {
+        select.and_where(Expr::col("star_rating").gte(f64::from(filter.min_stars)));
+    }
+    db.query_all(&select).await?.iter().map(from_row).collect()
+}
+
+/// `s` without LIKE's wildcards and escape, which no specialty legitimately contains.
+fn escape_like(s: &str) -> String {
+    s.chars().filter(|c| !matches!(c, '%' | '_' | '\\')).collect()
 }

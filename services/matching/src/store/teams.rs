@@ -207,3 +207,23 @@ pub async fn is_member(db: &impl ConnectionTrait, team_id: &str, account_id: &st
         .to_owned();
     Ok(db.query_one(&select).await?.is_some())
 }
+
+/// Names of the teams `account_id` belongs to, by name.
+pub async fn names_of_member(db: &impl ConnectionTrait, account_id: &str) -> ServiceResult<Vec<String>> {
+    let members = Query::select()
+        .column("team_id")
+        .from("team_members")
+        .and_where(Expr::col("account_id").eq(account_id))
+        .to_owned();
+    let select = Query::select()
+        .column("name")
+        .from("teams")
+        .and_where(Expr::col("id").in_subquery(members))
+        .order_by("name", Order::Asc)
+        .to_owned();
+    db.query_all(&select)
+        .await?
+        .iter()
+        .map(|r| Ok(r.try_get_by_index::<String>(0)?))
+        .collect()
+}
