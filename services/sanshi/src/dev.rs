@@ -48,6 +48,9 @@ pub struct Layout {
     /// server; the process has one registry, so it shows every service
     /// (the `service` label tells them apart). 0 picks a free port.
     pub metrics_port: Option<u16>,
+    /// The gateway's `[federation]` settings (TOML lines: `enabled = true`,
+    /// the certificate, the peers …); None leaves federation off.
+    pub federation: Option<String>,
 }
 
 /// The services with a database, in [`Layout::databases`] order.
@@ -74,6 +77,7 @@ impl Layout {
             min_visit_minutes: 15,
             log_level: "info".into(),
             metrics_port: Some(9464),
+            federation: None,
         }
     }
 
@@ -221,7 +225,8 @@ pub fn gateway_config(layout: &Layout) -> anyhow::Result<gateway::Config> {
     let overrides = format!(
         "[server]\nhost = \"{host}\"\nport = {port}\n[telemetry]\nlog_format = \"pretty\"\nlog_level = \"{level}\"\n\
          [upstreams]\nidentity_url = \"{}\"\nqualification_url = \"{}\"\nmatching_url = \"{}\"\nrecords_url = \"{}\"\n\
-         incentive_url = \"{}\"\nnotification_url = \"{}\"\n",
+         incentive_url = \"{}\"\nnotification_url = \"{}\"\n\
+         [federation]\nclient_secret = \"{secret}\"\n{federation}\n",
         layout.url(0),
         layout.url(1),
         layout.url(2),
@@ -231,6 +236,8 @@ pub fn gateway_config(layout: &Layout) -> anyhow::Result<gateway::Config> {
         host = layout.host,
         port = layout.ports[6],
         level = layout.log_level,
+        secret = service_secret("gateway"),
+        federation = layout.federation.as_deref().unwrap_or_default(),
     );
     Ok(kit::config::from_toml(gateway::config::DEFAULTS, &overrides)?)
 }

@@ -8,83 +8,14 @@
 //! programme statistics reflect it. Scope denials across districts too, and
 //! an Open311 round trip by a channel with its key.
 
+mod common;
+
+use common::{Http, id_number};
 use kit::db::testing::TestDb;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 const MINSHENGLU: &str = "500103003013";
-
-struct Http {
-    base: String,
-    client: reqwest::Client,
-}
-
-impl Http {
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut request = self.client.request(method, format!("{}{path}", self.base));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
-        self.call(reqwest::Method::GET, path, Some(token), None).await
-    }
-
-    async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
-        self.call(reqwest::Method::POST, path, token, Some(body)).await
-    }
-
-    /// POST that must succeed; its answer.
-    async fn ok(&self, path: &str, token: &str, body: Value) -> Value {
-        let (status, answer) = self.post(path, Some(token), body).await;
-        assert!(status.is_success(), "POST {path}: {status} {answer}");
-        answer
-    }
-
-    async fn login(&self, username: &str, password: &str) -> String {
-        let (status, tokens) = self
-            .post(
-                "/api/v1/auth/login",
-                None,
-                json!({ "username": username, "password": password }),
-            )
-            .await;
-        assert_eq!(status, 200, "{tokens}");
-        tokens["access_token"].as_str().unwrap().to_string()
-    }
-
-    /// GET `path` until `done` holds for its answer (30 s at most).
-    async fn wait(&self, path: &str, token: &str, done: impl Fn(&Value) -> bool) -> Value {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        loop {
-            let (status, answer) = self.get(path, token).await;
-            if status.is_success() && done(&answer) {
-                return answer;
-            }
-            assert!(std::time::Instant::now() < deadline, "GET {path}: {status} {answer}");
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        }
-    }
-}
-
-fn id_number(body17: &str) -> String {
-    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    let sum: u32 = body17.bytes().zip(W).map(|(d, w)| u32::from(d - b'0') * w).sum();
-    format!("{body17}{}", b"10X98765432"[(sum % 11) as usize] as char)
-}
 
 /// RFC 3339, `seconds` from now.
 fn at(seconds: i64) -> String {
@@ -130,21 +61,12 @@ async fn the_programme_loop_over_http(db: TestDb) {
         min_visit_minutes: 1,
         log_level: "warn".into(),
         metrics_port: Some(0),
+        federation: None,
     };
-    // The services must know each other's ports before they bind, so they
-    // are picked free and then bound; a test running beside this one can
-    // take one in between. Then pick again.
-    let mut attempts = 0;
-    let suite = loop {
-        match sanshi::dev::start(&layout).await {
-            Ok(suite) => break suite,
-            Err(error) if attempts < 5 && format!("{error:#}").contains("Address already in use") => {
-                attempts += 1;
-                layout.ports = std::array::from_fn(|_| testkit::free_port());
-            }
-            Err(error) => panic!("start the suite: {error:#}"),
-        }
-    };
+    let suite = common::start_suite(&mut layout, |layout| {
+        layout.ports = std::array::from_fn(|_| testkit::free_port());
+    })
+    .await;
     let http = Http {
         base: format!("http://{}", suite.gateway.local_addr),
         client: reqwest::Client::new(),

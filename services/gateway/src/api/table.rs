@@ -860,9 +860,13 @@ pub const ROUTES: &[Route] = &[
     ),
 ];
 
-/// RPCs that are not for people and have no route: the event streams, and
-/// service credentials.
+/// RPCs that are not for people and have no route: the event streams,
+/// service credentials, and what the federation port asks of matching.
 pub const INTERNAL_RPCS: &[&str] = &[
     "sanshi.events.v1.EventStreamService/Subscribe",
     "sanshi.identity.v1.AuthService/IssueServiceToken",
+    "sanshi.matching.v1.FederationSupportService/SearchPublicExperts",
+    "sanshi.matching.v1.FederationSupportService/CreateSupportNeed",
+    "sanshi.matching.v1.FederationSupportService/GetSupportNeed",
+    "sanshi.matching.v1.FederationSupportService/ListSupportNeeds",
 ];

@@ -49,6 +49,9 @@ pub async fn start(
             task: None,
         });
     }
+    // Both of rustls' providers are linked (object_store brings aws-lc-rs),
+    // so rustls cannot pick one by itself: tonic's is ring.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let peers = Arc::new(Peers::load(&config.peers)?);
     let cert = read(&config.cert_path, "the federation certificate")?;
     let key = read(&config.key_path, "the federation key")?;

@@ -258,7 +258,11 @@ impl Matching {
             ),
         };
         let mut needs = Vec::new();
-        for n in store::needs::changed_of_origin(&self.db, peer, after, size).await? {
+        for (mut n, change) in store::needs::changes_of_origin(&self.db, peer, after, size).await? {
+            // The need as that change left it.
+            n.state = change.to;
+            n.status_note = change.note;
+            n.updated_at = change.at;
             needs.push(self.support_need_to_proto(&n).await?);
         }
         Ok(pb::ListSupportNeedsResponse { needs })

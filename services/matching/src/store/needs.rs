@@ -339,23 +339,50 @@ pub async fn find_of_origin(db: &impl ConnectionTrait, peer: &str, id: &str) -> 
     Ok(find(db, id).await?.filter(|n| !peer.is_empty() && n.origin.peer == peer))
 }
 
-/// `peer`'s federation needs changed after `after`, oldest change first.
-pub async fn changed_of_origin(
+/// The status changes of `peer`'s federation needs after `after`, oldest
+/// first, each with its need as it stands now.
+pub async fn changes_of_origin(
     db: &impl ConnectionTrait,
     peer: &str,
     after: Option<DateTime<Utc>>,
     limit: u64,
-) -> ServiceResult<Vec<Need>> {
-    let mut select = Query::select()
-        .column(Asterisk)
+) -> ServiceResult<Vec<(Need, StatusChange)>> {
+    let peers_needs = Query::select()
+        .column("id")
         .from("needs")
         .and_where(Expr::col("origin_peer").eq(peer))
-        .order_by("updated_at", Order::Asc)
-        .order_by("id", Order::Asc)
+        .to_owned();
+    let mut select = Query::select()
+        .columns(["need_id", "from_state", "to_state", "action", "note", "actor_id", "at"])
+        .from("need_history")
+        .and_where(Expr::col("need_id").in_subquery(peers_needs))
+        .order_by("at", Order::Asc)
+        .order_by("need_id", Order::Asc)
+        .order_by("seq", Order::Asc)
         .limit(limit)
         .to_owned();
     if let Some(after) = after {
-        select.and_where(Expr::col("updated_at").gt(after));
+        select.and_where(Expr::col("at").gt(after));
     }
-    db.query_all(&select).await?.iter().map(from_row).collect()
+    let mut needs: HashMap<String, Need> = HashMap::new();
+    let mut out = Vec::new();
+    for row in db.query_all(&select).await? {
+        let need_id: String = row.try_get("", "need_id")?;
+        let change = StatusChange {
+            from: state(&row.try_get::<String>("", "from_state")?)?,
+            to: state(&row.try_get::<String>("", "to_state")?)?,
+            action: NeedAction::parse(&row.try_get::<String>("", "action")?),
+            note: row.try_get("", "note")?,
+            actor_id: row.try_get("", "actor_id")?,
+            at: row.try_get("", "at")?,
+        };
+        if !needs.contains_key(&need_id) {
+            let need = find(db, &need_id)
+                .await?
+                .ok_or_else(|| ServiceError::internal(anyhow::anyhow!("history of a missing need {need_id}")))?;
+            needs.insert(need_id.clone(), need);
+        }
+        out.push((needs[&need_id].clone(), change));
+    }
+    Ok(out)
 }
