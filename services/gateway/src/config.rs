@@ -232,16 +232,23 @@ impl FederationConfig {
             }
         }
         if !(self.province_code.len() == 2 && self.province_code.bytes().all(|b| b.is_ascii_digit())) {
-            return Err(ConfigError::new("federation.province_code", "must be a 2-digit province code"));
+            return Err(ConfigError::new(
+                "federation.province_code",
+                "must be a 2-digit province code",
+            ));
         }
-        if self.max_attempts == 0 || self.breaker_failures == 0 || self.call_timeout_ms == 0 || self.watch_poll_ms == 0 {
+        if self.max_attempts == 0 || self.breaker_failures == 0 || self.call_timeout_ms == 0 || self.watch_poll_ms == 0
+        {
             return Err(ConfigError::new(
                 "federation",
                 "call_timeout_ms, max_attempts, breaker_failures and watch_poll_ms must be positive",
             ));
         }
         if self.peers.is_empty() {
-            return Err(ConfigError::new("federation.peers", "must list at least one peer when enabled"));
+            return Err(ConfigError::new(
+                "federation.peers",
+                "must list at least one peer when enabled",
+            ));
         }
         let mut names = std::collections::HashSet::new();
         for (i, peer) in self.peers.iter().enumerate() {
@@ -250,7 +257,10 @@ impl FederationConfig {
                 return Err(ConfigError::new(key("name"), "must be set and unique"));
             }
             if !(peer.province_code.len() == 2 && peer.province_code.bytes().all(|b| b.is_ascii_digit())) {
-                return Err(ConfigError::new(key("province_code"), "must be a 2-digit province code"));
+                return Err(ConfigError::new(
+                    key("province_code"),
+                    "must be a 2-digit province code",
+                ));
             }
             if peer.ca_path.trim().is_empty() {
                 return Err(ConfigError::new(key("ca_path"), "must name the peer's CA bundle (PEM)"));

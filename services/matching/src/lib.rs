@@ -18,9 +18,9 @@ use kit::events::{EventLog, EventLogOptions};
 use kit::server::{Running, Services};
 use sanshi_proto::matching::v1::{
     assignment_service_server::AssignmentServiceServer, community_service_server::CommunityServiceServer,
-    federation_support_service_server::FederationSupportServiceServer,
-    match_service_server::MatchServiceServer, need_service_server::NeedServiceServer,
-    professional_service_server::ProfessionalServiceServer, team_service_server::TeamServiceServer,
+    federation_support_service_server::FederationSupportServiceServer, match_service_server::MatchServiceServer,
+    need_service_server::NeedServiceServer, professional_service_server::ProfessionalServiceServer,
+    team_service_server::TeamServiceServer,
 };
 use std::sync::Arc;
 use std::time::Duration;

@@ -23,7 +23,8 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity
 const CQ_NAME: &str = "federation.chongqing.test";
 const SC_NAME: &str = "federation.sichuan.test";
 const GZ_NAME: &str = "federation.guizhou.test";
-const ALL_OPERATIONS: &str = r#"["Ping", "SearchExperts", "GetProgrammeStats", "RequestSupport", "GetSupportRequest", "WatchSupportRequests"]"#;
+const ALL_OPERATIONS: &str =
+    r#"["Ping", "SearchExperts", "GetProgrammeStats", "RequestSupport", "GetSupportRequest", "WatchSupportRequests"]"#;
 
 fn write(dir: &Path, name: &str, text: &str) -> String {
     let path = dir.join(name);
@@ -196,7 +197,15 @@ async fn federation_between_two_platforms(db: TestDb) {
     let (status, peers) = cq_http.get("/api/v1/federation/peers", &cq_admin).await;
     assert_eq!(status, 200, "{peers}");
     seen.add(&peers);
-    let by_name = |name: &str| peers["peers"].as_array().unwrap().iter().find(|p| p["name"] == name).cloned().unwrap();
+    let by_name = |name: &str| {
+        peers["peers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .cloned()
+            .unwrap()
+    };
     assert_eq!(by_name("sichuan")["status"], "up", "{peers}");
     assert_eq!(by_name("sichuan")["platform"], "sichuan");
     assert_eq!(by_name("guizhou")["status"], "not_called");
@@ -211,7 +220,12 @@ async fn federation_between_two_platforms(db: TestDb) {
         .await;
     assert_eq!(status, 200, "{page}");
     seen.add(&page);
-    let names: Vec<&str> = page["experts"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = page["experts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["林建国"], "only the consenting expert: {page}");
     let expert = &page["experts"][0];
     assert_eq!(expert["profession"], "PROFESSION_PLANNER");
@@ -234,7 +248,10 @@ async fn federation_between_two_platforms(db: TestDb) {
         ("min_stars=3", 0),
     ] {
         let (status, page) = sc_http
-            .get(&format!("/api/v1/federation/peers/chongqing/experts?{query}"), &sc_admin)
+            .get(
+                &format!("/api/v1/federation/peers/chongqing/experts?{query}"),
+                &sc_admin,
+            )
             .await;
         assert_eq!(status, 200, "{query}: {page}");
         assert_eq!(page["experts"].as_array().unwrap().len(), expected, "{query}: {page}");
@@ -250,7 +267,10 @@ async fn federation_between_two_platforms(db: TestDb) {
     // Sichuan, as a gRPC client with its certificate.
     let mut sichuan = client(cq_fed, &cq_ca.pem, CQ_NAME, Some(&sc_cert)).await.unwrap();
     let pong = sichuan.ping(pb::PingRequest {}).await.unwrap().into_inner();
-    assert_eq!((pong.platform.as_str(), pong.province_code.as_str(), pong.peer.as_str()), ("chongqing", "50", "sichuan"));
+    assert_eq!(
+        (pong.platform.as_str(), pong.province_code.as_str(), pong.peer.as_str()),
+        ("chongqing", "50", "sichuan")
+    );
 
     // Programme figures by region, one level down.
     let stats = sichuan
@@ -263,7 +283,11 @@ async fn federation_between_two_platforms(db: TestDb) {
     assert_eq!(stats.region_name, "重庆市");
     assert_eq!(stats.planners, 2, "both qualified planners are counted: {stats:?}");
     assert!(stats.communities > 0, "{stats:?}");
-    let yuzhong = stats.regions.iter().find(|r| r.region_code == "500103").expect("渝中区 among the districts");
+    let yuzhong = stats
+        .regions
+        .iter()
+        .find(|r| r.region_code == "500103")
+        .expect("渝中区 among the districts");
     assert_eq!(yuzhong.region_name, "渝中区");
     let status = sichuan
         .get_programme_stats(pb::GetProgrammeStatsRequest {
@@ -310,19 +334,27 @@ async fn federation_between_two_platforms(db: TestDb) {
     assert!(fields.contains(&"community_code".to_string()), "{fields:?}");
 
     // Chongqing's city administrator sees it among the needs, of the federation kind.
-    let (status, needs) = cq_http
-        .get("/api/v1/needs?category_code=federation", &cq_admin)
-        .await;
+    let (status, needs) = cq_http.get("/api/v1/needs?category_code=federation", &cq_admin).await;
     assert_eq!(status, 200, "{needs}");
-    let need = needs["needs"].as_array().unwrap().iter().find(|n| n["id"] == json!(opened.id)).cloned().expect("the support need");
+    let need = needs["needs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["id"] == json!(opened.id))
+        .cloned()
+        .expect("the support need");
     assert_eq!(need["origin_peer"], "sichuan");
     assert_eq!(need["origin_community_code"], "510104020001");
     assert_eq!(need["community_code"], "50");
-    let update = |action: &str, note: &str, assignee: &str| {
-        json!({ "action": action, "note": note, "assignee_professional_account_id": assignee })
-    };
+    let update = |action: &str, note: &str, assignee: &str| json!({ "action": action, "note": note, "assignee_professional_account_id": assignee });
     let path = format!("/api/v1/needs/{}:update-status", opened.id);
-    cq_http.ok(&path, &cq_admin, update("NEED_ACTION_TRIAGE", "已受理，正在物色专家", "")).await;
+    cq_http
+        .ok(
+            &path,
+            &cq_admin,
+            update("NEED_ACTION_TRIAGE", "已受理，正在物色专家", ""),
+        )
+        .await;
     let (_, bob_profile) = {
         let bob = cq_http.login("wanggong", "Register2026").await;
         cq_http.get("/api/v1/professionals/me", &bob).await
@@ -331,12 +363,20 @@ async fn federation_between_two_platforms(db: TestDb) {
         .post(
             &path,
             Some(&cq_admin),
-            update("NEED_ACTION_ASSIGN", "派给王工", bob_profile["account_id"].as_str().unwrap()),
+            update(
+                "NEED_ACTION_ASSIGN",
+                "派给王工",
+                bob_profile["account_id"].as_str().unwrap(),
+            ),
         )
         .await;
     assert_eq!(status, 422, "only consenting experts go to other provinces: {problem}");
     cq_http
-        .ok(&path, &cq_admin, update("NEED_ACTION_ASSIGN", "已安排林工对接", &alice_account))
+        .ok(
+            &path,
+            &cq_admin,
+            update("NEED_ACTION_ASSIGN", "已安排林工对接", &alice_account),
+        )
         .await;
     let assigned = sichuan
         .get_support_request(pb::GetSupportRequestRequest { id: opened.id.clone() })
@@ -346,9 +386,19 @@ async fn federation_between_two_platforms(db: TestDb) {
     seen.add(&assigned);
     assert_eq!(assigned.state, pb::SupportState::Assigned as i32);
     assert_eq!(assigned.expert.as_ref().unwrap().name, "林建国");
-    cq_http.ok(&path, &alice, update("NEED_ACTION_START", "已联系社区，安排现场踏勘", "")).await;
     cq_http
-        .ok(&path, &alice, update("NEED_ACTION_RESOLVE", "已提交加装电梯方案建议书", ""))
+        .ok(
+            &path,
+            &alice,
+            update("NEED_ACTION_START", "已联系社区，安排现场踏勘", ""),
+        )
+        .await;
+    cq_http
+        .ok(
+            &path,
+            &alice,
+            update("NEED_ACTION_RESOLVE", "已提交加装电梯方案建议书", ""),
+        )
         .await;
     let resolved = sichuan
         .get_support_request(pb::GetSupportRequestRequest { id: opened.id.clone() })
@@ -377,7 +427,9 @@ async fn federation_between_two_platforms(db: TestDb) {
     // Another peer never sees Sichuan's requests, and a reader of the
     // directory sees the request from neither side.
     let status = sichuan
-        .get_support_request(pb::GetSupportRequestRequest { id: "no-such-request".into() })
+        .get_support_request(pb::GetSupportRequestRequest {
+            id: "no-such-request".into(),
+        })
         .await
         .unwrap_err();
     assert_eq!(status.code(), tonic::Code::NotFound);
@@ -389,17 +441,33 @@ async fn federation_between_two_platforms(db: TestDb) {
         .await
         .map(FederationServiceClient::new);
     assert!(ping_refused(plaintext).await, "plaintext");
-    assert!(ping_refused(client(cq_fed, &cq_ca.pem, CQ_NAME, None).await).await, "no certificate");
+    assert!(
+        ping_refused(client(cq_fed, &cq_ca.pem, CQ_NAME, None).await).await,
+        "no certificate"
+    );
     let foreign = stranger_ca.issue(SC_NAME);
-    assert!(ping_refused(client(cq_fed, &cq_ca.pem, CQ_NAME, Some(&foreign)).await).await, "wrong CA");
+    assert!(
+        ping_refused(client(cq_fed, &cq_ca.pem, CQ_NAME, Some(&foreign)).await).await,
+        "wrong CA"
+    );
     let expired = sc_ca.issue_expired(SC_NAME);
-    assert!(ping_refused(client(cq_fed, &cq_ca.pem, CQ_NAME, Some(&expired)).await).await, "expired");
+    assert!(
+        ping_refused(client(cq_fed, &cq_ca.pem, CQ_NAME, Some(&expired)).await).await,
+        "expired"
+    );
     let rogue = sc_ca.issue("rogue.sichuan.test");
     let mut unlisted = client(cq_fed, &cq_ca.pem, CQ_NAME, Some(&rogue)).await.unwrap();
     let status = unlisted.ping(pb::PingRequest {}).await.unwrap_err();
-    assert_eq!(status.code(), tonic::Code::PermissionDenied, "unlisted peer: {status:?}");
+    assert_eq!(
+        status.code(),
+        tonic::Code::PermissionDenied,
+        "unlisted peer: {status:?}"
+    );
     let mut guizhou = client(cq_fed, &cq_ca.pem, CQ_NAME, Some(&gz_cert)).await.unwrap();
-    assert_eq!(guizhou.ping(pb::PingRequest {}).await.unwrap().into_inner().peer, "guizhou");
+    assert_eq!(
+        guizhou.ping(pb::PingRequest {}).await.unwrap().into_inner().peer,
+        "guizhou"
+    );
     let status = guizhou
         .search_experts(pb::SearchExpertsRequest::default())
         .await
@@ -430,10 +498,7 @@ async fn federation_between_two_platforms(db: TestDb) {
     // Nothing personal crossed: no ID number, phone or employer credit code,
     // and nothing of the expert who did not consent.
     for n in [11, 12, 13] {
-        let forbidden = [
-            id_number(&format!("110105198001010{n:02}")),
-            format!("138000012{n:02}"),
-        ];
+        let forbidden = [id_number(&format!("110105198001010{n:02}")), format!("138000012{n:02}")];
         for text in forbidden {
             assert!(!seen.0.contains(&text), "{text} crossed");
         }
@@ -442,7 +507,40 @@ async fn federation_between_two_platforms(db: TestDb) {
         assert!(!seen.0.contains(text), "{text} crossed");
     }
 
+    // Sichuan goes away: Chongqing's dashboards get an answer at once,
+    // first after the retries, then from the open breaker without calling.
     sc.stop().await.unwrap();
+    for _ in 0..3 {
+        let (status, problem) = cq_http.get("/api/v1/federation/peers/sichuan/experts", &cq_admin).await;
+        assert_eq!(status, 503, "{problem}");
+        assert_eq!(problem["detail"], "对方平台暂时无法访问，请稍后再试", "{problem}");
+    }
+    let (_, peers) = cq_http.get("/api/v1/federation/peers", &cq_admin).await;
+    let sichuan = peers["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "sichuan")
+        .cloned()
+        .unwrap();
+    assert_eq!(sichuan["status"], "down", "{peers}");
+    assert_eq!(sichuan["breaker_open"], true, "{peers}");
+    let metrics = reqwest::get(format!("http://{}/metrics", cq.identity.admin_addr.unwrap()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(
+            r#"sanshi_federation_outbound_total{peer="sichuan",operation="SearchExperts",outcome="breaker_open"}"#
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"sanshi_federation_breaker_open{peer="sichuan"} 1"#),
+        "{metrics}"
+    );
     cq.stop().await.unwrap();
 }
 

@@ -76,11 +76,7 @@ impl Clients {
                 );
             }
         }
-        Ok(Clients {
-            peers,
-            clients,
-            policy,
-        })
+        Ok(Clients { peers, clients, policy })
     }
 
     fn breaker_open(&self, name: &str) -> bool {
@@ -112,13 +108,21 @@ impl Clients {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            if !client.breaker.lock().unwrap_or_else(|p| p.into_inner()).allows(Instant::now()) {
+            if !client
+                .breaker
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .allows(Instant::now())
+            {
                 count("breaker_open");
                 return Err(Status::unavailable("对方平台暂时无法访问，请稍后再试"));
             }
-            let outcome = tokio::time::timeout(self.policy.timeout, call(FederationServiceClient::new(client.channel.clone())))
-                .await
-                .unwrap_or_else(|_| Err(Status::deadline_exceeded("对方平台响应超时")));
+            let outcome = tokio::time::timeout(
+                self.policy.timeout,
+                call(FederationServiceClient::new(client.channel.clone())),
+            )
+            .await
+            .unwrap_or_else(|_| Err(Status::deadline_exceeded("对方平台响应超时")));
             match outcome {
                 Ok(response) => {
                     client.breaker.lock().unwrap_or_else(|p| p.into_inner()).succeeded();
@@ -201,7 +205,9 @@ pub async fn list_peers(State(http): State<Http>, headers: HeaderMap) -> Result<
             }
             Some(
                 http.clients
-                    .call(&peer.name, Operation::Ping, |mut c| async move { c.ping(pb::PingRequest {}).await })
+                    .call(&peer.name, Operation::Ping, |mut c| async move {
+                        c.ping(pb::PingRequest {}).await
+                    })
                     .await,
             )
         }
@@ -278,7 +284,10 @@ pub async fn peer_experts(
     if profession.is_none() {
         violations.add("profession", "专业类别应为 planner、architect、engineer 或 other");
     }
-    let min_stars = violations.check("min_stars", number("min_stars", &q.min_stars, 0..=5, "星级应为 0 到 5").map_err(|_| "星级应为 0 到 5"));
+    let min_stars = violations.check(
+        "min_stars",
+        number("min_stars", &q.min_stars, 0..=5, "星级应为 0 到 5").map_err(|_| "星级应为 0 到 5"),
+    );
     let page_size = violations.check(
         "page_size",
         number("page_size", &q.page_size, 0..=100, "每页条数应为 0 到 100").map_err(|_| "每页条数应为 0 到 100"),

@@ -83,7 +83,11 @@ pub async fn start(
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .trace_fn(|request| kit::server::rpc_span("gateway", request))
         .layer(kit::metrics::RedLayer { service: "gateway" })
-        .add_service(sanshi_proto::federation::v1::federation_service_server::FederationServiceServer::new(server::Service(service)));
+        .add_service(
+            sanshi_proto::federation::v1::federation_service_server::FederationServiceServer::new(server::Service(
+                service,
+            )),
+        );
     let task = tokio::spawn(server.serve_with_incoming_shutdown(incoming, shutdown));
     tracing::info!(addr = %local_addr, peers = peers.all().len(), "federation port listening");
     Ok(Federation {

@@ -136,15 +136,14 @@ impl Peers {
                     .map_err(|e| anyhow::anyhow!("peer {}: CA bundle {}: {e}", c.name, c.ca_path))?;
             }
             anyhow::ensure!(!roots.is_empty(), "peer {}: no certificate in {}", c.name, c.ca_path);
-            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-                .build()
-                .map_err(|e| anyhow::anyhow!("peer {}: {e}", c.name))?;
+            let verifier =
+                rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                    .build()
+                    .map_err(|e| anyhow::anyhow!("peer {}: {e}", c.name))?;
             let names = c
                 .names
                 .iter()
-                .map(|n| {
-                    ServerName::try_from(n.clone()).map_err(|_| anyhow::anyhow!("peer {}: bad name {n}", c.name))
-                })
+                .map(|n| ServerName::try_from(n.clone()).map_err(|_| anyhow::anyhow!("peer {}: bad name {n}", c.name)))
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let server_name = if c.server_name.is_empty() {
                 host_of(&c.url).unwrap_or_default()
@@ -185,9 +184,7 @@ impl Peers {
 
     /// The peer that presented `chain` (leaf first), if it may call `operation`.
     pub fn admit(&self, chain: Option<&[CertificateDer<'_>]>, operation: Operation) -> Result<Arc<Peer>, Refusal> {
-        let (leaf, intermediates) = chain
-            .and_then(|c| c.split_first())
-            .ok_or(Refusal::NoCertificate)?;
+        let (leaf, intermediates) = chain.and_then(|c| c.split_first()).ok_or(Refusal::NoCertificate)?;
         let peer = self
             .peers
             .iter()
@@ -261,7 +258,7 @@ mod tests {
     fn a_peer_is_the_one_whose_ca_and_name_the_certificate_has() {
         let s = setup();
         let cert = der(&s.sichuan.issue("federation.sichuan.test").cert_pem);
-        let peer = s.peers.admit(Some(&[cert.clone()]), Operation::SearchExperts).unwrap();
+        let peer = s.peers.admit(Some(&[cert]), Operation::SearchExperts).unwrap();
         assert_eq!(peer.name, "sichuan");
         assert_eq!(peer.server_name, "federation.sichuan.test");
         let cert = der(&s.guizhou.issue("federation.guizhou.test").cert_pem);
@@ -271,18 +268,33 @@ mod tests {
     #[test]
     fn refusals() {
         let s = setup();
-        assert_eq!(s.peers.admit(None, Operation::Ping).unwrap_err(), Refusal::NoCertificate);
+        assert_eq!(
+            s.peers.admit(None, Operation::Ping).unwrap_err(),
+            Refusal::NoCertificate
+        );
         // Sichuan's CA, but a name Sichuan is not known by.
         let rogue = der(&s.sichuan.issue("rogue.sichuan.test").cert_pem);
-        assert_eq!(s.peers.admit(Some(&[rogue]), Operation::Ping).unwrap_err(), Refusal::UnknownPeer);
+        assert_eq!(
+            s.peers.admit(Some(&[rogue]), Operation::Ping).unwrap_err(),
+            Refusal::UnknownPeer
+        );
         // Guizhou's name under Sichuan's CA is neither.
         let crossed = der(&s.sichuan.issue("federation.guizhou.test").cert_pem);
-        assert_eq!(s.peers.admit(Some(&[crossed]), Operation::Ping).unwrap_err(), Refusal::UnknownPeer);
+        assert_eq!(
+            s.peers.admit(Some(&[crossed]), Operation::Ping).unwrap_err(),
+            Refusal::UnknownPeer
+        );
         let stranger = testkit::tls::Ca::new("unknown CA");
         let foreign = der(&stranger.issue("federation.sichuan.test").cert_pem);
-        assert_eq!(s.peers.admit(Some(&[foreign]), Operation::Ping).unwrap_err(), Refusal::UnknownPeer);
+        assert_eq!(
+            s.peers.admit(Some(&[foreign]), Operation::Ping).unwrap_err(),
+            Refusal::UnknownPeer
+        );
         let expired = der(&s.sichuan.issue_expired("federation.sichuan.test").cert_pem);
-        assert_eq!(s.peers.admit(Some(&[expired]), Operation::Ping).unwrap_err(), Refusal::UnknownPeer);
+        assert_eq!(
+            s.peers.admit(Some(&[expired]), Operation::Ping).unwrap_err(),
+            Refusal::UnknownPeer
+        );
         let guizhou = der(&s.guizhou.issue("federation.guizhou.test").cert_pem);
         assert_eq!(
             s.peers.admit(Some(&[guizhou]), Operation::SearchExperts).unwrap_err(),

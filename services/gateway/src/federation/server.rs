@@ -149,7 +149,12 @@ impl Federation {
         (self.tokens)().await
     }
 
-    fn matching(&self) -> Result<matching::federation_support_service_client::FederationSupportServiceClient<kit::grpc::TracedChannel>, Status> {
+    fn matching(
+        &self,
+    ) -> Result<
+        matching::federation_support_service_client::FederationSupportServiceClient<kit::grpc::TracedChannel>,
+        Status,
+    > {
         let channel = self
             .upstreams
             .channels

@@ -66,7 +66,10 @@ impl Matching {
         })
     }
 
-    async fn search_public(&self, req: pb::SearchPublicExpertsRequest) -> ServiceResult<pb::SearchPublicExpertsResponse> {
+    async fn search_public(
+        &self,
+        req: pb::SearchPublicExpertsRequest,
+    ) -> ServiceResult<pb::SearchPublicExpertsResponse> {
         let size = page::size(req.page_size)?;
         let offset = page::offset(&req.page_token)?;
         if !(0..=5).contains(&req.min_stars) {
@@ -247,7 +250,10 @@ impl Matching {
         self.support_need_to_proto(&n).await
     }
 
-    async fn list_support_needs(&self, req: pb::ListSupportNeedsRequest) -> ServiceResult<pb::ListSupportNeedsResponse> {
+    async fn list_support_needs(
+        &self,
+        req: pb::ListSupportNeedsRequest,
+    ) -> ServiceResult<pb::ListSupportNeedsResponse> {
         let peer = peer_name(&req.origin_peer)?;
         let size = page::size(req.page_size)?;
         let after = match req.updated_after {

@@ -37,6 +37,13 @@ impl MigrationTrait for Migration {
             )
             .await?;
         }
-        index(m, "needs", "needs_origin_updated", &["origin_peer", "updated_at"], false).await
+        index(
+            m,
+            "needs",
+            "needs_origin_updated",
+            &["origin_peer", "updated_at"],
+            false,
+        )
+        .await
     }
 }

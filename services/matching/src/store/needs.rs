@@ -336,7 +336,9 @@ pub async fn open_categories(db: &impl ConnectionTrait, code: &str) -> ServiceRe
 
 /// A federation need of `peer` (None for another peer's or a resident's).
 pub async fn find_of_origin(db: &impl ConnectionTrait, peer: &str, id: &str) -> ServiceResult<Option<Need>> {
-    Ok(find(db, id).await?.filter(|n| !peer.is_empty() && n.origin.peer == peer))
+    Ok(find(db, id)
+        .await?
+        .filter(|n| !peer.is_empty() && n.origin.peer == peer))
 }
 
 /// The status changes of `peer`'s federation needs after `after`, oldest

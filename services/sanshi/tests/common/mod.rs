@@ -77,7 +77,6 @@ pub fn id_number(body17: &str) -> String {
     format!("{body17}{}", b"10X98765432"[(sum % 11) as usize] as char)
 }
 
-
 /// Starts the whole suite as `layout` says. The services must know each
 /// other's ports before they bind, so they are picked free and then bound;
 /// a test running beside this one can take one in between: then pick again
@@ -149,7 +148,8 @@ pub async fn qualify(
         )
         .await;
     let id = draft["id"].as_str().unwrap().to_string();
-    http.ok(&format!("/api/v1/applications/{id}:submit"), &me, json!({})).await;
+    http.ok(&format!("/api/v1/applications/{id}:submit"), &me, json!({}))
+        .await;
     http.ok(
         &format!("/api/v1/applications/{id}:start-review"),
         reviewer,
