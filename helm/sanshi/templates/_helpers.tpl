@@ -95,6 +95,16 @@ SANSHI_UPSTREAMS__{{ upper $upstream }}_URL: {{ include "sanshi.url" (dict "root
 {{- if eq $name "records" }}
 SANSHI_ATTACHMENTS__LOCAL_PATH: /var/lib/sanshi/attachments
 {{- end }}
+{{- if and (eq $name "gateway") $root.Values.federation.enabled }}
+{{- $f := $root.Values.federation }}
+SANSHI_FEDERATION__ENABLED: "true"
+SANSHI_FEDERATION__PORT: {{ $f.port | quote }}
+SANSHI_FEDERATION__PLATFORM: {{ $f.platform | quote }}
+SANSHI_FEDERATION__PROVINCE_CODE: {{ $f.provinceCode | quote }}
+SANSHI_FEDERATION__CERT_PATH: /etc/sanshi/federation/tls.crt
+SANSHI_FEDERATION__KEY_PATH: /etc/sanshi/federation/tls.key
+SANSHI_FEDERATION__CLIENT_ID: gateway
+{{- end }}
 {{- range $key, $value := $svc.env }}
 {{ $key }}: {{ $value | quote }}
 {{- end }}
@@ -119,6 +129,13 @@ SANSHI_ATTACHMENTS__LOCAL_PATH: /var/lib/sanshi/attachments
       name: {{ $root.Values.secrets.serviceCredentials }}
       key: {{ $name }}
 {{- end }}
+{{- if and (eq $name "gateway") $root.Values.federation.enabled }}
+- name: SANSHI_FEDERATION__CLIENT_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ $root.Values.secrets.serviceCredentials }}
+      key: gateway
+{{- end }}
 {{- if has $name (fromYamlArray (include "sanshi.personalData" $root)) }}
 - name: SANSHI_PII__ENCRYPTION_KEY
   valueFrom:
@@ -131,4 +148,14 @@ SANSHI_ATTACHMENTS__LOCAL_PATH: /var/lib/sanshi/attachments
       name: {{ $root.Values.secrets.pii }}
       key: hash_key
 {{- end }}
+{{- end }}
+
+{{/* The gateway's peers (a TOML file: arrays of tables do not fit environment variables). */}}
+{{- define "sanshi.federationPeers" -}}
+[federation]
+peers = [
+{{- range $i, $p := .Values.federation.peers }}
+  { name = {{ $p.name | quote }}, province_code = {{ $p.province_code | quote }}, ca_path = "/etc/sanshi/federation/{{ $p.name }}-ca.pem", names = [{{ range $j, $n := ($p.names | default list) }}{{ if $j }}, {{ end }}{{ $n | quote }}{{ end }}], allow = [{{ range $j, $o := ($p.allow | default list) }}{{ if $j }}, {{ end }}{{ $o | quote }}{{ end }}], url = {{ $p.url | default "" | quote }} },
+{{- end }}
+]
 {{- end }}

@@ -35,7 +35,18 @@ pub fn load<T: DeserializeOwned + Validate>(
     file: Option<&Path>,
     env_prefix: &str,
 ) -> Result<T, ConfigError> {
-    let vars = env_vars_for(defaults, env_prefix, std::env::vars())?;
+    load_with_vars(defaults, file, env_prefix, std::env::vars())
+}
+
+/// [`load`] with the environment given: what a deployment's variables and
+/// file make of a service's configuration (the chart's tests).
+pub fn load_with_vars<T: DeserializeOwned + Validate>(
+    defaults: &str,
+    file: Option<&Path>,
+    env_prefix: &str,
+    vars: impl Iterator<Item = (String, String)>,
+) -> Result<T, ConfigError> {
+    let vars = env_vars_for(defaults, env_prefix, vars)?;
     load_from(defaults, file, env_source(env_prefix, Some(vars)))
 }
 

@@ -156,11 +156,61 @@ fn check(objects: &[Value]) {
     }
 }
 
+/// With federation on (the production-like values), the gateway's
+/// variables and its peers file load as the gateway's configuration, and
+/// every path in it is where the chart mounts the file.
+fn federation_loads(objects: &[Value]) {
+    let config_map = find(objects, "ConfigMap", "sanshi-gateway");
+    let mut vars: Vec<(String, String)> = config_map["data"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+        .collect();
+    vars.push(("SANSHI_FEDERATION__CLIENT_SECRET".into(), "from-the-secret".into()));
+    let peers = find(objects, "ConfigMap", "sanshi-gateway-federation")["data"]["peers.toml"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("peers.toml");
+    std::fs::write(&file, peers).unwrap();
+    let config: gateway::Config =
+        kit::config::load_with_vars(gateway::config::DEFAULTS, Some(&file), "SANSHI", vars.into_iter())
+            .unwrap_or_else(|e| panic!("the gateway's federation configuration: {e}"));
+    let federation = &config.federation;
+    assert!(federation.enabled);
+    assert_eq!(federation.province_code, "50");
+    assert_eq!(federation.peers.len(), 2);
+    assert_eq!(federation.peers[0].allow.len(), 6);
+    let deployment = find(objects, "Deployment", "sanshi-gateway");
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(container["args"][3], "/etc/sanshi/federation-peers/peers.toml");
+    let mounted = |path: &str| {
+        container["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| path.starts_with(m["mountPath"].as_str().unwrap()) && m["mountPath"] != "/tmp")
+    };
+    for path in [&federation.cert_path, &federation.key_path]
+        .into_iter()
+        .chain(federation.peers.iter().map(|p| &p.ca_path))
+    {
+        assert!(mounted(path), "{path} is not mounted");
+    }
+    let service = find(objects, "Service", "sanshi-gateway-federation");
+    assert_eq!(service["spec"]["ports"][0]["port"], federation.port);
+}
+
 #[test]
 fn the_chart_matches_the_code() {
     for values in [&[][..], &["ci/prod-values.yaml"][..]] {
         if let Some(objects) = render(values) {
             check(&objects);
+            if !values.is_empty() {
+                federation_loads(&objects);
+            }
         }
     }
 }
