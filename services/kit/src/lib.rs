@@ -15,6 +15,8 @@
 pub mod auth;
 pub mod config;
 pub mod db;
+#[cfg(feature = "dev-certs")]
+pub mod dev_certs;
 pub mod error;
 pub mod events;
 pub mod grpc;

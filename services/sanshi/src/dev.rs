@@ -300,9 +300,42 @@ pub async fn start(layout: &Layout) -> anyhow::Result<Suite> {
     })
 }
 
+/// The name `sanshi dev`'s federation certificate carries.
+pub const DEV_FEDERATION_NAME: &str = "federation.sanshi.dev";
+
+/// `sanshi dev`'s federation: a CA and a certificate in `dir`, made once
+/// and kept (so that a gRPC client set up with them keeps working), and the
+/// platform as its own peer `chongqing`, so that the federation port and
+/// `/api/v1/federation/peers/...` can be tried with one platform. Returns
+/// the gateway's `[federation]` lines.
+pub fn dev_federation(dir: &Path, port: u16) -> anyhow::Result<String> {
+    std::fs::create_dir_all(dir)?;
+    let (ca, cert, key) = (dir.join("ca.pem"), dir.join("tls.crt"), dir.join("tls.key"));
+    if !(ca.exists() && cert.exists() && key.exists()) {
+        let authority = kit::dev_certs::Ca::new("Sanshi dev CA (not for production)");
+        let issued = authority.issue(DEV_FEDERATION_NAME);
+        std::fs::write(&ca, &authority.pem)?;
+        std::fs::write(&cert, &issued.cert_pem)?;
+        std::fs::write(&key, &issued.key_pem)?;
+    }
+    let operations = r#"["Ping", "SearchExperts", "GetProgrammeStats", "RequestSupport", "GetSupportRequest", "WatchSupportRequests"]"#;
+    Ok(format!(
+        r#"enabled = true
+port = {port}
+cert_path = "{cert}"
+key_path = "{key}"
+peers = [{{ name = "chongqing", province_code = "50", ca_path = "{ca}", names = ["{DEV_FEDERATION_NAME}"], allow = {operations}, url = "https://127.0.0.1:{port}", server_name = "{DEV_FEDERATION_NAME}" }}]
+"#,
+        cert = cert.display(),
+        key = key.display(),
+        ca = ca.display(),
+    ))
+}
+
 pub async fn run(data_dir: &Path, host: &str) -> anyhow::Result<()> {
     std::fs::create_dir_all(data_dir)?;
-    let layout = Layout::dev(data_dir, host);
+    let mut layout = Layout::dev(data_dir, host);
+    layout.federation = Some(dev_federation(&data_dir.join("federation"), 50050)?);
     let _telemetry = kit::telemetry::init("sanshi-dev", &identity_config(&layout)?.telemetry)?;
     let suite = start(&layout).await?;
     let (identity, qualification, matching, records, incentive, notification, gateway) = (
@@ -357,6 +390,12 @@ pub async fn run(data_dir: &Path, host: &str) -> anyhow::Result<()> {
     println!("  records        grpc://{}", records.local_addr);
     println!("  incentive      grpc://{}", incentive.local_addr);
     println!("  notification   grpc://{}", notification.local_addr);
+    if let Some(federation) = gateway.federation_addr {
+        println!(
+            "  federation     grpcs://{federation}  (mTLS: certificates in {}; the platform is its own peer `chongqing`)",
+            data_dir.join("federation").display()
+        );
+    }
     if let Some(admin) = identity.admin_addr {
         println!("  metrics        http://{admin}/metrics   (every service; PUT /log-level to change logging)");
     }
@@ -369,4 +408,26 @@ pub async fn run(data_dir: &Path, host: &str) -> anyhow::Result<()> {
 
     kit::server::shutdown_signal().await;
     suite.stop().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dev_federation_configures_the_gateway_with_itself_as_peer() {
+        let dir = tempfile::tempdir().unwrap();
+        let federation = dir.path().join("federation");
+        let mut layout = Layout::dev(dir.path(), "127.0.0.1");
+        layout.federation = Some(dev_federation(&federation, 50050).unwrap());
+        let config = gateway_config(&layout).unwrap();
+        assert!(config.federation.enabled);
+        assert_eq!(config.federation.peers[0].name, "chongqing");
+        let peers = gateway::federation::Peers::load(&config.federation.peers).unwrap();
+        assert!(peers.get("chongqing").unwrap().allows(gateway::federation::Operation::RequestSupport));
+        // Made once: a restart keeps the certificates a client was set up with.
+        let ca = std::fs::read(federation.join("ca.pem")).unwrap();
+        dev_federation(&federation, 50050).unwrap();
+        assert_eq!(std::fs::read(federation.join("ca.pem")).unwrap(), ca);
+    }
 }

@@ -17,7 +17,7 @@ use sanshi_proto::federation::v1 as pb;
 use sanshi_proto::federation::v1::federation_service_client::FederationServiceClient;
 use serde_json::json;
 use std::path::Path;
-use testkit::tls::{Ca, Issued};
+use kit::dev_certs::{Ca, Issued};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 const CQ_NAME: &str = "federation.chongqing.test";

@@ -4,7 +4,6 @@
 //! application, a reviewer's approval, and the event that matching consumes.
 
 pub mod otlp;
-pub mod tls;
 
 use kit::db::testing::TestDb;
 use sanshi_proto::identity::v1 as id;

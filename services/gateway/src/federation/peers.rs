@@ -221,14 +221,14 @@ mod tests {
     struct Setup {
         _dir: tempfile::TempDir,
         peers: Peers,
-        sichuan: testkit::tls::Ca,
-        guizhou: testkit::tls::Ca,
+        sichuan: kit::dev_certs::Ca,
+        guizhou: kit::dev_certs::Ca,
     }
 
     fn setup() -> Setup {
         let dir = tempfile::tempdir().unwrap();
-        let sichuan = testkit::tls::Ca::new("四川省三师平台 CA");
-        let guizhou = testkit::tls::Ca::new("贵州省三师平台 CA");
+        let sichuan = kit::dev_certs::Ca::new("四川省三师平台 CA");
+        let guizhou = kit::dev_certs::Ca::new("贵州省三师平台 CA");
         let mut configs = Vec::new();
         for (name, code, ca, allow) in [
             ("sichuan", "51", &sichuan, vec!["Ping", "SearchExperts"]),
@@ -284,7 +284,7 @@ mod tests {
             s.peers.admit(Some(&[crossed]), Operation::Ping).unwrap_err(),
             Refusal::UnknownPeer
         );
-        let stranger = testkit::tls::Ca::new("unknown CA");
+        let stranger = kit::dev_certs::Ca::new("unknown CA");
         let foreign = der(&stranger.issue("federation.sichuan.test").cert_pem);
         assert_eq!(
             s.peers.admit(Some(&[foreign]), Operation::Ping).unwrap_err(),

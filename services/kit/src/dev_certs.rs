@@ -1,5 +1,6 @@
-//! Certificates made at test time (rcgen): a CA per platform, and the
-//! certificates it issues, valid, expired or for any name.
+//! Certificates made on the spot (rcgen), for tests and `sanshi dev` only:
+//! a CA per platform, and the certificates it issues, valid, expired or for
+//! any name. Production certificates come from the operators' PKI.
 
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
