@@ -5,6 +5,10 @@ An independent client for the Sanshi services (it shares no code with them):
     grpc-call ADDR list                       services and their methods
     grpc-call ADDR describe SERVICE|MESSAGE   a service's methods or a message's fields
     grpc-call ADDR SERVICE/METHOD [JSON] [-H 'name: value']...
+
+Over TLS (the gateway's federation port, mTLS): --cacert CA.pem, and
+--cert/--key for the client certificate; --servername when the server's
+certificate names another host than ADDR.
 """
 
 import argparse
@@ -22,9 +26,25 @@ def main() -> int:
     parser.add_argument("target", help="list | describe | SERVICE/METHOD")
     parser.add_argument("rest", nargs="?", default=None, help="JSON request, or the name to describe")
     parser.add_argument("-H", "--header", action="append", default=[], help="metadata 'name: value'")
+    parser.add_argument("--cacert", help="TLS: the server's CA (PEM)")
+    parser.add_argument("--cert", help="TLS: the client certificate (PEM)")
+    parser.add_argument("--key", help="TLS: the client certificate's key (PEM)")
+    parser.add_argument("--servername", help="TLS: the name the server's certificate carries")
     args = parser.parse_args()
 
-    channel = grpc.insecure_channel(args.address)
+    if args.cacert:
+        def read(path):
+            with open(path, "rb") as f:
+                return f.read()
+        credentials = grpc.ssl_channel_credentials(
+            root_certificates=read(args.cacert),
+            private_key=read(args.key) if args.key else None,
+            certificate_chain=read(args.cert) if args.cert else None,
+        )
+        options = [("grpc.ssl_target_name_override", args.servername)] if args.servername else []
+        channel = grpc.secure_channel(args.address, credentials, options=options)
+    else:
+        channel = grpc.insecure_channel(args.address)
     database = ProtoReflectionDescriptorDatabase(channel)
     pool = descriptor_pool.DescriptorPool(database)
 

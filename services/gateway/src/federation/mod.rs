@@ -22,6 +22,18 @@ pub struct Federation {
     pub task: Option<tokio::task::JoinHandle<Result<(), tonic::transport::Error>>>,
 }
 
+/// Reflection (v1 and v1alpha) for the federation port: the federation
+/// contract and what it imports, not the platform's internal services.
+fn reflection() -> anyhow::Result<prost_types::FileDescriptorSet> {
+    use prost::Message;
+    let mut set = prost_types::FileDescriptorSet::decode(sanshi_proto::FILE_DESCRIPTOR_SET)?;
+    set.file.retain(|f| {
+        let name = f.name();
+        name.starts_with("sanshi/federation/") || name.starts_with("google/protobuf/")
+    });
+    Ok(set)
+}
+
 fn read(path: &str, what: &str) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| anyhow::anyhow!("read {what} {path}: {e}"))
 }
@@ -87,6 +99,16 @@ pub async fn start(
             sanshi_proto::federation::v1::federation_service_server::FederationServiceServer::new(server::Service(
                 service,
             )),
+        )
+        .add_service(
+            tonic_reflection::server::Builder::configure()
+                .register_file_descriptor_set(reflection()?)
+                .build_v1()?,
+        )
+        .add_service(
+            tonic_reflection::server::Builder::configure()
+                .register_file_descriptor_set(reflection()?)
+                .build_v1alpha()?,
         );
     let task = tokio::spawn(server.serve_with_incoming_shutdown(incoming, shutdown));
     tracing::info!(addr = %local_addr, peers = peers.all().len(), "federation port listening");
