@@ -424,7 +424,12 @@ mod tests {
         assert!(config.federation.enabled);
         assert_eq!(config.federation.peers[0].name, "chongqing");
         let peers = gateway::federation::Peers::load(&config.federation.peers).unwrap();
-        assert!(peers.get("chongqing").unwrap().allows(gateway::federation::Operation::RequestSupport));
+        assert!(
+            peers
+                .get("chongqing")
+                .unwrap()
+                .allows(gateway::federation::Operation::RequestSupport)
+        );
         // Made once: a restart keeps the certificates a client was set up with.
         let ca = std::fs::read(federation.join("ca.pem")).unwrap();
         dev_federation(&federation, 50050).unwrap();

@@ -13,11 +13,11 @@ mod common;
 
 use common::{Http, id_number};
 use kit::db::testing::TestDb;
+use kit::dev_certs::{Ca, Issued};
 use sanshi_proto::federation::v1 as pb;
 use sanshi_proto::federation::v1::federation_service_client::FederationServiceClient;
 use serde_json::json;
 use std::path::Path;
-use kit::dev_certs::{Ca, Issued};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 const CQ_NAME: &str = "federation.chongqing.test";
