@@ -1118,7 +1118,238 @@ async fn batch_assignment_is_proposed_reviewed_and_applied(db: TestDb) {
     assert_eq!(next.covered, 9);
 }
 
+/// What the gateway's federation port asks of matching: only platform
+/// services may ask; the directory shows consenting active professionals
+/// only; support needs are idempotent per peer, kept apart per peer, seen
+/// by the province's admins, assignable to consenting professionals only,
+/// and listed change by change.
+async fn federation_support(db: TestDb) {
+    let s = stack(db, "").await;
+    let (a, a_id, _) = s.professional(planner("pro_fed_a", &["500103"]), 21).await;
+    let (_, b_id, _) = s.professional(planner("pro_fed_b", &["500103"]), 22).await;
+    s.execute(&format!(
+        "UPDATE professionals SET federation_consent = true WHERE account_id = '{a_id}'"
+    ))
+    .await;
+    let service = id::auth_service_client::AuthServiceClient::new(s.identity.clone())
+        .issue_service_token(id::IssueServiceTokenRequest {
+            client_id: "matching".into(),
+            client_secret: identity::testing::SERVICE_SECRET.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .access_token;
+    let city = s.login("city").await;
+    let mut f = pb::federation_support_service_client::FederationSupportServiceClient::new(s.matching.clone());
+
+    let search = pb::SearchPublicExpertsRequest::default();
+    assert_eq!(
+        code(f.search_public_experts(t(search.clone(), &city)).await),
+        Code::PermissionDenied,
+        "people do not call it"
+    );
+    let page = f
+        .search_public_experts(t(search.clone(), &service))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(page.experts.len(), 1, "only the consenting one: {page:?}");
+    let expert = &page.experts[0];
+    assert_ne!(expert.id, a_id);
+    assert_eq!(expert.district_name, "渝中区");
+    assert_eq!(expert.specialties, ["加装电梯", "城市更新"]);
+    let others = pb::SearchPublicExpertsRequest {
+        other_professions: true,
+        ..search.clone()
+    };
+    assert!(
+        f.search_public_experts(t(others, &service))
+            .await
+            .unwrap()
+            .into_inner()
+            .experts
+            .is_empty()
+    );
+    let specialty = |name: &str| pb::SearchPublicExpertsRequest {
+        specialty: name.into(),
+        ..Default::default()
+    };
+    assert_eq!(
+        f.search_public_experts(t(specialty("城市更新"), &service))
+            .await
+            .unwrap()
+            .into_inner()
+            .experts
+            .len(),
+        1
+    );
+    assert!(
+        f.search_public_experts(t(specialty("城市"), &service))
+            .await
+            .unwrap()
+            .into_inner()
+            .experts
+            .is_empty(),
+        "whole specialties only"
+    );
+
+    let bad = pb::CreateSupportNeedRequest {
+        origin_peer: "sichuan".into(),
+        community_code: "5101".into(),
+        region_code: "50".into(),
+        ..Default::default()
+    };
+    assert_eq!(
+        bad_fields(f.create_support_need(t(bad, &service)).await),
+        ["request_id", "community_code", "community_name", "title"]
+    );
+    let ask = pb::CreateSupportNeedRequest {
+        origin_peer: "sichuan".into(),
+        request_id: "sc-1".into(),
+        community_code: "510104020001".into(),
+        community_name: "书院街社区".into(),
+        title: "加装电梯咨询".into(),
+        description: "请专家评估".into(),
+        region_code: "50".into(),
+        ..Default::default()
+    };
+    let created = f
+        .create_support_need(t(ask.clone(), &service))
+        .await
+        .unwrap()
+        .into_inner();
+    let need = created.need.unwrap();
+    assert_eq!(
+        f.create_support_need(t(ask.clone(), &service))
+            .await
+            .unwrap()
+            .into_inner()
+            .need
+            .unwrap()
+            .id,
+        need.id
+    );
+    let guizhou = pb::CreateSupportNeedRequest {
+        origin_peer: "guizhou".into(),
+        ..ask
+    };
+    let theirs = f
+        .create_support_need(t(guizhou, &service))
+        .await
+        .unwrap()
+        .into_inner()
+        .need
+        .unwrap();
+    assert_ne!(
+        theirs.id, need.id,
+        "the same request_id from another peer is another request"
+    );
+    let get = |peer: &str, id: &str| pb::GetSupportNeedRequest {
+        origin_peer: peer.into(),
+        id: id.into(),
+    };
+    assert_eq!(
+        code(f.get_support_need(t(get("guizhou", &need.id), &service)).await),
+        Code::NotFound
+    );
+
+    // The province's admin handles it; a district's does not see it.
+    let mut n = s.needs();
+    let yuzhong = s.login("yuzhong").await;
+    assert_eq!(
+        code(
+            n.get_need(t(
+                pb::GetNeedRequest {
+                    id: need.id.clone(),
+                    ..Default::default()
+                },
+                &yuzhong
+            ))
+            .await
+        ),
+        Code::PermissionDenied
+    );
+    let status = |action: pb::NeedAction, assignee: &str| pb::UpdateNeedStatusRequest {
+        id: need.id.clone(),
+        action: action as i32,
+        note: "处理中".into(),
+        assignee_professional_account_id: assignee.into(),
+        ..Default::default()
+    };
+    n.update_need_status(t(status(pb::NeedAction::Triage, ""), &city))
+        .await
+        .unwrap();
+    assert_eq!(
+        code(
+            n.update_need_status(t(status(pb::NeedAction::Assign, &b_id), &city))
+                .await
+        ),
+        Code::FailedPrecondition,
+        "not without consent"
+    );
+    n.update_need_status(t(status(pb::NeedAction::Assign, &a_id), &city))
+        .await
+        .unwrap();
+    n.update_need_status(t(status(pb::NeedAction::Start, ""), &a))
+        .await
+        .unwrap();
+    let seen = f
+        .get_support_need(t(get("sichuan", &need.id), &service))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(seen.expert.unwrap().id, expert.id);
+    let seen = seen.need.unwrap();
+    assert_eq!(seen.state, pb::NeedState::InProgress as i32);
+    assert!(
+        seen.assigned_professional_account_id.is_empty(),
+        "no account of ours crosses"
+    );
+
+    let changes = f
+        .list_support_needs(t(
+            pb::ListSupportNeedsRequest {
+                origin_peer: "sichuan".into(),
+                ..Default::default()
+            },
+            &service,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .needs;
+    let states: Vec<i32> = changes.iter().map(|c| c.need.as_ref().unwrap().state).collect();
+    use pb::NeedState as S;
+    assert_eq!(
+        states,
+        [
+            S::Submitted as i32,
+            S::Triaged as i32,
+            S::Assigned as i32,
+            S::InProgress as i32
+        ]
+    );
+    let after = changes[1].need.as_ref().unwrap().update_time;
+    let later = f
+        .list_support_needs(t(
+            pb::ListSupportNeedsRequest {
+                origin_peer: "sichuan".into(),
+                updated_after: after,
+                page_size: 1,
+            },
+            &service,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .needs;
+    assert_eq!(later.len(), 1);
+    assert_eq!(later[0].need.as_ref().unwrap().state, S::Assigned as i32);
+}
+
 kit::db_tests!(
+    federation_support,
     batch_assignment_is_proposed_reviewed_and_applied,
     two_way_matching_capacity_and_scope,
     expiry_response_times_and_suspension,

@@ -189,6 +189,11 @@ pub fn render(event: &Event) -> Result<Vec<Draft>, prost::DecodeError> {
     }
     if let Some(e) = decode::<matching::NeedAssigned>(event) {
         let e = e?;
+        // Another province's request (matching's federation kind) has no community of ours.
+        if e.category_code == "federation" {
+            let body = "其他省份平台请求的专家支援已分派给您，详情请在需求列表中查看。".to_string();
+            return Ok(draft(&e.professional_account_id, "matching", "新的跨省支援请求", body));
+        }
         let body = format!(
             "{}有一项居民需求分派给您，请尽快联系社区处理。",
             community(&e.community_code)
@@ -324,6 +329,21 @@ mod tests {
             "有“三师”专业人员申请到本社区开展服务，请在 2026-11-30 前答复。"
         );
         assert_eq!(got[0].priority, Priority::Normal);
+    }
+
+    #[test]
+    fn a_federation_request_is_announced_as_such() {
+        let assigned = matching::NeedAssigned {
+            need_id: "n1".into(),
+            community_code: "50".into(),
+            category_code: "federation".into(),
+            professional_account_id: "p1".into(),
+            ..Default::default()
+        };
+        let got = render(&event(&assigned)).unwrap();
+        assert_eq!(got[0].recipient, "p1");
+        assert_eq!(got[0].title, "新的跨省支援请求");
+        assert!(!got[0].body.contains("50"), "{}", got[0].body);
     }
 
     #[test]
