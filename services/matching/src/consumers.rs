@@ -37,6 +37,13 @@ impl QualificationEvents {
         if let Some(e) = decode::<qualification::ProfessionalQualified>(event) {
             return self.qualified(txn, e.map_err(bad_payload)?).await;
         }
+        if let Some(e) = decode::<qualification::ConsentChanged>(event) {
+            let e = e.map_err(bad_payload)?;
+            let federation = e.consent.is_some_and(|c| c.federation_directory);
+            store::professionals::set_federation_consent(txn, &e.account_id, federation).await?;
+            tracing::info!(account_id = %e.account_id, federation, "consent changed");
+            return Ok(());
+        }
         if let Some(e) = decode::<qualification::QualificationRenewed>(event) {
             let e = e.map_err(bad_payload)?;
             store::professionals::set_status(txn, &e.account_id, Status::Active, "", Some(&e.qualified_until)).await?;

@@ -397,6 +397,9 @@ impl Qualification {
         if app.account_id != caller.account_id {
             return Err(ServiceError::PermissionDenied("只能修改本人的申请".into()));
         }
+        if req.update_mask == ["consent"] {
+            return self.change_consent(caller, app, &proto).await;
+        }
         transition(app.state, Action::Edit).map_err(|e| ServiceError::FailedPrecondition(e.to_string()))?;
         let mut input = app.input();
         apply_mask(&mut input, input_from_proto(&proto)?, &req.update_mask)?;
@@ -409,6 +412,42 @@ impl Qualification {
         let txn = kit::db::begin(&self.db).await?;
         store::save(&txn, &self.cipher, &app).await?;
         txn.commit().await?;
+        self.to_proto(&app, caller, false).await
+    }
+
+    /// Consent is the applicant's to give and to withdraw at any time: in
+    /// any state, and once qualified the services that hold the profile
+    /// learn of it (`ConsentChanged`; matching drops a withdrawn professional
+    /// from the federation directory).
+    async fn change_consent(
+        &self,
+        caller: &Principal,
+        mut app: Application,
+        proto: &pb::Application,
+    ) -> ServiceResult<pb::Application> {
+        let consent = proto.consent.unwrap_or_default();
+        app.form.contact_visible_to_matched = consent.contact_visible_to_matched;
+        app.form.federation_directory = consent.federation_directory;
+        app.updated_at = Utc::now();
+        let txn = kit::db::begin(&self.db).await?;
+        store::save(&txn, &self.cipher, &app).await?;
+        let qualified_once = matches!(
+            app.state,
+            State::Approved | State::Suspended | State::Revoked | State::Expired
+        );
+        if qualified_once {
+            let event = pb::ConsentChanged {
+                application_id: app.id.clone(),
+                account_id: app.account_id.clone(),
+                consent: Some(consent),
+            };
+            kit::events::publish(&txn, PRODUCER, "application", &app.id, &event).await?;
+        }
+        txn.commit().await?;
+        if qualified_once {
+            self.events.notify();
+        }
+        tracing::info!(application_id = app.id, "consent changed");
         self.to_proto(&app, caller, false).await
     }
 

@@ -411,6 +411,30 @@ async fn review_workflow_scope_and_events(db: TestDb) {
         Code::FailedPrecondition,
         "approved is frozen"
     );
+    // … but consent stays the applicant's to withdraw.
+    let withdraw = pb::UpdateApplicationRequest {
+        application: Some(pb::Application {
+            id: draft.id.clone(),
+            consent: Some(pb::Consent {
+                contact_visible_to_matched: false,
+                federation_directory: false,
+            }),
+            ..Default::default()
+        }),
+        update_mask: vec!["consent".into()],
+    };
+    let withdrawn = q
+        .update_application(t(withdraw.clone(), &applicant))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(withdrawn.state, pb::ApplicationState::Approved as i32);
+    assert!(!withdrawn.consent.unwrap().federation_directory);
+    assert_eq!(
+        code(q.update_application(t(withdraw, &reviewer)).await),
+        Code::PermissionDenied,
+        "only the applicant's"
+    );
     // Identity applies the decision: the applicant is now a professional where they serve.
     assert_eq!(s.professional_regions(&applicant, &["500103"]).await, ["500103"]);
     for (decision, state) in [
@@ -460,7 +484,7 @@ async fn review_workflow_scope_and_events(db: TestDb) {
         .unwrap()
         .into_inner();
     let mut types = Vec::new();
-    while types.len() < 5 {
+    while types.len() < 6 {
         let event = tokio::time::timeout(std::time::Duration::from_secs(30), stream.message())
             .await
             .unwrap()
@@ -472,6 +496,7 @@ async fn review_workflow_scope_and_events(db: TestDb) {
         types,
         [
             "ProfessionalQualified",
+            "ConsentChanged",
             "QualificationSuspended",
             "ProfessionalQualified",
             "QualificationSuspended",

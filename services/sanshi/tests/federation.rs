@@ -186,7 +186,7 @@ async fn federation_between_two_platforms(db: TestDb) {
     );
 
     // Experts on both sides; one in Chongqing does not consent.
-    let alice = common::qualify(&cq_http, &cq_reviewer, "lingong", "林建国", 11, true).await;
+    let (alice, alice_application) = common::qualify(&cq_http, &cq_reviewer, "lingong", "林建国", 11, true).await;
     let _bob = common::qualify(&cq_http, &cq_reviewer, "wanggong", "王不公开", 12, false).await;
     let _carol = common::qualify(&sc_http, &sc_reviewer, "chengong", "陈蜀华", 13, true).await;
     let (_, alice_profile) = cq_http.get("/api/v1/professionals/me", &alice).await;
@@ -378,11 +378,7 @@ async fn federation_between_two_platforms(db: TestDb) {
             update("NEED_ACTION_ASSIGN", "已安排林工对接", &alice_account),
         )
         .await;
-    let assigned = sichuan
-        .get_support_request(pb::GetSupportRequestRequest { id: opened.id.clone() })
-        .await
-        .unwrap()
-        .into_inner();
+    let assigned = support_request(&mut sichuan, &opened.id).await;
     seen.add(&assigned);
     assert_eq!(assigned.state, pb::SupportState::Assigned as i32);
     assert_eq!(assigned.expert.as_ref().unwrap().name, "林建国");
@@ -400,11 +396,7 @@ async fn federation_between_two_platforms(db: TestDb) {
             update("NEED_ACTION_RESOLVE", "已提交加装电梯方案建议书", ""),
         )
         .await;
-    let resolved = sichuan
-        .get_support_request(pb::GetSupportRequestRequest { id: opened.id.clone() })
-        .await
-        .unwrap()
-        .into_inner();
+    let resolved = support_request(&mut sichuan, &opened.id).await;
     seen.add(&resolved);
     assert_eq!(resolved.state, pb::SupportState::Resolved as i32);
     assert_eq!(resolved.outcome, "已提交加装电梯方案建议书");
@@ -424,8 +416,29 @@ async fn federation_between_two_platforms(db: TestDb) {
     assert_eq!(states.first(), Some(&(pb::SupportState::Open as i32)), "{states:?}");
     assert!(states.contains(&(pb::SupportState::Assigned as i32)), "{states:?}");
 
-    // Another peer never sees Sichuan's requests, and a reader of the
-    // directory sees the request from neither side.
+    // Consent is withdrawn: she leaves the directory, and the request no
+    // longer shows her.
+    let (status, answer) = cq_http
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/applications/{alice_application}"),
+            Some(&alice),
+            Some(json!({
+                "application": { "consent": { "contact_visible_to_matched": true, "federation_directory": false } },
+                "update_mask": ["consent"]
+            })),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    sc_http
+        .wait("/api/v1/federation/peers/chongqing/experts", &sc_admin, |page| {
+            page["experts"].as_array().is_some_and(|e| e.is_empty())
+        })
+        .await;
+    let withdrawn = support_request(&mut sichuan, &opened.id).await;
+    assert_eq!(withdrawn.state, pb::SupportState::Resolved as i32);
+    assert!(withdrawn.expert.is_none(), "{withdrawn:?}");
+
     let status = sichuan
         .get_support_request(pb::GetSupportRequestRequest {
             id: "no-such-request".into(),
@@ -542,6 +555,15 @@ async fn federation_between_two_platforms(db: TestDb) {
         "{metrics}"
     );
     cq.stop().await.unwrap();
+}
+
+/// A support request, as the asking platform sees it.
+async fn support_request(client: &mut FederationServiceClient<Channel>, id: &str) -> pb::SupportRequest {
+    client
+        .get_support_request(pb::GetSupportRequestRequest { id: id.into() })
+        .await
+        .unwrap()
+        .into_inner()
 }
 
 fn field_violations(status: &tonic::Status) -> Vec<String> {

@@ -225,6 +225,17 @@ pub async fn set_status(
     Ok(db.execute(&update).await?.rows_affected() > 0)
 }
 
+/// Whether the professional is listed in the federation directory.
+pub async fn set_federation_consent(db: &impl ConnectionTrait, account_id: &str, consent: bool) -> Result<(), DbErr> {
+    let update = Query::update()
+        .table("professionals")
+        .value("federation_consent", consent)
+        .value("updated_at", Utc::now())
+        .and_where(Expr::col("account_id").eq(account_id))
+        .to_owned();
+    db.execute(&update).await.map(|_| ())
+}
+
 pub async fn set_availability(
     db: &impl ConnectionTrait,
     account_id: &str,

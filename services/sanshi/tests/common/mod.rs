@@ -99,8 +99,9 @@ pub async fn start_suite(
 }
 
 /// Registers `username`, applies as a planner serving 渝中区 and has the
-/// reviewer approve; the account's token once matching knows it active.
-/// `n` (0–99) makes the ID number, phone and certificate unique.
+/// reviewer approve; the account's token (and the application's id) once
+/// matching knows it active. `n` (0–99) makes the ID number, phone and
+/// certificate unique.
 pub async fn qualify(
     http: &Http,
     reviewer: &str,
@@ -108,7 +109,7 @@ pub async fn qualify(
     real_name: &str,
     n: u32,
     federation_directory: bool,
-) -> String {
+) -> (String, String) {
     let password = "Register2026";
     let phone = format!("138000012{n:02}");
     let (status, account) = http
@@ -172,5 +173,5 @@ pub async fn qualify(
         p["status"] == "PROFESSIONAL_STATUS_ACTIVE"
     })
     .await;
-    me
+    (me, id)
 }
