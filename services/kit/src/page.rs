@@ -8,6 +8,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 pub const DEFAULT_SIZE: u64 = 50;
 pub const MAX_SIZE: u64 = 500;
+/// The deepest offset a token may name: beyond any list here, and within
+/// what the databases take (a larger one would not fit their integers).
+pub const MAX_OFFSET: u64 = 10_000_000;
 
 pub fn size(requested: i32) -> ServiceResult<u64> {
     match requested {
@@ -26,6 +29,7 @@ pub fn offset(token: &str) -> ServiceResult<u64> {
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
         .and_then(|s| s.strip_prefix("o:").and_then(|n| n.parse().ok()))
+        .filter(|n| *n <= MAX_OFFSET)
         .ok_or_else(|| ServiceError::invalid("page_token", "分页标记无效"))
 }
 
@@ -51,5 +55,8 @@ mod tests {
         assert!(size(-1).is_err());
         assert_eq!(size(0).unwrap(), DEFAULT_SIZE);
         assert_eq!(size(10_000).unwrap(), MAX_SIZE);
+        // A forged token deep enough to overflow the databases' integers.
+        let forged = URL_SAFE_NO_PAD.encode(format!("o:{}", u64::MAX));
+        assert!(offset(&forged).is_err());
     }
 }

@@ -63,7 +63,9 @@ pub fn init(service_name: &str, config: &TelemetryConfig) -> anyhow::Result<Tele
     let provider = builder.build();
     let tracer = provider.tracer("sanshi");
 
-    let filter = EnvFilter::try_from_default_env().or_else(|_| EnvFilter::try_new(&config.log_level))?;
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&config.log_level))?
+        .add_directive(AUDIT.parse()?);
     let (filter, reload) = tracing_subscriber::reload::Layer::new(filter);
     let fmt_layer = match config.log_format {
         LogFormat::Json => tracing_subscriber::fmt::layer()
@@ -102,10 +104,16 @@ pub fn log_level() -> Option<String> {
         .and_then(|handle| handle.with_current(|filter| filter.to_string()).ok())
 }
 
+/// Audit lines (`target: "sanshi::audit"`) are written whatever the log
+/// level says: a quieter log must not silence the audit trail.
+pub const AUDIT: &str = "sanshi::audit=info";
+
 /// Replaces the log filter for the whole process (admin port: `PUT
 /// /log-level`); a malformed directive changes nothing.
 pub fn set_log_level(directives: &str) -> Result<String, String> {
-    let filter = EnvFilter::try_new(directives.trim()).map_err(|e| format!("invalid log filter: {e}"))?;
+    let filter = EnvFilter::try_new(directives.trim())
+        .map_err(|e| format!("invalid log filter: {e}"))?
+        .add_directive(AUDIT.parse().map_err(|e| format!("{e}"))?);
     let handle = LOG_FILTER
         .get()
         .ok_or_else(|| "logging is not set up by this process".to_string())?;

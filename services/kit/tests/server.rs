@@ -134,11 +134,13 @@ async fn the_log_level_changes_at_run_time() {
     kit::metrics::serve(listener);
     let client = reqwest::Client::new();
     let get = || async { client.get(&url).send().await.unwrap().text().await.unwrap() };
-    assert_eq!(get().await.trim(), "info");
+    // The audit trail is always on (kit::telemetry::AUDIT).
+    assert_eq!(get().await.trim(), "sanshi::audit=info,info");
     let changed = client.put(&url).body("warn,kit=debug").send().await.unwrap();
     assert_eq!(changed.status(), 200);
     assert!(tracing::enabled!(target: "kit::server", tracing::Level::DEBUG));
     assert!(!tracing::enabled!(target: "other", tracing::Level::INFO));
+    assert!(tracing::enabled!(target: "sanshi::audit", tracing::Level::INFO));
     let level = get().await;
     assert!(level.contains("kit=debug") && level.contains("warn"), "{level}");
     let refused = client.put(&url).body("kit=loudest").send().await.unwrap();

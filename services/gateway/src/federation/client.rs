@@ -112,7 +112,7 @@ impl Clients {
                 .breaker
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .allows(Instant::now())
+                .try_acquire(Instant::now())
             {
                 count("breaker_open");
                 return Err(Status::unavailable("对方平台暂时无法访问，请稍后再试"));

@@ -6,6 +6,7 @@ pub mod breaker;
 pub mod client;
 pub mod peers;
 pub mod server;
+pub mod watch;
 
 use crate::config::FederationConfig;
 pub use peers::{Operation, Peer, Peers};
@@ -70,6 +71,12 @@ pub async fn start(
     let identity = Identity::from_pem(&cert, &key);
     let clients = Arc::new(client::Clients::new(peers.clone(), Some(identity.clone()), policy)?);
 
+    // The server's own shutdown, and the watch streams' (which would keep it draining).
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    };
     let service = Arc::new(server::Federation {
         peers: peers.clone(),
         platform: config.platform.clone(),
@@ -78,6 +85,8 @@ pub async fn start(
         stats: Arc::default(),
         tokens: kit::grpc::service_tokens(identity_url, config.client_id.clone(), config.client_secret.clone())?,
         watch_poll: Duration::from_millis(config.watch_poll_ms),
+        watches: Default::default(),
+        shutdown: stopped,
     });
     let tls = ServerTlsConfig::new()
         .identity(identity)

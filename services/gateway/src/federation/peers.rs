@@ -185,11 +185,13 @@ impl Peers {
     /// The peer that presented `chain` (leaf first), if it may call `operation`.
     pub fn admit(&self, chain: Option<&[CertificateDer<'_>]>, operation: Operation) -> Result<Arc<Peer>, Refusal> {
         let (leaf, intermediates) = chain.and_then(|c| c.split_first()).ok_or(Refusal::NoCertificate)?;
-        let peer = self
-            .peers
-            .iter()
-            .find(|p| p.owns(leaf, intermediates))
-            .ok_or(Refusal::UnknownPeer)?;
+        // Exactly one peer: a certificate two peers would accept (a shared
+        // CA, a peer without names) identifies neither.
+        let mut owners = self.peers.iter().filter(|p| p.owns(leaf, intermediates));
+        let peer = match (owners.next(), owners.next()) {
+            (Some(peer), None) => peer,
+            _ => return Err(Refusal::UnknownPeer),
+        };
         if !peer.allows(operation) {
             return Err(Refusal::NotAllowed {
                 peer: peer.name.clone(),
@@ -214,6 +216,8 @@ fn host_of(url: &str) -> Option<String> {
 mod tests {
     use super::*;
 
+    use kit::dev_certs::Ca;
+
     fn der(pem: &str) -> CertificateDer<'static> {
         CertificateDer::from_pem_slice(pem.as_bytes()).unwrap()
     }
@@ -221,14 +225,14 @@ mod tests {
     struct Setup {
         _dir: tempfile::TempDir,
         peers: Peers,
-        sichuan: kit::dev_certs::Ca,
-        guizhou: kit::dev_certs::Ca,
+        sichuan: Ca,
+        guizhou: Ca,
     }
 
     fn setup() -> Setup {
         let dir = tempfile::tempdir().unwrap();
-        let sichuan = kit::dev_certs::Ca::new("四川省三师平台 CA");
-        let guizhou = kit::dev_certs::Ca::new("贵州省三师平台 CA");
+        let sichuan = Ca::new("四川省三师平台 CA");
+        let guizhou = Ca::new("贵州省三师平台 CA");
         let mut configs = Vec::new();
         for (name, code, ca, allow) in [
             ("sichuan", "51", &sichuan, vec!["Ping", "SearchExperts"]),
@@ -284,7 +288,7 @@ mod tests {
             s.peers.admit(Some(&[crossed]), Operation::Ping).unwrap_err(),
             Refusal::UnknownPeer
         );
-        let stranger = kit::dev_certs::Ca::new("unknown CA");
+        let stranger = Ca::new("unknown CA");
         let foreign = der(&stranger.issue("federation.sichuan.test").cert_pem);
         assert_eq!(
             s.peers.admit(Some(&[foreign]), Operation::Ping).unwrap_err(),
@@ -299,6 +303,33 @@ mod tests {
         assert_eq!(
             s.peers.admit(Some(&[guizhou]), Operation::SearchExperts).unwrap_err(),
             Refusal::NotAllowed { peer: "guizhou".into() }
+        );
+    }
+
+    #[test]
+    fn a_certificate_two_peers_accept_identifies_neither() {
+        let dir = tempfile::tempdir().unwrap();
+        let national = Ca::new("全国 CA");
+        let path = dir.path().join("national.pem");
+        std::fs::write(&path, &national.pem).unwrap();
+        let peer = |name: &str, names: Vec<String>| PeerConfig {
+            name: name.into(),
+            province_code: "51".into(),
+            ca_path: path.display().to_string(),
+            names,
+            allow: vec!["Ping".into()],
+            url: String::new(),
+            server_name: String::new(),
+        };
+        let peers = Peers::load(&[
+            peer("sichuan", vec!["federation.sichuan.test".into()]),
+            peer("lax", vec![]),
+        ])
+        .unwrap();
+        let cert = der(&national.issue("federation.sichuan.test").cert_pem);
+        assert_eq!(
+            peers.admit(Some(&[cert]), Operation::Ping).unwrap_err(),
+            Refusal::UnknownPeer
         );
     }
 

@@ -25,6 +25,9 @@ pub struct Federation {
     pub stats: Arc<stats::Cache>,
     pub tokens: kit::grpc::TokenSource,
     pub watch_poll: Duration,
+    /// Open watch streams per peer, and the gateway's shutdown, which ends them.
+    pub watches: super::watch::Watches,
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 /// Writes the audit line of a call (and counts it): who, what, and the outcome.
@@ -104,7 +107,7 @@ fn support_state(need_state: i32) -> pb::SupportState {
     }
 }
 
-fn support_request(n: matching::SupportNeed, province_code: &str) -> pb::SupportRequest {
+pub fn support_request(n: matching::SupportNeed, province_code: &str) -> pb::SupportRequest {
     let need = n.need.unwrap_or_default();
     let state = support_state(need.state);
     let outcome = match state {
@@ -141,15 +144,36 @@ impl Federation {
                     Refusal::NotAllowed { peer } => (peer, Status::permission_denied("贵平台无权调用此操作")),
                 };
                 audit(&peer, operation, status.code());
+                // Who it was, as far as the connection tells: for following up a refusal.
+                let fingerprint = chain
+                    .as_ref()
+                    .and_then(|c| c.first())
+                    .map(|leaf| {
+                        use sha2::Digest;
+                        sha2::Sha256::digest(leaf.as_ref())
+                            .iter()
+                            .map(|b| format!("{b:02x}"))
+                            .collect::<String>()
+                    })
+                    .unwrap_or_default();
+                let remote = request.remote_addr().map(|a| a.to_string()).unwrap_or_default();
+                tracing::warn!(
+                    target: "sanshi::audit",
+                    peer,
+                    operation = operation.as_str(),
+                    certificate_sha256 = fingerprint,
+                    remote,
+                    "federation call refused"
+                );
                 status
             })
     }
 
-    async fn token(&self) -> Result<String, Status> {
+    pub async fn token(&self) -> Result<String, Status> {
         (self.tokens)().await
     }
 
-    fn matching(
+    pub fn matching(
         &self,
     ) -> Result<
         matching::federation_support_service_client::FederationSupportServiceClient<kit::grpc::TracedChannel>,
@@ -181,7 +205,8 @@ impl Federation {
                     other_professions,
                     specialty: req.specialty,
                     min_stars: req.min_stars,
-                    page_size: req.page_size,
+                    // The contract's default page.
+                    page_size: if req.page_size == 0 { 20 } else { req.page_size },
                     page_token: req.page_token,
                 },
                 &token,
@@ -283,7 +308,7 @@ fn programme(o: &sanshi_proto::gateway::v1::StatsOverview) -> pb::ProgrammeStats
     }
 }
 
-type Watch = tokio_stream::wrappers::ReceiverStream<Result<pb::SupportRequest, Status>>;
+type Watch = super::watch::Stream;
 
 /// The gRPC service over the shared [`Federation`].
 pub struct Service(pub Arc<Federation>);
@@ -344,61 +369,8 @@ impl FederationService for Service {
         request: Request<pb::WatchSupportRequestsRequest>,
     ) -> Result<Response<Watch>, Status> {
         let peer = self.0.admit(&request, Operation::WatchSupportRequests)?;
-        let mut client = self.0.matching()?;
-        let mut cursor = request.into_inner().since;
-        let (tx, rx) = tokio::sync::mpsc::channel(32);
-        let federation = self.0.clone();
-        let origin_peer = peer.name.clone();
-        // Polls matching for the peer's changed requests until the peer hangs up.
-        tokio::spawn(async move {
-            const PAGE: i32 = 100;
-            loop {
-                let token = match federation.token().await {
-                    Ok(token) => token,
-                    Err(status) => {
-                        let _ = tx.send(Err(status)).await;
-                        return;
-                    }
-                };
-                let page = client
-                    .list_support_needs(kit::grpc::with_token(
-                        matching::ListSupportNeedsRequest {
-                            origin_peer: origin_peer.clone(),
-                            updated_after: cursor,
-                            page_size: PAGE,
-                        },
-                        &token,
-                    ))
-                    .await;
-                let needs = match page {
-                    Ok(page) => page.into_inner().needs,
-                    Err(status) => {
-                        tracing::warn!(peer = %origin_peer, code = ?status.code(), "watch support requests failed");
-                        let _ = tx.send(Err(status)).await;
-                        return;
-                    }
-                };
-                let full = needs.len() as i32 == PAGE;
-                for need in needs {
-                    cursor = need.need.as_ref().and_then(|n| n.update_time);
-                    if tx
-                        .send(Ok(support_request(need, &federation.province_code)))
-                        .await
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
-                if full {
-                    continue;
-                }
-                tokio::select! {
-                    _ = tx.closed() => return,
-                    _ = tokio::time::sleep(federation.watch_poll) => {}
-                }
-            }
-        });
-        audited(&peer, Operation::WatchSupportRequests, Ok(Watch::new(rx)))
+        let stream = super::watch::start(&self.0, &peer.name, request.into_inner().since);
+        audited(&peer, Operation::WatchSupportRequests, stream)
     }
 }
 
