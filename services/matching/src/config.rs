@@ -45,6 +45,12 @@ max_capacity = 20
 # Batch assignment: default and largest allowed pair distance.
 default_max_distance_km = 10.0
 max_distance_limit_km = 50.0
+
+[federation]
+# The platform client that speaks for other provinces' platforms (the
+# gateway's federation port, which knows them by certificate): the only
+# caller of FederationSupportService.
+gateway_client_id = "gateway"
 "#;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -56,6 +62,13 @@ pub struct Config {
     pub auth: AuthConfig,
     pub consumers: ConsumersConfig,
     pub rules: RulesConfig,
+    pub federation: FederationConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FederationConfig {
+    pub gateway_client_id: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

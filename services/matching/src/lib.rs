@@ -69,6 +69,7 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
             default_max_distance_km: rules.default_max_distance_km,
             max_distance_limit_km: rules.max_distance_limit_km,
         },
+        federation_client: config.federation.gateway_client_id.clone(),
     });
     let keys = kit::auth::jwks_from_url(&config.auth.identity_url)?;
     let verifier = Arc::new(Verifier::new(&config.auth.issuer, &config.auth.audience, keys));

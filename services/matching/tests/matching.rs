@@ -1131,15 +1131,22 @@ async fn federation_support(db: TestDb) {
         "UPDATE professionals SET federation_consent = true WHERE account_id = '{a_id}'"
     ))
     .await;
-    let service = id::auth_service_client::AuthServiceClient::new(s.identity.clone())
-        .issue_service_token(id::IssueServiceTokenRequest {
-            client_id: "matching".into(),
-            client_secret: identity::testing::SERVICE_SECRET.into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .access_token;
+    let token_of = |client: &'static str| {
+        let identity = s.identity.clone();
+        async move {
+            id::auth_service_client::AuthServiceClient::new(identity)
+                .issue_service_token(id::IssueServiceTokenRequest {
+                    client_id: client.into(),
+                    client_secret: identity::testing::SERVICE_SECRET.into(),
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .access_token
+        }
+    };
+    let service = token_of("gateway").await;
+    let other_service = token_of("matching").await;
     let city = s.login("city").await;
     let mut f = pb::federation_support_service_client::FederationSupportServiceClient::new(s.matching.clone());
 
@@ -1148,6 +1155,11 @@ async fn federation_support(db: TestDb) {
         code(f.search_public_experts(t(search.clone(), &city)).await),
         Code::PermissionDenied,
         "people do not call it"
+    );
+    assert_eq!(
+        code(f.search_public_experts(t(search.clone(), &other_service)).await),
+        Code::PermissionDenied,
+        "nor services other than the gateway, which could name any peer"
     );
     let page = f
         .search_public_experts(t(search.clone(), &service))

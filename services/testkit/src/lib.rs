@@ -85,6 +85,14 @@ async fn start(mdb: TestDb, rules: &str, records_rules: Option<&str>) -> Stack {
     let qualification_port = free_port();
     let mut identity_config = identity::testing::config(&idb.config.url);
     identity_config.consumers.qualification_url = format!("http://127.0.0.1:{qualification_port}");
+    // The gateway's account: matching's federation service answers it only.
+    identity_config
+        .bootstrap
+        .services
+        .push(identity::config::BootstrapService {
+            client_id: "gateway".into(),
+            client_secret: identity::testing::SERVICE_SECRET.into(),
+        });
     let identity = identity::start(identity_config, std::future::pending())
         .await
         .expect("identity");

@@ -41,6 +41,17 @@ fn peer_name(origin_peer: &str) -> ServiceResult<&str> {
 }
 
 impl Matching {
+    /// Only the gateway's federation port speaks for peers: another
+    /// service's token could name any peer.
+    fn require_gateway<T>(&self, request: &Request<T>) -> ServiceResult<()> {
+        let caller = caller(request)?;
+        caller.require_service()?;
+        if caller.username != self.federation_client {
+            return Err(ServiceError::PermissionDenied("仅限网关的跨省对接端口调用".into()));
+        }
+        Ok(())
+    }
+
     pub async fn public_expert(&self, p: &Professional) -> ServiceResult<pb::PublicExpert> {
         let district_code: String = p
             .service_regions
@@ -283,7 +294,7 @@ impl FederationSupportService for Federation {
         &self,
         request: Request<pb::SearchPublicExpertsRequest>,
     ) -> Result<Response<pb::SearchPublicExpertsResponse>, Status> {
-        caller(&request)?.require_service()?;
+        self.0.require_gateway(&request)?;
         Ok(Response::new(self.0.search_public(request.into_inner()).await?))
     }
 
@@ -291,7 +302,7 @@ impl FederationSupportService for Federation {
         &self,
         request: Request<pb::CreateSupportNeedRequest>,
     ) -> Result<Response<pb::SupportNeed>, Status> {
-        caller(&request)?.require_service()?;
+        self.0.require_gateway(&request)?;
         Ok(Response::new(self.0.create_support_need(request.into_inner()).await?))
     }
 
@@ -299,7 +310,7 @@ impl FederationSupportService for Federation {
         &self,
         request: Request<pb::GetSupportNeedRequest>,
     ) -> Result<Response<pb::SupportNeed>, Status> {
-        caller(&request)?.require_service()?;
+        self.0.require_gateway(&request)?;
         Ok(Response::new(self.0.get_support_need(request.into_inner()).await?))
     }
 
@@ -307,7 +318,7 @@ impl FederationSupportService for Federation {
         &self,
         request: Request<pb::ListSupportNeedsRequest>,
     ) -> Result<Response<pb::ListSupportNeedsResponse>, Status> {
-        caller(&request)?.require_service()?;
+        self.0.require_gateway(&request)?;
         Ok(Response::new(self.0.list_support_needs(request.into_inner()).await?))
     }
 }

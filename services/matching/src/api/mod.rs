@@ -38,6 +38,8 @@ pub struct Matching {
     pub db: DatabaseConnection,
     pub events: Arc<EventLog>,
     pub rules: Rules,
+    /// The only client that may call FederationSupportService (it names the peer).
+    pub federation_client: String,
 }
 
 /// Roles that act for a community: its workers and the admins above it.
