@@ -48,6 +48,9 @@ pub struct Layout {
     /// server; the process has one registry, so it shows every service
     /// (the `service` label tells them apart). 0 picks a free port.
     pub metrics_port: Option<u16>,
+    /// Each service's database pool (the services' default is 8; tests that
+    /// run whole suites side by side on one PostgreSQL take fewer).
+    pub max_connections: u32,
     /// The gateway's `[federation]` settings (TOML lines: `enabled = true`,
     /// the certificate, the peers …); None leaves federation off.
     pub federation: Option<String>,
@@ -77,6 +80,7 @@ impl Layout {
             min_visit_minutes: 15,
             log_level: "info".into(),
             metrics_port: Some(9464),
+            max_connections: 8,
             federation: None,
         }
     }
@@ -111,6 +115,7 @@ pub fn identity_config(layout: &Layout) -> anyhow::Result<identity::Config> {
         {admin_port}
         [database]
         url = "{db}"
+        max_connections = {pool}
         [telemetry]
         log_format = "pretty"
         log_level = "{level}"
@@ -128,6 +133,7 @@ pub fn identity_config(layout: &Layout) -> anyhow::Result<identity::Config> {
             .map(|p| format!("admin_port = {p}"))
             .unwrap_or_default(),
         db = layout.databases[0],
+        pool = layout.max_connections,
         level = layout.log_level,
         qualification = layout.url(1),
         accounts = accounts.join(", "),
@@ -147,6 +153,7 @@ fn service_overrides(layout: &Layout, index: usize) -> String {
         port = {port}
         [database]
         url = "{db}"
+        max_connections = {pool}
         [telemetry]
         log_format = "pretty"
         log_level = "{level}"
@@ -157,6 +164,7 @@ fn service_overrides(layout: &Layout, index: usize) -> String {
         host = layout.host,
         port = layout.ports[index],
         db = layout.databases[index],
+        pool = layout.max_connections,
         level = layout.log_level,
         identity_url = layout.identity_url(),
         secret = service_secret(service),

@@ -61,6 +61,7 @@ async fn the_programme_loop_over_http(db: TestDb) {
         min_visit_minutes: 1,
         log_level: "warn".into(),
         metrics_port: Some(0),
+        max_connections: 4,
         federation: None,
     };
     let suite = common::start_suite(&mut layout, |layout| {

@@ -65,6 +65,8 @@ fn layout(databases: &[TestDb], folder: &Path, federation: String) -> sanshi::de
         min_visit_minutes: 1,
         log_level: "warn".into(),
         metrics_port: Some(0),
+        // Two suites and another test's on one PostgreSQL (100 connections).
+        max_connections: 3,
         federation: Some(federation),
     }
 }

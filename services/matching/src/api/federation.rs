@@ -5,7 +5,7 @@
 use super::needs::state_to_proto;
 use super::{Matching, caller, idempotent, profession_from_proto, profession_to_proto, timestamp};
 use crate::domain::need::{self, NeedState};
-use crate::store::{self, needs::Need, needs::Origin, needs::StatusChange, page, professionals::Professional};
+use crate::store::{self, needs::Need, needs::Origin, page, professionals::Professional};
 use chrono::{DateTime, Utc};
 use kit::{ServiceError, ServiceResult};
 use sanshi_proto::matching::v1 as pb;
@@ -224,23 +224,7 @@ impl Matching {
                 },
             };
             let txn = kit::db::begin(&self.db).await?;
-            store::needs::insert(&txn, &n).await?;
-            let change = StatusChange {
-                from: NeedState::Submitted,
-                to: NeedState::Submitted,
-                action: None,
-                note: n.status_note.clone(),
-                actor_id: n.submitter_id.clone(),
-                at: now,
-            };
-            store::needs::add_history(&txn, &n.id, &change).await?;
-            let payload = pb::NeedSubmitted {
-                need_id: n.id.clone(),
-                community_code: n.community_code.clone(),
-                category_code: n.category_code.clone(),
-                submitter_account_id: n.submitter_id.clone(),
-            };
-            kit::events::publish(&txn, super::PRODUCER, "need", &n.id, &payload).await?;
+            super::needs::insert_submitted(&txn, &n).await?;
             Ok((self.support_need_to_proto(&n).await?, txn))
         })
         .await?;

@@ -312,23 +312,7 @@ impl Matching {
                 origin: Default::default(),
             };
             let txn = kit::db::begin(&self.db).await?;
-            store::needs::insert(&txn, &n).await?;
-            let change = StatusChange {
-                from: NeedState::Submitted,
-                to: NeedState::Submitted,
-                action: None,
-                note: n.status_note.clone(),
-                actor_id: caller.account_id.clone(),
-                at: now,
-            };
-            store::needs::add_history(&txn, &n.id, &change).await?;
-            let payload = pb::NeedSubmitted {
-                need_id: n.id.clone(),
-                community_code: n.community_code.clone(),
-                category_code: n.category_code.clone(),
-                submitter_account_id: n.submitter_id.clone(),
-            };
-            kit::events::publish(&txn, super::PRODUCER, "need", &n.id, &payload).await?;
+            let change = insert_submitted(&txn, &n).await?;
             let mut response = self.need_to_proto(&n, false).await?;
             response.history = vec![pb::NeedStatusChange {
                 from_state: state_to_proto(change.from),
@@ -566,6 +550,29 @@ impl Matching {
         self.events.notify();
         self.need_to_proto(&n, true).await
     }
+}
+
+/// Stores a new need with its first history entry (by its submitter) and
+/// announces it (`NeedSubmitted`), in `txn`; the entry.
+pub async fn insert_submitted(txn: &sea_orm::DatabaseTransaction, n: &Need) -> ServiceResult<StatusChange> {
+    store::needs::insert(txn, n).await?;
+    let change = StatusChange {
+        from: NeedState::Submitted,
+        to: NeedState::Submitted,
+        action: None,
+        note: n.status_note.clone(),
+        actor_id: n.submitter_id.clone(),
+        at: n.requested_at,
+    };
+    store::needs::add_history(txn, &n.id, &change).await?;
+    let payload = pb::NeedSubmitted {
+        need_id: n.id.clone(),
+        community_code: n.community_code.clone(),
+        category_code: n.category_code.clone(),
+        submitter_account_id: n.submitter_id.clone(),
+    };
+    kit::events::publish(txn, super::PRODUCER, "need", &n.id, &payload).await?;
+    Ok(change)
 }
 
 pub fn categories() -> pb::ListNeedCategoriesResponse {
