@@ -20,9 +20,9 @@ pub struct Issued {
 }
 
 impl Ca {
-    pub fn new(common_name: &str) -> Ca {
-        let key = KeyPair::generate().expect("generate a CA key");
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
+    pub fn new(common_name: &str) -> Result<Ca, rcgen::Error> {
+        let key = KeyPair::generate()?;
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.distinguished_name.push(DnType::CommonName, common_name);
         params.key_usages = vec![
@@ -30,26 +30,26 @@ impl Ca {
             KeyUsagePurpose::CrlSign,
             KeyUsagePurpose::DigitalSignature,
         ];
-        let pem = params.self_signed(&key).expect("self-sign the CA").pem();
-        Ca {
+        let pem = params.self_signed(&key)?.pem();
+        Ok(Ca {
             issuer: Issuer::new(params, key),
             pem,
-        }
+        })
     }
 
     /// A certificate for `dns_name`, valid now.
-    pub fn issue(&self, dns_name: &str) -> Issued {
+    pub fn issue(&self, dns_name: &str) -> Result<Issued, rcgen::Error> {
         self.issue_with(dns_name, false)
     }
 
     /// A certificate for `dns_name` that expired in 2021.
-    pub fn issue_expired(&self, dns_name: &str) -> Issued {
+    pub fn issue_expired(&self, dns_name: &str) -> Result<Issued, rcgen::Error> {
         self.issue_with(dns_name, true)
     }
 
-    fn issue_with(&self, dns_name: &str, expired: bool) -> Issued {
-        let key = KeyPair::generate().expect("generate a key");
-        let mut params = CertificateParams::new(vec![dns_name.to_string()]).expect("certificate parameters");
+    fn issue_with(&self, dns_name: &str, expired: bool) -> Result<Issued, rcgen::Error> {
+        let key = KeyPair::generate()?;
+        let mut params = CertificateParams::new(vec![dns_name.to_string()])?;
         params.distinguished_name.push(DnType::CommonName, dns_name);
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
@@ -57,10 +57,10 @@ impl Ca {
             params.not_before = rcgen::date_time_ymd(2020, 1, 1);
             params.not_after = rcgen::date_time_ymd(2021, 1, 1);
         }
-        let cert = params.signed_by(&key, &self.issuer).expect("issue a certificate");
-        Issued {
+        let cert = params.signed_by(&key, &self.issuer)?;
+        Ok(Issued {
             cert_pem: cert.pem(),
             key_pem: key.serialize_pem(),
-        }
+        })
     }
 }

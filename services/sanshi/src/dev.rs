@@ -320,8 +320,8 @@ pub fn dev_federation(dir: &Path, port: u16) -> anyhow::Result<String> {
     std::fs::create_dir_all(dir)?;
     let (ca, cert, key) = (dir.join("ca.pem"), dir.join("tls.crt"), dir.join("tls.key"));
     if !(ca.exists() && cert.exists() && key.exists()) {
-        let authority = kit::dev_certs::Ca::new("Sanshi dev CA (not for production)");
-        let issued = authority.issue(DEV_FEDERATION_NAME);
+        let authority = kit::dev_certs::Ca::new("Sanshi dev CA (not for production)")?;
+        let issued = authority.issue(DEV_FEDERATION_NAME)?;
         std::fs::write(&ca, &authority.pem)?;
         std::fs::write(&cert, &issued.cert_pem)?;
         std::fs::write(&key, &issued.key_pem)?;

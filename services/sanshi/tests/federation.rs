@@ -113,12 +113,16 @@ impl Seen {
 async fn federation_between_two_platforms(db: TestDb) {
     let dir = tempfile::tempdir().unwrap();
     let (cq_ca, sc_ca, gz_ca, stranger_ca) = (
-        Ca::new("重庆市三师平台 CA"),
-        Ca::new("四川省三师平台 CA"),
-        Ca::new("贵州省三师平台 CA"),
-        Ca::new("不明 CA"),
+        Ca::new("重庆市三师平台 CA").unwrap(),
+        Ca::new("四川省三师平台 CA").unwrap(),
+        Ca::new("贵州省三师平台 CA").unwrap(),
+        Ca::new("不明 CA").unwrap(),
     );
-    let (cq_cert, sc_cert, gz_cert) = (cq_ca.issue(CQ_NAME), sc_ca.issue(SC_NAME), gz_ca.issue(GZ_NAME));
+    let (cq_cert, sc_cert, gz_cert) = (
+        cq_ca.issue(CQ_NAME).unwrap(),
+        sc_ca.issue(SC_NAME).unwrap(),
+        gz_ca.issue(GZ_NAME).unwrap(),
+    );
     let path = |name: &str, text: &str| write(dir.path(), name, text);
     let (cq_ca_path, sc_ca_path, gz_ca_path) = (
         path("cq-ca.pem", &cq_ca.pem),
@@ -460,17 +464,17 @@ async fn federation_between_two_platforms(db: TestDb) {
         ping_refused(client(cq_fed, &cq_ca.pem, CQ_NAME, None).await).await,
         "no certificate"
     );
-    let foreign = stranger_ca.issue(SC_NAME);
+    let foreign = stranger_ca.issue(SC_NAME).unwrap();
     assert!(
         ping_refused(client(cq_fed, &cq_ca.pem, CQ_NAME, Some(&foreign)).await).await,
         "wrong CA"
     );
-    let expired = sc_ca.issue_expired(SC_NAME);
+    let expired = sc_ca.issue_expired(SC_NAME).unwrap();
     assert!(
         ping_refused(client(cq_fed, &cq_ca.pem, CQ_NAME, Some(&expired)).await).await,
         "expired"
     );
-    let rogue = sc_ca.issue("rogue.sichuan.test");
+    let rogue = sc_ca.issue("rogue.sichuan.test").unwrap();
     let mut unlisted = client(cq_fed, &cq_ca.pem, CQ_NAME, Some(&rogue)).await.unwrap();
     let status = unlisted.ping(pb::PingRequest {}).await.unwrap_err();
     assert_eq!(

@@ -231,8 +231,8 @@ mod tests {
 
     fn setup() -> Setup {
         let dir = tempfile::tempdir().unwrap();
-        let sichuan = Ca::new("四川省三师平台 CA");
-        let guizhou = Ca::new("贵州省三师平台 CA");
+        let sichuan = Ca::new("四川省三师平台 CA").unwrap();
+        let guizhou = Ca::new("贵州省三师平台 CA").unwrap();
         let mut configs = Vec::new();
         for (name, code, ca, allow) in [
             ("sichuan", "51", &sichuan, vec!["Ping", "SearchExperts"]),
@@ -261,11 +261,11 @@ mod tests {
     #[test]
     fn a_peer_is_the_one_whose_ca_and_name_the_certificate_has() {
         let s = setup();
-        let cert = der(&s.sichuan.issue("federation.sichuan.test").cert_pem);
+        let cert = der(&s.sichuan.issue("federation.sichuan.test").unwrap().cert_pem);
         let peer = s.peers.admit(Some(&[cert]), Operation::SearchExperts).unwrap();
         assert_eq!(peer.name, "sichuan");
         assert_eq!(peer.server_name, "federation.sichuan.test");
-        let cert = der(&s.guizhou.issue("federation.guizhou.test").cert_pem);
+        let cert = der(&s.guizhou.issue("federation.guizhou.test").unwrap().cert_pem);
         assert_eq!(s.peers.admit(Some(&[cert]), Operation::Ping).unwrap().name, "guizhou");
     }
 
@@ -277,29 +277,29 @@ mod tests {
             Refusal::NoCertificate
         );
         // Sichuan's CA, but a name Sichuan is not known by.
-        let rogue = der(&s.sichuan.issue("rogue.sichuan.test").cert_pem);
+        let rogue = der(&s.sichuan.issue("rogue.sichuan.test").unwrap().cert_pem);
         assert_eq!(
             s.peers.admit(Some(&[rogue]), Operation::Ping).unwrap_err(),
             Refusal::UnknownPeer
         );
         // Guizhou's name under Sichuan's CA is neither.
-        let crossed = der(&s.sichuan.issue("federation.guizhou.test").cert_pem);
+        let crossed = der(&s.sichuan.issue("federation.guizhou.test").unwrap().cert_pem);
         assert_eq!(
             s.peers.admit(Some(&[crossed]), Operation::Ping).unwrap_err(),
             Refusal::UnknownPeer
         );
-        let stranger = Ca::new("unknown CA");
-        let foreign = der(&stranger.issue("federation.sichuan.test").cert_pem);
+        let stranger = Ca::new("unknown CA").unwrap();
+        let foreign = der(&stranger.issue("federation.sichuan.test").unwrap().cert_pem);
         assert_eq!(
             s.peers.admit(Some(&[foreign]), Operation::Ping).unwrap_err(),
             Refusal::UnknownPeer
         );
-        let expired = der(&s.sichuan.issue_expired("federation.sichuan.test").cert_pem);
+        let expired = der(&s.sichuan.issue_expired("federation.sichuan.test").unwrap().cert_pem);
         assert_eq!(
             s.peers.admit(Some(&[expired]), Operation::Ping).unwrap_err(),
             Refusal::UnknownPeer
         );
-        let guizhou = der(&s.guizhou.issue("federation.guizhou.test").cert_pem);
+        let guizhou = der(&s.guizhou.issue("federation.guizhou.test").unwrap().cert_pem);
         assert_eq!(
             s.peers.admit(Some(&[guizhou]), Operation::SearchExperts).unwrap_err(),
             Refusal::NotAllowed { peer: "guizhou".into() }
@@ -309,7 +309,7 @@ mod tests {
     #[test]
     fn a_certificate_two_peers_accept_identifies_neither() {
         let dir = tempfile::tempdir().unwrap();
-        let national = Ca::new("全国 CA");
+        let national = Ca::new("全国 CA").unwrap();
         let path = dir.path().join("national.pem");
         std::fs::write(&path, &national.pem).unwrap();
         let peer = |name: &str, names: Vec<String>| PeerConfig {
@@ -326,7 +326,7 @@ mod tests {
             peer("lax", vec![]),
         ])
         .unwrap();
-        let cert = der(&national.issue("federation.sichuan.test").cert_pem);
+        let cert = der(&national.issue("federation.sichuan.test").unwrap().cert_pem);
         assert_eq!(
             peers.admit(Some(&[cert]), Operation::Ping).unwrap_err(),
             Refusal::UnknownPeer
