@@ -5,7 +5,7 @@
 //! record arriving again — in any order, under any event id — changes nothing.
 
 use crate::domain::Tenths;
-use crate::domain::points::{self, RuleBook, RuleSet, ScoredRecord};
+use crate::domain::points::{self, Overflow, RuleBook, RuleSet, ScoredRecord};
 use crate::store::awards::{self, RecordAward};
 use crate::store::ledger::{self, Entry, Kind};
 use crate::store::professionals::{self, Professional};
@@ -131,7 +131,8 @@ fn plan(
             resident_count: e.resident_rating_count,
         },
         carry_over,
-    );
+    )
+    .map_err(ServiceError::internal)?;
     let (source, kind, amount, compensates, reason) = match current {
         None => (
             format!("record:{}", e.record_id),
@@ -143,7 +144,10 @@ fn plan(
         Some(c) => (
             format!("record:{}:v{}", e.record_id, e.version),
             Kind::Compensation,
-            breakdown.amount - c.points,
+            breakdown
+                .amount
+                .checked_sub(c.points)
+                .ok_or_else(|| ServiceError::internal(Overflow))?,
             c.first_entry_id.clone(),
             format!(
                 "服务记录修改后（第 {} 版）重新计分：{}，原计 {}",
@@ -270,10 +274,15 @@ pub async fn award_many(
         let key = (e.professional_account_id.clone(), year - 1);
         let carry_over = match carried.get(&key) {
             Some((points, true)) => *points,
-            open => open.map_or(0, |(points, _)| *points) + added.get(&key).copied().unwrap_or(0),
+            open => open
+                .map_or(0, |(points, _)| *points)
+                .saturating_add(added.get(&key).copied().unwrap_or(0)),
         };
         let award = plan(rules, (e, event), current, year, carry_over)?;
-        *added.entry((e.professional_account_id.clone(), year)).or_default() += award.entry.amount;
+        let sum = added.entry((e.professional_account_id.clone(), year)).or_default();
+        *sum = sum
+            .checked_add(award.entry.amount)
+            .ok_or_else(|| ServiceError::internal(Overflow))?;
         planned.push(award);
     }
     let written = write(txn, planned).await?;

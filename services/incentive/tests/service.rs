@@ -313,6 +313,20 @@ async fn admin_operations_stay_in_scope(db: TestDb) {
         bad_fields(client.adjust_points(t(bad, &yuzhong)).await),
         ["reason", "region_code", "tenths"]
     );
+    // Amounts whose absolute value does not exist or is out of bounds are
+    // refused, never wrapped into a huge entry.
+    for tenths in [i64::MIN, i64::MIN + 1, i64::MAX, 10_001] {
+        let huge = pb::AdjustPointsRequest {
+            tenths,
+            request_id: format!("huge-{tenths}"),
+            ..bonus.clone()
+        };
+        assert_eq!(
+            bad_fields(client.adjust_points(t(huge, &yuzhong)).await),
+            ["tenths"],
+            "{tenths}"
+        );
+    }
     // A reversal is a compensating entry naming the original, once.
     let reverse = pb::ReverseEntryRequest {
         entry_id: first.id.clone(),

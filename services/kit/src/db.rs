@@ -94,6 +94,24 @@ pub async fn begin(db: &DatabaseConnection) -> Result<DatabaseTransaction, sea_o
     db.begin_with_options(options).await
 }
 
+/// Serialises the transactions that check and then write something of one
+/// `key` (a professional's visit times, say), until this transaction ends.
+/// PostgreSQL takes a transaction-scoped advisory lock on the key's hash;
+/// SQLite needs nothing, since [`begin`] already holds its one write lock.
+pub async fn lock(txn: &DatabaseTransaction, key: &str) -> Result<(), sea_orm::DbErr> {
+    match kind(txn) {
+        DbKind::Sqlite => Ok(()),
+        DbKind::Postgres => {
+            let lock = statement(
+                txn,
+                "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))",
+                vec![key.into()],
+            );
+            txn.execute_raw(lock).await.map(|_| ())
+        }
+    }
+}
+
 /// Applies every pending migration of `M`.
 pub async fn migrate<M: MigratorTrait>(db: &DatabaseConnection) -> anyhow::Result<()> {
     M::up(db, None).await?;

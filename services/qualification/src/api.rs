@@ -246,10 +246,13 @@ impl Qualification {
     }
 
     /// The application as `caller` may see it. Personal data in full for the
-    /// applicant and for reviewers in scope (`reveal`), which is logged.
+    /// applicant and, once submitted, for reviewers in scope (`reveal`), which
+    /// is logged.
     async fn to_proto(&self, app: &Application, caller: &Principal, reveal: bool) -> ServiceResult<pb::Application> {
         let own = caller.account_id == app.account_id;
-        let full = own || (reveal && covers_application(caller, &[Role::Reviewer], app));
+        // A draft is still the applicant's own: reviewers see submitted applications only.
+        let submitted = app.state != State::Draft;
+        let full = own || (reveal && submitted && covers_application(caller, &[Role::Reviewer], app));
         if full && !own && (!app.id_number.is_empty() || !app.phone.is_empty()) {
             store::log_pii_read(&self.db, &app.id, &caller.account_id).await?;
             tracing::info!(

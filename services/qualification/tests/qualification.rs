@@ -295,6 +295,18 @@ async fn review_workflow_scope_and_events(db: TestDb) {
     let mut full = form(ID_A, &["500103"], "2015-03-01");
     full.id = draft.id.clone();
     s.q().update_application(t(update(full), &applicant)).await.unwrap();
+    // Until it is submitted, a reviewer in scope sees it masked only.
+    let peeked = s
+        .q()
+        .get_application(t(pb::GetApplicationRequest { id: draft.id.clone() }, &reviewer))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (peeked.id_number.as_str(), peeked.phone.as_str()),
+        ("110105********002X", "138****5678"),
+        "a draft's personal data is not the reviewer's"
+    );
     let submitted = s
         .q()
         .submit_application(t(pb::SubmitApplicationRequest { id: draft.id.clone() }, &applicant))

@@ -183,6 +183,33 @@ async fn records_are_validated_confirmed_rated_and_scored(db: TestDb) {
             .await,
         1
     );
+    // Ten different submissions for one time slot at once: one is accepted,
+    // the others overlap it (sequentially the second is refused the same way).
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let (mut r, pro, request) = (
+            r.clone(),
+            pro.clone(),
+            submit(&match_id, content(400, 340), &format!("slot-{i}")),
+        );
+        tasks.push(tokio::spawn(async move { r.submit_record(t(request, &pro)).await }));
+    }
+    let (mut accepted, mut overlapping) = (0, 0);
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => accepted += 1,
+            refused => {
+                assert_eq!(bad_fields(refused), ["content.start_time"]);
+                overlapping += 1;
+            }
+        }
+    }
+    assert_eq!((accepted, overlapping), (1, 9), "accepted/concurrent");
+    assert_eq!(
+        s.count_records("SELECT COUNT(*) FROM records WHERE request_id LIKE 'slot-%'")
+            .await,
+        1
+    );
     // Overlap with the first record; a far check-in is flagged, not refused.
     assert_eq!(
         bad_fields(
@@ -277,6 +304,41 @@ async fn records_are_validated_confirmed_rated_and_scored(db: TestDb) {
         .into_inner();
     assert_eq!(confirmed.state, pb::ServiceRecordState::Confirmed as i32);
     assert!(confirmed.rating_closes_time.is_some());
+    // A confirmation retried after its answer was lost, alone and several at
+    // once, answers the confirmed record and changes nothing.
+    let retried = r
+        .confirm_record(t(confirm.clone(), &worker))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (retried.state, retried.version, retried.rating_closes_time),
+        (confirmed.state, confirmed.version, confirmed.rating_closes_time)
+    );
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let (mut r, worker, request) = (r.clone(), worker.clone(), confirm.clone());
+        tasks.push(tokio::spawn(async move {
+            r.confirm_record(t(request, &worker))
+                .await
+                .map(|r| r.into_inner().state)
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap().unwrap(), pb::ServiceRecordState::Confirmed as i32);
+    }
+    let confirmations = format!(
+        "SELECT COUNT(*) FROM outbox_events WHERE event_type = 'sanshi.records.v1.ServiceRecordConfirmed' \
+         AND aggregate_id = '{}'",
+        record.id
+    );
+    assert_eq!(s.count_records(&confirmations).await, 1, "confirmed once");
+    let redisputed = r.dispute_record(t(dispute("再次异议"), &worker)).await;
+    assert_eq!(
+        code(redisputed),
+        Code::FailedPrecondition,
+        "a confirmed record is not disputed"
+    );
 
     // Confirmed is immutable: only an amendment changes it.
     assert_eq!(
@@ -463,7 +525,8 @@ async fn records_are_validated_confirmed_rated_and_scored(db: TestDb) {
         (pb::ServiceRecordState::Scored as i32, 4)
     );
     for (event, n) in [
-        ("ServiceRecordSubmitted", 3),
+        // visit-1, visit-2, visit-3 and the one slot-* record that was accepted
+        ("ServiceRecordSubmitted", 4),
         ("ServiceRecordConfirmed", 1),
         ("ServiceRecordAmended", 2),
         ("ServiceRecordScored", 2),

@@ -3,7 +3,7 @@
 use super::{Incentive, REGION_READERS, entry_to_proto, profession_from_proto, profession_to_proto, year_or_current};
 use crate::consumers::publish_awarded;
 use crate::domain::format_points;
-use crate::domain::points::Breakdown;
+use crate::domain::points::{Adjustment, Breakdown, Overflow, checked_sum};
 use crate::store::ledger::{self, Entry, Kind};
 use crate::store::{audit, awards, professionals, years};
 use chrono::Utc;
@@ -13,9 +13,6 @@ use kit::region as regions;
 use kit::{ServiceError, ServiceResult};
 use sanshi_proto::incentive::v1 as pb;
 use sea_orm::TransactionTrait;
-
-/// The largest single adjustment: 1,000 points.
-const MAX_ADJUSTMENT: i64 = 10_000;
 
 fn reason_of(v: &mut Violations, reason: &str) -> String {
     let reason = reason.trim().to_string();
@@ -34,7 +31,7 @@ impl Incentive {
         Ok(pb::Balance {
             account_id: account,
             year,
-            tenths: entries.iter().map(|e| e.amount).sum(),
+            tenths: checked_sum(entries.iter().map(|e| e.amount)).map_err(ServiceError::internal)?,
             entries: entries.len() as i32,
         })
     }
@@ -87,7 +84,8 @@ impl Incentive {
         if account.is_empty() {
             v.add("account_id", "请指定专业人员");
         }
-        if req.tenths == 0 || req.tenths.abs() > MAX_ADJUSTMENT {
+        let adjustment = Adjustment::new(req.tenths);
+        if adjustment.is_none() {
             v.add("tenths", "调整分值不能为 0，且不超过 1000 分");
         }
         let reason = reason_of(&mut v, &req.reason);
@@ -97,7 +95,7 @@ impl Incentive {
             v.add("request_id", e);
         }
         v.into_result()?;
-        let (Some(region), Some(year)) = (region, year) else {
+        let (Some(region), Some(year), Some(adjustment)) = (region, year, adjustment) else {
             return Err(ServiceError::invalid("region_code", "行政区划代码无效"));
         };
         if !caller.covers(&Role::ADMINS, &region) {
@@ -120,20 +118,20 @@ impl Incentive {
         };
         if let Some(done) = ledger::by_source(&self.db, &source).await? {
             // A retry: the first attempt's entry, if it was the same adjustment.
-            if done.professional_id != account || done.amount != req.tenths {
+            if done.professional_id != account || done.amount != adjustment.tenths() {
                 return Err(ServiceError::FailedPrecondition(
                     "该 request_id 已用于另一笔调整".into(),
                 ));
             }
             return Ok(entry_to_proto(&done));
         }
-        let label = if req.tenths > 0 { "奖励" } else { "扣减" };
+        let label = if adjustment.tenths() > 0 { "奖励" } else { "扣减" };
         let entry = Entry {
             id: uuid::Uuid::now_v7().to_string(),
             professional_id: account.clone(),
             source,
             kind: Kind::Adjustment,
-            amount: req.tenths,
+            amount: adjustment.tenths(),
             year,
             rule_version: String::new(),
             breakdown: "{}".into(),
@@ -212,7 +210,7 @@ impl Incentive {
             professional_id: original.professional_id.clone(),
             source,
             kind: Kind::Compensation,
-            amount: -net,
+            amount: net.checked_neg().ok_or_else(|| ServiceError::internal(Overflow))?,
             year: original.year,
             rule_version: original.rule_version.clone(),
             breakdown: "{}".into(),

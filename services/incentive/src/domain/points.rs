@@ -79,6 +79,18 @@ pub struct RuleError {
     pub message: String,
 }
 
+/// A figure bound for the ledger that does not fit in its type. Rule sets
+/// are bounded by [`RuleSet::validate`], so this means corrupt input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("points arithmetic overflow")]
+pub struct Overflow;
+
+/// Upper bounds that keep every product of a valid rule set far inside i64.
+pub const MAX_BASE: Tenths = 100_000;
+/// 100× in thousandths.
+pub const MAX_FACTOR: i64 = 100_000;
+pub const MAX_BONUS: Tenths = 100_000;
+
 fn rule_error(field: impl Into<String>, message: &str) -> RuleError {
     RuleError {
         field: field.into(),
@@ -170,15 +182,15 @@ impl RuleSet {
             return Err(rule_error("year", "年度无效"));
         }
         for (i, t) in self.service_types.iter().enumerate() {
-            if t.code.is_empty() || t.name.is_empty() || t.base < 0 {
+            if t.code.is_empty() || t.name.is_empty() || !(0..=MAX_BASE).contains(&t.base) {
                 return Err(rule_error(
                     format!("service_types[{i}]"),
-                    "服务类型须有编码、名称和非负基础分",
+                    "服务类型须有编码、名称和 0 到 10000 分的基础分",
                 ));
             }
         }
-        if self.default_base < 0 {
-            return Err(rule_error("default_base", "基础分不能为负"));
+        if !(0..=MAX_BASE).contains(&self.default_base) {
+            return Err(rule_error("default_base", "基础分应在 0 到 10000 分之间"));
         }
         let bands = &self.distance_bands;
         if bands.is_empty() || bands.last().is_some_and(|b| b.max_km.is_some()) {
@@ -186,11 +198,14 @@ impl RuleSet {
         }
         let mut previous = 0.0;
         for (i, b) in bands.iter().enumerate() {
-            if b.factor <= 0
+            if !(1..=MAX_FACTOR).contains(&b.factor)
                 || b.max_km.is_some_and(|km| km.is_nan() || km <= previous)
                 || (b.max_km.is_none() && i + 1 != bands.len())
             {
-                return Err(rule_error(format!("distance_bands[{i}]"), "距离分档须递增、系数为正"));
+                return Err(rule_error(
+                    format!("distance_bands[{i}]"),
+                    "距离分档须递增、系数为正且不超过 100",
+                ));
             }
             previous = b.max_km.unwrap_or(previous);
         }
@@ -203,17 +218,19 @@ impl RuleSet {
         }
         if s.bands.is_empty()
             || s.bands.windows(2).any(|w| w[0].min_score <= w[1].min_score)
-            || s.bands.iter().any(|b| b.factor <= 0)
+            || s.bands
+                .iter()
+                .any(|b| !(1..=MAX_FACTOR).contains(&b.factor) || b.min_score.is_nan())
             || s.bands.last().is_some_and(|b| b.min_score > 1.0)
         {
             return Err(rule_error(
                 "satisfaction.bands",
-                "满意度分档须从高到低、系数为正，且覆盖 1 分",
+                "满意度分档须从高到低、系数为正且不超过 100，且覆盖 1 分",
             ));
         }
         let p = &self.progressive;
-        if p.step <= 0 || p.per_step < 0 || p.cap < 0 {
-            return Err(rule_error("progressive", "累进规则无效"));
+        if p.step <= 0 || !(0..=MAX_BONUS).contains(&p.per_step) || !(0..=MAX_BONUS).contains(&p.cap) {
+            return Err(rule_error("progressive", "累进规则无效（每档与上限不超过 10000 分）"));
         }
         Ok(())
     }
@@ -265,7 +282,9 @@ impl RuleSet {
     /// 累进 bonus for a professional with `previous_year` points last year.
     pub fn progressive_bonus(&self, previous_year: Tenths) -> Tenths {
         let p = &self.progressive;
-        ((previous_year.max(0) / p.step) * p.per_step).min(p.cap)
+        // A product past i64 is past the cap too, so saturating is exact here.
+        let steps = previous_year.max(0).checked_div(p.step).unwrap_or(0);
+        steps.saturating_mul(p.per_step).min(p.cap).max(0)
     }
 }
 
@@ -373,7 +392,9 @@ impl Breakdown {
 }
 
 /// Scores a record under `rules` for a professional with `previous_year` points.
-pub fn score(rules: &RuleSet, record: &ScoredRecord, previous_year: Tenths) -> Breakdown {
+/// Every step is checked: a rule set that escaped validation gives
+/// [`Overflow`], never a wrapped amount.
+pub fn score(rules: &RuleSet, record: &ScoredRecord, previous_year: Tenths) -> Result<Breakdown, Overflow> {
     let (service_name, base) = rules.service(&record.service_type);
     let distance_factor = rules.distance_factor(record.distance_km.max(0.0));
     let (satisfaction_factor, satisfaction_basis, satisfaction_milli) =
@@ -382,10 +403,15 @@ pub fn score(rules: &RuleSet, record: &ScoredRecord, previous_year: Tenths) -> B
             None => (1000, String::new(), None),
         };
     // base (tenths) × two factors (thousandths), rounded half up to tenths.
-    let product = i128::from(base) * i128::from(distance_factor) * i128::from(satisfaction_factor);
-    let scaled = ((product + 500_000) / 1_000_000) as Tenths;
+    let product = i128::from(base)
+        .checked_mul(i128::from(distance_factor))
+        .and_then(|p| p.checked_mul(i128::from(satisfaction_factor)))
+        .and_then(|p| p.checked_add(500_000))
+        .ok_or(Overflow)?;
+    let scaled = Tenths::try_from(product.div_euclid(1_000_000)).map_err(|_| Overflow)?;
     let progressive = rules.progressive_bonus(previous_year);
-    Breakdown {
+    let amount = scaled.checked_add(progressive).ok_or(Overflow)?;
+    Ok(Breakdown {
         rule_version: rules.version.clone(),
         service_name,
         base,
@@ -395,13 +421,122 @@ pub fn score(rules: &RuleSet, record: &ScoredRecord, previous_year: Tenths) -> B
         satisfaction_basis,
         satisfaction_milli,
         progressive,
-        amount: scaled + progressive,
+        amount,
+    })
+}
+
+/// An administrator's adjustment: non-zero and at most 1,000 points either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Adjustment(Tenths);
+
+impl Adjustment {
+    /// The largest single adjustment: 1,000 points.
+    pub const MAX: Tenths = 10_000;
+
+    /// `None` for zero or anything beyond ±1,000 points (`i64::MIN` included:
+    /// its absolute value does not exist in i64).
+    pub fn new(tenths: Tenths) -> Option<Adjustment> {
+        (tenths != 0 && tenths.unsigned_abs() <= Self::MAX.unsigned_abs()).then_some(Adjustment(tenths))
     }
+
+    pub fn tenths(self) -> Tenths {
+        self.0
+    }
+}
+
+/// The sum of ledger amounts, or [`Overflow`].
+pub fn checked_sum(amounts: impl IntoIterator<Item = Tenths>) -> Result<Tenths, Overflow> {
+    amounts
+        .into_iter()
+        .try_fold(0 as Tenths, |sum, a| sum.checked_add(a))
+        .ok_or(Overflow)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn adjustments_are_bounded_both_ways() {
+        assert_eq!(Adjustment::new(10_000).map(Adjustment::tenths), Some(10_000));
+        assert_eq!(Adjustment::new(-10_000).map(Adjustment::tenths), Some(-10_000));
+        for bad in [0, 10_001, -10_001, i64::MIN, i64::MAX, i64::MIN + 1] {
+            assert_eq!(Adjustment::new(bad), None, "{bad}");
+        }
+        assert_eq!(checked_sum([i64::MAX, 1]), Err(Overflow));
+        assert_eq!(checked_sum([i64::MAX, -1, 1]), Ok(i64::MAX));
+    }
+
+    fn any_rule_set() -> impl Strategy<Value = RuleSet> {
+        (
+            any::<i64>(),
+            any::<i64>(),
+            prop::collection::vec((prop::option::of(any::<f64>()), any::<i64>()), 1..5),
+            prop::collection::vec((any::<f64>(), any::<i64>()), 1..5),
+            (any::<i64>(), any::<i64>(), any::<i64>()),
+            any::<i64>(),
+        )
+            .prop_map(
+                |(base, default_base, distance, satisfaction, (step, per_step, cap), weight)| {
+                    let mut r = RuleSet::standard(2026);
+                    r.service_types[0].base = base;
+                    r.default_base = default_base;
+                    r.distance_bands = distance
+                        .into_iter()
+                        .map(|(max_km, factor)| DistanceBand { max_km, factor })
+                        .collect();
+                    r.satisfaction.bands = satisfaction
+                        .into_iter()
+                        .map(|(min_score, factor)| SatisfactionBand { min_score, factor })
+                        .collect();
+                    r.satisfaction.community_weight = weight;
+                    r.progressive = ProgressiveRule { step, per_step, cap };
+                    r
+                },
+            )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Whatever the rules and the record, scoring never panics; a rule set
+        /// that passes validation always scores, and its parts add up.
+        #[test]
+        fn scoring_never_panics(
+            rules in any_rule_set(),
+            km in any::<f64>(),
+            community in any::<i32>(),
+            avg in any::<f64>(),
+            count in any::<i32>(),
+            last_year in any::<i64>(),
+        ) {
+            let service = if km.is_sign_negative() { "survey" } else { "unknown" };
+            let result = score(&rules, &record(service, km, community, avg, count), last_year);
+            if rules.validate().is_ok() {
+                let b = result.expect("a valid rule set scores");
+                prop_assert!(b.progressive >= 0 && b.progressive <= rules.progressive.cap);
+                prop_assert!(b.amount >= b.progressive);
+            }
+        }
+
+        #[test]
+        fn adjustments_and_sums_never_panic(tenths in any::<i64>(), amounts in prop::collection::vec(any::<i64>(), 0..8)) {
+            let amounts_again = amounts.clone();
+            if let Some(a) = Adjustment::new(tenths) {
+                prop_assert!(a.tenths().abs() <= Adjustment::MAX);
+            }
+            let wide: i128 = amounts.iter().map(|&a| i128::from(a)).sum();
+            // A sum past i64 is always refused (one that only passes it on
+            // the way may be refused too); any sum given is exact.
+            if let Ok(sum) = checked_sum(amounts) {
+                prop_assert_eq!(i128::from(sum), wide);
+            }
+            if i64::try_from(wide).is_err() {
+                prop_assert!(checked_sum(amounts_again).is_err());
+            }
+        }
+    }
 
     #[test]
     fn the_example_rules_file_is_valid() {
@@ -470,7 +605,7 @@ mod tests {
     fn the_issue_example_adds_up() {
         let rules = RuleSet::standard(2026);
         // 议事协商 10 × 1.2 (12 km) × 1.1 (community 4 ★) + 0.5 (500 points last year).
-        let b = score(&rules, &record("deliberation", 12.0, 4, 0.0, 0), 5000);
+        let b = score(&rules, &record("deliberation", 12.0, 4, 0.0, 0), 5000).unwrap();
         assert_eq!(b.amount, 137);
         assert_eq!(
             b.explain(),
@@ -494,7 +629,7 @@ mod tests {
             ("deliberation", 1.0, 0, 0.0, 0, 123_456, 110), // 累进 capped at 1.0
         ];
         for (service, km, community, avg, count, last_year, expected) in table {
-            let b = score(&rules, &record(service, km, community, avg, count), last_year);
+            let b = score(&rules, &record(service, km, community, avg, count), last_year).unwrap();
             assert_eq!(
                 b.amount,
                 expected,

@@ -3,7 +3,7 @@
 
 use crate::domain::Tenths;
 use chrono::{DateTime, Utc};
-use kit::ServiceResult;
+use kit::{ServiceError, ServiceResult};
 use sea_orm::sea_query::{Asterisk, Expr, ExprTrait, Order, Query};
 use sea_orm::{ConnectionTrait, DbErr, QueryResult};
 use std::collections::HashSet;
@@ -154,7 +154,10 @@ pub async fn net_of(db: &impl ConnectionTrait, entry: &Entry) -> ServiceResult<T
         Some(r) => r.try_get_by_index(0)?,
         None => 0,
     };
-    Ok(entry.amount + compensated)
+    entry
+        .amount
+        .checked_add(compensated)
+        .ok_or_else(|| ServiceError::internal(crate::domain::points::Overflow))
 }
 
 /// A professional's entries, oldest first (`year` None: all years).

@@ -304,6 +304,15 @@ impl RecordsService {
             request_hash: hash.clone(),
         };
         let txn = kit::db::begin(&self.db).await?;
+        // Checked again under the professional's lock: concurrent submissions
+        // for one time slot all passed the check above.
+        if self.overlaps_under_lock(&txn, &r).await? {
+            drop(txn);
+            if let Some(first) = self.retried(&caller.account_id, &req.request_id, &hash).await? {
+                return Ok(first);
+            }
+            return Err(ServiceError::invalid(record::OVERLAP.0, record::OVERLAP.1));
+        }
         if let Err(error) = store::records::insert(&txn, &r).await {
             drop(txn);
             // A concurrent duplicate got there first: answer as its retry.
@@ -329,6 +338,14 @@ impl RecordsService {
         self.events.notify();
         tracing::info!(record_id = %r.id, far_check_in = r.far_check_in, "service record submitted");
         self.record_to_proto(&r, true).await
+    }
+
+    /// Takes the professional's lock for the rest of `txn` and tells whether
+    /// `r`'s visit overlaps another of their records as committed now.
+    async fn overlaps_under_lock(&self, txn: &sea_orm::DatabaseTransaction, r: &Record) -> ServiceResult<bool> {
+        kit::db::lock(txn, &format!("records:professional:{}", r.professional_id)).await?;
+        let others = store::records::times_of(txn, &r.professional_id, &r.id).await?;
+        Ok(record::overlaps(&r.content, &others))
     }
 
     /// The record an earlier submission with this key made, if its body was
@@ -408,12 +425,28 @@ impl RecordsService {
             _ => Self::actor(caller, &r).ok_or_else(ServiceError::permission_denied)?,
         };
         let now = Utc::now();
-        let next = workflow::apply(&facts(&r), action, actor, reason, now)?;
+        let next = match workflow::apply(&facts(&r), action, actor, reason, now) {
+            Ok(next) => next,
+            // A retry whose first answer was lost: the record as it is now.
+            Err(WorkflowError::WrongState(state)) if workflow::already_applied(state, action) => {
+                return self.record_to_proto(&r, true).await;
+            }
+            Err(e) => return Err(e.into()),
+        };
         let expected = (r.state, r.version);
         r.state = next;
         let (history_action, amended) = change(&mut r)?;
         let txn = kit::db::begin(&self.db).await?;
+        if r.version != expected.1 && self.overlaps_under_lock(&txn, &r).await? {
+            return Err(ServiceError::invalid(record::OVERLAP.0, record::OVERLAP.1));
+        }
         if !store::records::update(&txn, &r, expected).await? {
+            drop(txn);
+            // Two identical calls at once: the loser answers what the winner did.
+            let now = self.load(id).await?;
+            if workflow::already_applied(now.state, action) {
+                return self.record_to_proto(&now, true).await;
+            }
             return Err(ServiceError::FailedPrecondition("该记录已被他人修改，请刷新".into()));
         }
         self.history(&txn, &r, history_action, &caller.account_id, reason.trim(), None)
@@ -830,7 +863,8 @@ impl RecordService for Records {
         Ok(Response::new(
             self.0
                 .act(&caller, &id, Action::Confirm, "", move |r| {
-                    let now = Utc::now();
+                    // As stored (microseconds), so that a retry answers the same time.
+                    let now = chrono::SubsecRound::trunc_subsecs(Utc::now(), 6);
                     r.confirmed_at = Some(now);
                     r.rating_closes_at = Some(now + window);
                     Ok(("confirmed", None))

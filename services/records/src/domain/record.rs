@@ -83,6 +83,16 @@ fn within_active(active: &ActiveIntervals, start: DateTime<Utc>, end: DateTime<U
         .any(|(from, to)| *from <= start && to.is_none_or(|to| end <= to))
 }
 
+/// Refuses a visit overlapping one of the professional's other records. Run
+/// again under the professional's lock just before the record is written, so
+/// that concurrent submissions cannot all pass it.
+pub fn overlaps(c: &Content, others: &[(DateTime<Utc>, DateTime<Utc>)]) -> bool {
+    others.iter().any(|(s, e)| c.start < *e && *s < c.end)
+}
+
+/// The field and message of an overlap.
+pub const OVERLAP: (&str, &str) = ("content.start_time", "与您的其他服务记录时间重叠");
+
 /// Validates `c` (normalising its strings) and locates its check-in; every
 /// problem is reported with its field.
 pub fn validate(c: &mut Content, ctx: &Context, limits: &Limits) -> Result<CheckIn, Violations> {
@@ -112,8 +122,8 @@ pub fn validate(c: &mut Content, ctx: &Context, limits: &Limits) -> Result<Check
     if c.end > c.start && !within_active(ctx.active, c.start, c.end) {
         v.add("match_id", "服务时间内该匹配不处于已建立状态");
     }
-    if ctx.others.iter().any(|(s, e)| c.start < *e && *s < c.end) {
-        v.add("content.start_time", "与您的其他服务记录时间重叠");
+    if overlaps(c, ctx.others) {
+        v.add(OVERLAP.0, OVERLAP.1);
     }
     c.summary = c.summary.trim().to_string();
     let summary_chars = c.summary.chars().count();

@@ -149,6 +149,18 @@ pub fn apply(
     Ok(next)
 }
 
+/// Whether a record in `state` already shows `action` applied, so that a
+/// client retrying it (its first answer lost) gets the record, not an error.
+/// Only actions whose target state no other action reaches qualify.
+pub fn already_applied(state: State, action: Action) -> bool {
+    match action {
+        // Scoring follows confirmation without any other step.
+        Action::Confirm => matches!(state, State::Confirmed | State::Scored),
+        Action::Dispute => state == State::Disputed,
+        _ => false,
+    }
+}
+
 /// Residents rate while the window is open on a confirmed record.
 pub fn resident_may_rate(facts: &Facts, now: DateTime<Utc>) -> bool {
     facts.state == State::Confirmed && facts.rating_closes_at.is_some_and(|closes| now < closes)
@@ -166,6 +178,16 @@ mod tests {
             community_rated: false,
             rating_closes_at: None,
         }
+    }
+
+    #[test]
+    fn confirm_and_dispute_are_recognised_as_already_applied() {
+        assert!(already_applied(State::Confirmed, Action::Confirm));
+        assert!(already_applied(State::Scored, Action::Confirm));
+        assert!(already_applied(State::Disputed, Action::Dispute));
+        assert!(!already_applied(State::Disputed, Action::Confirm));
+        assert!(!already_applied(State::Confirmed, Action::Dispute));
+        assert!(!already_applied(State::Submitted, Action::Resubmit));
     }
 
     #[test]
