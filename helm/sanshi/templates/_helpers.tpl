@@ -28,7 +28,7 @@ app.kubernetes.io/component: {{ .service }}
 {{/*
 The platform's shape, fixed by the code: the event streams each service
 follows (`consumers.<producer>_url`), and the services that keep personal
-data (`pii.*` keys).
+data or remember responses that may hold it (`pii.*` keys).
 */}}
 {{- define "sanshi.follows" -}}
 identity: [qualification]
@@ -41,7 +41,7 @@ gateway: []
 {{- end }}
 
 {{- define "sanshi.personalData" -}}
-[identity, qualification, records]
+[identity, qualification, matching, records, incentive]
 {{- end }}
 
 {{/* http://<release>-<service>:<port> of a service named in .target. */}}

@@ -54,6 +54,7 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
     let identity = Arc::new(Identity {
         audit_key,
         db: db.clone(),
+        idempotency: kit::idempotency::Idempotency::new(cipher.clone(), config.database.idempotency_ttl()),
         cipher,
         tokens: TokenSettings {
             issuer: config.tokens.issuer.clone(),
@@ -114,6 +115,7 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
         .await
         .context("migrate identity database")?;
     kit::metrics::watch_database(NAME, db.clone());
+    identity.idempotency.spawn_sweeper(db.clone(), events.clone());
     events.start_sequencer();
     let tree = domain::region::RegionTree::new(store::regions::all(&db).await?);
     tracing::info!(regions = tree.len(), "region tree loaded");

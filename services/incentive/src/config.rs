@@ -1,7 +1,7 @@
 //! Incentive's configuration (`sanshi config incentive` prints the defaults).
 
 use crate::domain::points::RuleBook;
-use kit::config::{AuthConfig, ConfigError, DatabaseConfig, ServerConfig, TelemetryConfig, Validate};
+use kit::config::{AuthConfig, ConfigError, DatabaseConfig, PiiConfig, ServerConfig, TelemetryConfig, Validate};
 use serde::Deserialize;
 
 pub const DEFAULTS: &str = r#"
@@ -28,6 +28,11 @@ identity_url = "http://127.0.0.1:50051"
 client_id = "incentive"
 client_secret = ""
 
+[pii]
+# Seals remembered responses (idempotency keys) and personal data.
+encryption_key = ""
+hash_key = ""
+
 [consumers]
 # Records' event stream (scored service records); empty: not followed.
 records_url = ""
@@ -47,6 +52,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub telemetry: TelemetryConfig,
     pub auth: AuthConfig,
+    pub pii: PiiConfig,
     pub consumers: ConsumersConfig,
     pub rules: RulesConfig,
 }
@@ -88,6 +94,7 @@ impl Validate for Config {
         self.database.validate()?;
         self.telemetry.validate()?;
         self.auth.validate()?;
+        self.pii.validate()?;
         if !self.consumers.records_url.is_empty() {
             kit::config::require_http_url("consumers.records_url", &self.consumers.records_url)?;
         }

@@ -37,7 +37,8 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
     let events = EventLog::new(db.clone(), consumers::PRODUCER, EventLogOptions::default());
     let keys = kit::auth::jwks_from_url(&config.auth.identity_url)?;
     let verifier = Arc::new(Verifier::new(&config.auth.issuer, &config.auth.audience, keys));
-    let incentive = Arc::new(api::Incentive::new(db.clone(), events.clone()));
+    let idempotency = kit::idempotency::Idempotency::new(config.pii.cipher()?, config.database.idempotency_ttl());
+    let incentive = Arc::new(api::Incentive::new(db.clone(), events.clone(), idempotency.clone()));
     let services = Services::new()
         .with(
             IncentiveServiceServer::new(api::Service(Arc::clone(&incentive)))
@@ -50,6 +51,7 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
         .await
         .context("migrate incentive database")?;
     kit::metrics::watch_database(NAME, db.clone());
+    idempotency.spawn_sweeper(db.clone(), events.clone());
     events.start_sequencer();
     let follows = [
         (

@@ -46,7 +46,9 @@ async fn serve(db: &TestDb) -> (Client, Channel, TestDb) {
     let config: incentive::Config = kit::config::from_toml(
         incentive::config::DEFAULTS,
         &format!(
-            "[server]\nhost = \"127.0.0.1\"\nport = 0\n[database]\nurl = \"{}\"\n[telemetry]\nlog_format = \"pretty\"\nlog_level = \"warn\"\n[auth]\nidentity_url = \"http://{}\"\n",
+            "[server]\nhost = \"127.0.0.1\"\nport = 0\n[database]\nurl = \"{}\"\n[telemetry]\nlog_format = \"pretty\"\nlog_level = \"warn\"\n[auth]\nidentity_url = \"http://{}\"\n\
+             [pii]\nencryption_key = \"QEFCQ0RFRkdISUpLTE1OT1BRUlNUVVZXWFlaW1xdXl8=\"\n\
+             hash_key = \"YGFiY2RlZmdoaWprbG1ub3BxcnN0dXZ3eHl6e3x9fn8=\"\n",
             db.config.url, identity.local_addr
         ),
     )

@@ -214,15 +214,30 @@ pub struct DatabaseConfig {
     /// `sqlite://path/to/file.db` or `postgres://user@host:port/db`.
     pub url: String,
     pub max_connections: u32,
+    /// How long a write's remembered response answers its retries
+    /// (`kit::idempotency`); then it is deleted. Default 7 days.
+    #[serde(default = "default_idempotency_ttl_secs")]
+    pub idempotency_ttl_secs: u64,
+}
+
+fn default_idempotency_ttl_secs() -> u64 {
+    crate::idempotency::DEFAULT_TTL.as_secs()
 }
 
 impl DatabaseConfig {
+    pub fn idempotency_ttl(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.idempotency_ttl_secs)
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
         crate::db::DbKind::of_url(&self.url)
             .map(|_| ())
             .map_err(|reason| ConfigError::new("database.url", reason))?;
         if self.max_connections == 0 {
             return Err(ConfigError::new("database.max_connections", "must be positive"));
+        }
+        if self.idempotency_ttl_secs == 0 {
+            return Err(ConfigError::new("database.idempotency_ttl_secs", "must be positive"));
         }
         Ok(())
     }

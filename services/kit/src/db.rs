@@ -290,6 +290,7 @@ pub mod testing {
             let config = DatabaseConfig {
                 url,
                 max_connections: 4,
+                idempotency_ttl_secs: 3600,
             };
             let conn = connect(&config).await.expect("open sqlite test database");
             Self {
@@ -325,6 +326,7 @@ pub mod testing {
             let config = DatabaseConfig {
                 url: format!("{base}/{name}"),
                 max_connections: 4,
+                idempotency_ttl_secs: 3600,
             };
             let conn = connect(&config).await.expect("connect to test database");
             Some(Self {

@@ -1,6 +1,6 @@
 //! Matching's configuration (`sanshi config matching` prints the defaults).
 
-use kit::config::{AuthConfig, ConfigError, DatabaseConfig, ServerConfig, TelemetryConfig, Validate};
+use kit::config::{AuthConfig, ConfigError, DatabaseConfig, PiiConfig, ServerConfig, TelemetryConfig, Validate};
 use serde::Deserialize;
 
 pub const DEFAULTS: &str = r#"
@@ -26,6 +26,11 @@ audience = "sanshi"
 identity_url = "http://127.0.0.1:50051"
 client_id = "matching"
 client_secret = ""
+
+[pii]
+# Seals remembered responses (idempotency keys) and personal data.
+encryption_key = ""
+hash_key = ""
 
 [consumers]
 # Qualification's event stream, source of the professionals' read model;
@@ -60,6 +65,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub telemetry: TelemetryConfig,
     pub auth: AuthConfig,
+    pub pii: PiiConfig,
     pub consumers: ConsumersConfig,
     pub rules: RulesConfig,
     pub federation: FederationConfig,
@@ -101,6 +107,7 @@ impl Validate for Config {
         self.database.validate()?;
         self.telemetry.validate()?;
         self.auth.validate()?;
+        self.pii.validate()?;
         if !self.consumers.qualification_url.is_empty() {
             kit::config::require_http_url("consumers.qualification_url", &self.consumers.qualification_url)?;
         }

@@ -62,6 +62,7 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
     let matching = Arc::new(api::Matching {
         db: db.clone(),
         events: events.clone(),
+        idempotency: kit::idempotency::Idempotency::new(config.pii.cipher()?, config.database.idempotency_ttl()),
         rules: api::Rules {
             offer_ttl: chrono::Duration::seconds(rules.offer_ttl_secs as i64),
             default_capacity: rules.default_capacity,
@@ -100,6 +101,7 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
         .await
         .context("migrate matching database")?;
     kit::metrics::watch_database(NAME, db.clone());
+    matching.idempotency.spawn_sweeper(db.clone(), events.clone());
     events.start_sequencer();
     if !config.consumers.qualification_url.is_empty() {
         let tokens = kit::grpc::service_tokens(

@@ -22,6 +22,7 @@ pub const PRODUCER: &str = "qualification";
 pub struct Qualification {
     pub db: DatabaseConnection,
     pub cipher: PiiCipher,
+    pub idempotency: kit::idempotency::Idempotency,
     pub rules: Rules,
     pub validity_months: u32,
     pub events: Arc<EventLog>,
@@ -354,7 +355,7 @@ impl Qualification {
         }
         let scope = format!("CreateApplication:{}", caller.account_id);
         if !req.request_id.is_empty()
-            && let Some(stored) = kit::idempotency::lookup(&self.db, &scope, &req.request_id).await?
+            && let Some(stored) = self.idempotency.lookup(&self.db, &scope, &req.request_id).await?
         {
             return pb::Application::decode(stored.as_slice()).map_err(ServiceError::internal);
         }
@@ -386,7 +387,9 @@ impl Qualification {
         store::save(&txn, &self.cipher, &app).await?;
         let response = self.to_proto(&app, caller, false).await?;
         if !req.request_id.is_empty() {
-            kit::idempotency::remember(&txn, &scope, &req.request_id, &response.encode_to_vec()).await?;
+            self.idempotency
+                .remember(&txn, &scope, &req.request_id, &response.encode_to_vec())
+                .await?;
         }
         txn.commit().await?;
         Ok(response)
@@ -676,7 +679,7 @@ impl Qualification {
         kit::idempotency::validate_key(&req.request_id).map_err(|e| ServiceError::invalid("request_id", e))?;
         let scope = format!("DecideApplication:{}", caller.account_id);
         if !req.request_id.is_empty()
-            && let Some(stored) = kit::idempotency::lookup(&self.db, &scope, &req.request_id).await?
+            && let Some(stored) = self.idempotency.lookup(&self.db, &scope, &req.request_id).await?
         {
             return pb::Application::decode(stored.as_slice()).map_err(ServiceError::internal);
         }
@@ -709,7 +712,9 @@ impl Qualification {
         self.publish(&txn, &app, action, &reason).await?;
         let response = self.to_proto(&app, caller, false).await?;
         if !req.request_id.is_empty() {
-            kit::idempotency::remember(&txn, &scope, &req.request_id, &response.encode_to_vec()).await?;
+            self.idempotency
+                .remember(&txn, &scope, &req.request_id, &response.encode_to_vec())
+                .await?;
         }
         txn.commit().await?;
         self.events.notify();

@@ -53,6 +53,7 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
     let qualification = Arc::new(api::Qualification {
         db: db.clone(),
         cipher: config.pii.cipher()?,
+        idempotency: kit::idempotency::Idempotency::new(config.pii.cipher()?, config.database.idempotency_ttl()),
         rules: domain::Rules {
             min_years_of_practice: config.rules.min_years_of_practice,
             ..Default::default()
@@ -79,6 +80,7 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
         .await
         .context("migrate qualification database")?;
     kit::metrics::watch_database(NAME, db.clone());
+    qualification.idempotency.spawn_sweeper(db.clone(), events.clone());
     events.start_sequencer();
     tokio::spawn(expiry_sweep(
         sweeper,

@@ -90,6 +90,7 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
         db: db.clone(),
         events: events.clone(),
         cipher: config.pii.cipher()?,
+        idempotency: kit::idempotency::Idempotency::new(config.pii.cipher()?, config.database.idempotency_ttl()),
         objects: object_store(&config.attachments)?,
         rules: api::Rules {
             limits: domain::record::Limits {
@@ -122,6 +123,7 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
         .await
         .context("migrate records database")?;
     kit::metrics::watch_database(NAME, db.clone());
+    records.idempotency.spawn_sweeper(db.clone(), events.clone());
     events.start_sequencer();
     if !config.consumers.matching_url.is_empty() {
         let tokens = kit::grpc::service_tokens(

@@ -184,6 +184,7 @@ pub fn qualification_config(layout: &Layout) -> anyhow::Result<qualification::Co
 
 pub fn matching_config(layout: &Layout) -> anyhow::Result<matching::Config> {
     let overrides = service_overrides(layout, 2)
+        + DEV_PII
         + &format!(
             "[consumers]\nqualification_url = \"{}\"\nincentive_url = \"{}\"\n",
             layout.url(1),
@@ -209,6 +210,7 @@ pub fn records_config(layout: &Layout) -> anyhow::Result<records::Config> {
 
 pub fn incentive_config(layout: &Layout) -> anyhow::Result<incentive::Config> {
     let overrides = service_overrides(layout, 4)
+        + DEV_PII
         + &format!(
             "[consumers]\nrecords_url = \"{}\"\nqualification_url = \"{}\"\n",
             layout.url(3),
@@ -340,6 +342,29 @@ peers = [{{ name = "chongqing", province_code = "50", ca_path = "{ca}", names = 
     ))
 }
 
+/// Seeds the demo data (applications in every state, community profiles, a
+/// visit with its ratings) once; returns how many applications it made (0
+/// when the data was already there).
+pub async fn seed(suite: &Suite, layout: &Layout) -> anyhow::Result<usize> {
+    let channel = |addr: std::net::SocketAddr| tonic::transport::Channel::from_shared(format!("http://{addr}"));
+    let identity_channel = channel(suite.identity.local_addr)?.connect().await?;
+    let qualification_channel = channel(suite.qualification.local_addr)?.connect().await?;
+    let matching_channel = channel(suite.matching.local_addr)?.connect().await?;
+    let seeded = crate::seed::applications(identity_channel.clone(), qualification_channel, DEMO_PASSWORD).await?;
+    crate::seed::community_profiles(identity_channel.clone(), matching_channel.clone(), DEMO_PASSWORD).await?;
+    let records_channel = channel(suite.records.local_addr)?.connect().await?;
+    let records_db = kit::db::connect(&records_config(layout)?.database).await?;
+    crate::seed::records_demo(
+        identity_channel,
+        matching_channel,
+        records_channel,
+        &records_db,
+        DEMO_PASSWORD,
+    )
+    .await?;
+    Ok(seeded)
+}
+
 pub async fn run(data_dir: &Path, host: &str) -> anyhow::Result<()> {
     std::fs::create_dir_all(data_dir)?;
     let mut layout = Layout::dev(data_dir, host);
@@ -356,27 +381,8 @@ pub async fn run(data_dir: &Path, host: &str) -> anyhow::Result<()> {
         &suite.gateway,
     );
 
-    let channel = |addr: std::net::SocketAddr| tonic::transport::Channel::from_shared(format!("http://{addr}"));
-    let seeding = async {
-        let identity_channel = channel(identity.local_addr)?.connect().await?;
-        let qualification_channel = channel(qualification.local_addr)?.connect().await?;
-        let matching_channel = channel(matching.local_addr)?.connect().await?;
-        let seeded = crate::seed::applications(identity_channel.clone(), qualification_channel, DEMO_PASSWORD).await?;
-        crate::seed::community_profiles(identity_channel.clone(), matching_channel.clone(), DEMO_PASSWORD).await?;
-        let records_channel = channel(records.local_addr)?.connect().await?;
-        let records_db = kit::db::connect(&records_config(&layout)?.database).await?;
-        crate::seed::records_demo(
-            identity_channel,
-            matching_channel,
-            records_channel,
-            &records_db,
-            DEMO_PASSWORD,
-        )
-        .await?;
-        anyhow::Ok(seeded)
-    };
     // Demo data is a convenience: the platform runs without it.
-    match seeding.await {
+    match seed(&suite, &layout).await {
         Ok(0) => {}
         Ok(seeded) => tracing::info!(applications = seeded, "demo applications seeded"),
         Err(error) => tracing::warn!(error = format!("{error:#}"), "seeding demo applications failed"),

@@ -137,6 +137,9 @@ async fn start(mdb: TestDb, rules: &str, records_rules: Option<&str>) -> Stack {
             [auth]
             identity_url = "{identity_url}"
             client_secret = "{secret}"
+            [pii]
+            encryption_key = "QEFCQ0RFRkdISUpLTE1OT1BRUlNUVVZXWFlaW1xdXl8="
+            hash_key = "YGFiY2RlZmdoaWprbG1ub3BxcnN0dXZ3eHl6e3x9fn8="
             [consumers]
             qualification_url = "http://127.0.0.1:{qualification_port}"
             [rules]

@@ -103,7 +103,10 @@ impl Identity {
 
         let idempotency_scope = format!("CreateAccount:{}", caller.account_id);
         if !req.request_id.is_empty()
-            && let Some(stored) = kit::idempotency::lookup(&self.db, &idempotency_scope, &req.request_id).await?
+            && let Some(stored) = self
+                .idempotency
+                .lookup(&self.db, &idempotency_scope, &req.request_id)
+                .await?
         {
             return pb::Account::decode(stored.as_slice()).map_err(ServiceError::internal);
         }
@@ -140,7 +143,9 @@ impl Identity {
         .await?;
         let response = self.account_to_proto(&record, &caller.account_id);
         if !req.request_id.is_empty() {
-            kit::idempotency::remember(&txn, &idempotency_scope, &req.request_id, &response.encode_to_vec()).await?;
+            self.idempotency
+                .remember(&txn, &idempotency_scope, &req.request_id, &response.encode_to_vec())
+                .await?;
         }
         txn.commit().await?;
         self.events.notify();

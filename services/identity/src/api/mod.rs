@@ -32,6 +32,7 @@ pub struct TokenSettings {
 pub struct Identity {
     pub db: DatabaseConnection,
     pub cipher: PiiCipher,
+    pub idempotency: kit::idempotency::Idempotency,
     pub tokens: TokenSettings,
     pub lockout: LockoutPolicy,
     /// Keys the audit chain's HMAC (derived from `pii.hash_key`).

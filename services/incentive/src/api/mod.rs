@@ -30,16 +30,18 @@ const REGION_READERS: [Role; 4] = [Role::CityAdmin, Role::DistrictAdmin, Role::S
 pub struct Incentive {
     pub db: DatabaseConnection,
     pub events: Arc<EventLog>,
+    pub idempotency: kit::idempotency::Idempotency,
     pub star_rules: StarRules,
     /// Years being closed by this process (a second CloseYear only reports progress).
     pub closing: Mutex<HashSet<i32>>,
 }
 
 impl Incentive {
-    pub fn new(db: DatabaseConnection, events: Arc<EventLog>) -> Self {
+    pub fn new(db: DatabaseConnection, events: Arc<EventLog>, idempotency: kit::idempotency::Idempotency) -> Self {
         Incentive {
             db,
             events,
+            idempotency,
             star_rules: StarRules::standard(),
             closing: Mutex::new(HashSet::new()),
         }

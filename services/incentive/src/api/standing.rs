@@ -271,64 +271,65 @@ impl Incentive {
         if years::closing(&self.db, year).await?.is_none_or(|c| c.state != "done") {
             return Err(ServiceError::FailedPrecondition(format!("{year} 年度尚未结算")));
         }
-        kit::idempotency::once(
-            &self.db,
-            format!("incentive.propose_team:{}", caller.account_id),
-            &req.request_id,
-            || async {
-                let mut ranked = Vec::new();
-                let rated = years::rated(&self.db, year).await?;
-                for p in professionals::active(&self.db).await? {
-                    if let Some(&(stars, points)) = rated.get(&p.account_id) {
-                        ranked.push((p, stars, points));
-                    }
-                }
-                // Most stars first, then most points; the account id breaks ties.
-                ranked.sort_by(|a, b| {
-                    b.1.cmp(&a.1)
-                        .then(b.2.cmp(&a.2))
-                        .then(a.0.account_id.cmp(&b.0.account_id))
-                });
-                let mut by_specialty: std::collections::BTreeMap<String, Vec<Candidate>> = Default::default();
-                for (p, stars, points) in &ranked {
-                    for specialty in &p.specialties {
-                        let list = by_specialty.entry(specialty.clone()).or_default();
-                        if list.len() < req.per_specialty as usize {
-                            list.push(Candidate {
-                                specialty: specialty.clone(),
-                                professional_id: p.account_id.clone(),
-                                rank: list.len() as i32 + 1,
-                                stars: *stars,
-                                points: *points,
-                                struck: false,
-                            });
+        self.idempotency
+            .once(
+                &self.db,
+                format!("incentive.propose_team:{}", caller.account_id),
+                &req.request_id,
+                || async {
+                    let mut ranked = Vec::new();
+                    let rated = years::rated(&self.db, year).await?;
+                    for p in professionals::active(&self.db).await? {
+                        if let Some(&(stars, points)) = rated.get(&p.account_id) {
+                            ranked.push((p, stars, points));
                         }
                     }
-                }
-                let proposal = Proposal {
-                    id: uuid::Uuid::now_v7().to_string(),
-                    year,
-                    state: "proposed".into(),
-                    proposed_by: caller.account_id.clone(),
-                    confirmed_by: String::new(),
-                    created_at: Utc::now(),
-                    confirmed_at: None,
-                    candidates: by_specialty.into_values().flatten().collect(),
-                };
-                let txn = self.db.begin().await?;
-                experts::insert(&txn, &proposal).await?;
-                audit::log(
-                    &txn,
-                    &caller.account_id,
-                    "propose_expert_team",
-                    &format!("proposal:{}", proposal.id),
-                    &format!("{year} 年度，每个专长 {} 人", req.per_specialty),
-                )
-                .await?;
-                Ok((self.proposal_to_proto(&proposal).await?, txn))
-            },
-        )
-        .await
+                    // Most stars first, then most points; the account id breaks ties.
+                    ranked.sort_by(|a, b| {
+                        b.1.cmp(&a.1)
+                            .then(b.2.cmp(&a.2))
+                            .then(a.0.account_id.cmp(&b.0.account_id))
+                    });
+                    let mut by_specialty: std::collections::BTreeMap<String, Vec<Candidate>> = Default::default();
+                    for (p, stars, points) in &ranked {
+                        for specialty in &p.specialties {
+                            let list = by_specialty.entry(specialty.clone()).or_default();
+                            if list.len() < req.per_specialty as usize {
+                                list.push(Candidate {
+                                    specialty: specialty.clone(),
+                                    professional_id: p.account_id.clone(),
+                                    rank: list.len() as i32 + 1,
+                                    stars: *stars,
+                                    points: *points,
+                                    struck: false,
+                                });
+                            }
+                        }
+                    }
+                    let proposal = Proposal {
+                        id: uuid::Uuid::now_v7().to_string(),
+                        year,
+                        state: "proposed".into(),
+                        proposed_by: caller.account_id.clone(),
+                        confirmed_by: String::new(),
+                        created_at: Utc::now(),
+                        confirmed_at: None,
+                        candidates: by_specialty.into_values().flatten().collect(),
+                    };
+                    let txn = self.db.begin().await?;
+                    experts::insert(&txn, &proposal).await?;
+                    audit::log(
+                        &txn,
+                        &caller.account_id,
+                        "propose_expert_team",
+                        &format!("proposal:{}", proposal.id),
+                        &format!("{year} 年度，每个专长 {} 人", req.per_specialty),
+                    )
+                    .await?;
+                    Ok((self.proposal_to_proto(&proposal).await?, txn))
+                },
+            )
+            .await
     }
 
     pub(super) async fn team_proposal(

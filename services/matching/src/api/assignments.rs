@@ -2,7 +2,7 @@
 //! region (the `matching-solver` crate), stored as a proposal for review and
 //! then turned into invitations.
 
-use super::{Matching, caller, idempotent, profession_to_proto, region, timestamp};
+use super::{Matching, caller, profession_to_proto, region, timestamp};
 use crate::domain::lifecycle::{MatchState, Side};
 use crate::store::{self, assignments::Assignment, assignments::Pair, professionals::Status};
 use chrono::Utc;
@@ -76,56 +76,57 @@ impl Matching {
             }
         };
         let scope = format!("ProposeAssignment:{}", caller.account_id);
-        idempotent(&self.db, scope, &req.request_id, || async {
-            let instance = self.assignment_instance(code.as_str(), max_km).await?;
-            let started = std::time::Instant::now();
-            let solve_input = instance.clone();
-            let solved = tokio::task::spawn_blocking(move || matching_solver::solve(&solve_input))
-                .await
-                .map_err(ServiceError::internal)?
-                .map_err(|e| ServiceError::internal(anyhow::anyhow!("assignment instance rejected: {e}")))?;
-            let solve_millis = started.elapsed().as_secs_f64() * 1000.0;
-            let pairs: Vec<Pair> = solved
-                .pairs
-                .iter()
-                .map(|p| Pair {
-                    community: instance.communities[p.community].id.clone(),
-                    professional: instance.professionals[p.professional].id.clone(),
-                    profession: instance.professionals[p.professional].profession.clone(),
-                    distance_km: f64::from(p.distance_m) / 1000.0,
-                })
-                .collect();
-            let a = Assignment {
-                id: uuid::Uuid::now_v7().to_string(),
-                region_code: code.as_str().to_string(),
-                max_distance_km: max_km,
-                applied: false,
-                result: store::assignments::Result {
-                    pairs,
-                    communities: instance.communities.len() as i32,
-                    covered: solved.objective.covered as i32,
-                    covered_professions: solved.objective.covered_professions as i32,
-                    total_distance_km: solved.objective.total_distance_m as f64 / 1000.0,
-                },
-                invitations_sent: 0,
-                solve_millis,
-                created_by: caller.account_id.clone(),
-                created_at: Utc::now(),
-            };
-            let txn = kit::db::begin(&self.db).await?;
-            store::assignments::insert(&txn, &a).await?;
-            tracing::info!(
-                assignment_id = %a.id,
-                region = %a.region_code,
-                communities = a.result.communities,
-                professionals = instance.professionals.len(),
-                covered = a.result.covered,
-                solve_millis,
-                "assignment proposed"
-            );
-            Ok((to_proto(&a), txn))
-        })
-        .await
+        self.idempotency
+            .once(&self.db, scope, &req.request_id, || async {
+                let instance = self.assignment_instance(code.as_str(), max_km).await?;
+                let started = std::time::Instant::now();
+                let solve_input = instance.clone();
+                let solved = tokio::task::spawn_blocking(move || matching_solver::solve(&solve_input))
+                    .await
+                    .map_err(ServiceError::internal)?
+                    .map_err(|e| ServiceError::internal(anyhow::anyhow!("assignment instance rejected: {e}")))?;
+                let solve_millis = started.elapsed().as_secs_f64() * 1000.0;
+                let pairs: Vec<Pair> = solved
+                    .pairs
+                    .iter()
+                    .map(|p| Pair {
+                        community: instance.communities[p.community].id.clone(),
+                        professional: instance.professionals[p.professional].id.clone(),
+                        profession: instance.professionals[p.professional].profession.clone(),
+                        distance_km: f64::from(p.distance_m) / 1000.0,
+                    })
+                    .collect();
+                let a = Assignment {
+                    id: uuid::Uuid::now_v7().to_string(),
+                    region_code: code.as_str().to_string(),
+                    max_distance_km: max_km,
+                    applied: false,
+                    result: store::assignments::Result {
+                        pairs,
+                        communities: instance.communities.len() as i32,
+                        covered: solved.objective.covered as i32,
+                        covered_professions: solved.objective.covered_professions as i32,
+                        total_distance_km: solved.objective.total_distance_m as f64 / 1000.0,
+                    },
+                    invitations_sent: 0,
+                    solve_millis,
+                    created_by: caller.account_id.clone(),
+                    created_at: Utc::now(),
+                };
+                let txn = kit::db::begin(&self.db).await?;
+                store::assignments::insert(&txn, &a).await?;
+                tracing::info!(
+                    assignment_id = %a.id,
+                    region = %a.region_code,
+                    communities = a.result.communities,
+                    professionals = instance.professionals.len(),
+                    covered = a.result.covered,
+                    solve_millis,
+                    "assignment proposed"
+                );
+                Ok((to_proto(&a), txn))
+            })
+            .await
     }
 
     /// The region's communities with the demand still open and the

@@ -1,7 +1,7 @@
 //! CommunityService: profiles, seen by the region's people and by the
 //! professionals who serve it; maintained by its workers and admins.
 
-use super::{Matching, caller, community_side, idempotent, location, stats_to_proto, timestamp, viewer_prefixes};
+use super::{Matching, caller, community_side, location, stats_to_proto, timestamp, viewer_prefixes};
 use crate::domain::community::{Profile, Renovation};
 use crate::domain::geo::valid_position;
 use crate::domain::lifecycle::{MatchState, Side};
@@ -216,31 +216,33 @@ impl Matching {
             None => None,
         };
         let scope = format!("UpdateCommunityProfile:{}", community.code);
-        let response = idempotent(&self.db, scope, &req.request_id, || async {
-            let txn = kit::db::begin(&self.db).await?;
-            store::communities::save_profile(&txn, &community.code, &profile, position, &caller.account_id).await?;
-            let updated = store::communities::find(&txn, &community.code)
-                .await?
-                .ok_or_else(|| ServiceError::not_found("社区", community.code.clone()))?;
-            kit::events::publish(
-                &txn,
-                super::PRODUCER,
-                "community",
-                &updated.code,
-                &pb::CommunityUpdated {
-                    code: updated.code.clone(),
-                    name: updated.name.clone(),
-                    location: Some(location(updated.lon, updated.lat)),
-                    location_synthetic: updated.location_synthetic,
-                    tags: updated.profile.tags.clone(),
-                },
-            )
+        let response = self
+            .idempotency
+            .once(&self.db, scope, &req.request_id, || async {
+                let txn = kit::db::begin(&self.db).await?;
+                store::communities::save_profile(&txn, &community.code, &profile, position, &caller.account_id).await?;
+                let updated = store::communities::find(&txn, &community.code)
+                    .await?
+                    .ok_or_else(|| ServiceError::not_found("社区", community.code.clone()))?;
+                kit::events::publish(
+                    &txn,
+                    super::PRODUCER,
+                    "community",
+                    &updated.code,
+                    &pb::CommunityUpdated {
+                        code: updated.code.clone(),
+                        name: updated.name.clone(),
+                        location: Some(location(updated.lon, updated.lat)),
+                        location_synthetic: updated.location_synthetic,
+                        tags: updated.profile.tags.clone(),
+                    },
+                )
+                .await?;
+                let figures = self.community_figures(std::slice::from_ref(&updated.code)).await?;
+                let response = self.community_to_proto(&updated, &figures, caller, true);
+                Ok((response, txn))
+            })
             .await?;
-            let figures = self.community_figures(std::slice::from_ref(&updated.code)).await?;
-            let response = self.community_to_proto(&updated, &figures, caller, true);
-            Ok((response, txn))
-        })
-        .await?;
         self.events.notify();
         tracing::info!(community = %community.code, "community profile updated");
         Ok(response)

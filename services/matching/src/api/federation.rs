@@ -3,7 +3,7 @@
 //! gateway names the peer, which it knows from the peer's certificate.
 
 use super::needs::state_to_proto;
-use super::{Matching, caller, idempotent, profession_from_proto, profession_to_proto, timestamp};
+use super::{Matching, caller, profession_from_proto, profession_to_proto, timestamp};
 use crate::domain::need::{self, NeedState};
 use crate::store::{self, needs::Need, needs::Origin, page, professionals::Professional};
 use chrono::{DateTime, Utc};
@@ -190,44 +190,46 @@ impl Matching {
             return Err(ServiceError::invalid("region_code", "区划代码无效"));
         };
         let scope = format!("CreateSupportNeed:{peer}");
-        let response = idempotent(&self.db, scope, request_id, || async {
-            let now = Utc::now();
-            let n = Need {
-                id: uuid::Uuid::now_v7().to_string(),
-                community_code: region.to_string(),
-                category_code: need::FEDERATION.code.into(),
-                description: description.to_string(),
-                location: None,
-                address: String::new(),
-                media_urls: Vec::new(),
-                contact_consent: false,
-                submitter_id: format!("federation:{peer}"),
-                state: NeedState::Submitted,
-                status_note: "已收到跨省支援请求，将尽快安排专家".into(),
-                agency_responsible: String::new(),
-                professional_id: String::new(),
-                team_id: String::new(),
-                duplicate_of: String::new(),
-                requested_at: now,
-                updated_at: now,
-                expected_at: need::expected_at(&need::FEDERATION, now),
-                satisfaction: 0,
-                evaluation_comment: String::new(),
-                origin: Origin {
-                    peer: peer.clone(),
-                    request_id: request_id.to_string(),
-                    community_code: community_code.to_string(),
-                    community_name: community_name.to_string(),
-                    title: title.to_string(),
-                    profession: profession.clone(),
-                    specialty: specialty.to_string(),
-                },
-            };
-            let txn = kit::db::begin(&self.db).await?;
-            super::needs::insert_submitted(&txn, &n).await?;
-            Ok((self.support_need_to_proto(&n).await?, txn))
-        })
-        .await?;
+        let response = self
+            .idempotency
+            .once(&self.db, scope, request_id, || async {
+                let now = Utc::now();
+                let n = Need {
+                    id: uuid::Uuid::now_v7().to_string(),
+                    community_code: region.to_string(),
+                    category_code: need::FEDERATION.code.into(),
+                    description: description.to_string(),
+                    location: None,
+                    address: String::new(),
+                    media_urls: Vec::new(),
+                    contact_consent: false,
+                    submitter_id: format!("federation:{peer}"),
+                    state: NeedState::Submitted,
+                    status_note: "已收到跨省支援请求，将尽快安排专家".into(),
+                    agency_responsible: String::new(),
+                    professional_id: String::new(),
+                    team_id: String::new(),
+                    duplicate_of: String::new(),
+                    requested_at: now,
+                    updated_at: now,
+                    expected_at: need::expected_at(&need::FEDERATION, now),
+                    satisfaction: 0,
+                    evaluation_comment: String::new(),
+                    origin: Origin {
+                        peer: peer.clone(),
+                        request_id: request_id.to_string(),
+                        community_code: community_code.to_string(),
+                        community_name: community_name.to_string(),
+                        title: title.to_string(),
+                        profession: profession.clone(),
+                        specialty: specialty.to_string(),
+                    },
+                };
+                let txn = kit::db::begin(&self.db).await?;
+                super::needs::insert_submitted(&txn, &n).await?;
+                Ok((self.support_need_to_proto(&n).await?, txn))
+            })
+            .await?;
         self.events.notify();
         tracing::info!(
             need_id = %response.need.as_ref().map(|n| n.id.as_str()).unwrap_or_default(),

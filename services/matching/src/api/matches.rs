@@ -2,8 +2,8 @@
 //! and recommendations with their factors.
 
 use super::{
-    Matching, caller, community_side, idempotent, location, match_state_from_proto, match_state_to_proto,
-    profession_to_proto, side_to_proto, timestamp, viewer_prefixes,
+    Matching, caller, community_side, location, match_state_from_proto, match_state_to_proto, profession_to_proto,
+    side_to_proto, timestamp, viewer_prefixes,
 };
 use crate::domain::geo::haversine_km;
 use crate::domain::lifecycle::{LifecycleError, MatchFacts, MatchState, Side, has_room, response_hours};
@@ -181,24 +181,26 @@ impl Matching {
         let community = self.community(code.as_str()).await?;
         let professional = self.professional(&req.professional_account_id).await?;
         let scope = format!("InviteProfessional:{}", caller.account_id);
-        let response = idempotent(&self.db, scope, &req.request_id, || async {
-            let txn = kit::db::begin(&self.db).await?;
-            let m = self
-                .propose(
-                    &txn,
-                    &community,
-                    &professional,
-                    Proposal {
-                        side: Side::Community,
-                        by: &caller.account_id,
-                        message: text,
-                        assignment_id: "",
-                    },
-                )
-                .await?;
-            Ok((self.match_to_proto(&m).await?, txn))
-        })
-        .await?;
+        let response = self
+            .idempotency
+            .once(&self.db, scope, &req.request_id, || async {
+                let txn = kit::db::begin(&self.db).await?;
+                let m = self
+                    .propose(
+                        &txn,
+                        &community,
+                        &professional,
+                        Proposal {
+                            side: Side::Community,
+                            by: &caller.account_id,
+                            message: text,
+                            assignment_id: "",
+                        },
+                    )
+                    .await?;
+                Ok((self.match_to_proto(&m).await?, txn))
+            })
+            .await?;
         tracing::info!(match_id = %response.id, community = %community.code, "invitation sent");
         Ok(response)
     }
@@ -221,24 +223,26 @@ impl Matching {
             return Err(LifecycleError::AtCapacity(professional.capacity).into());
         }
         let scope = format!("ApplyToCommunity:{}", caller.account_id);
-        let response = idempotent(&self.db, scope, &req.request_id, || async {
-            let txn = kit::db::begin(&self.db).await?;
-            let m = self
-                .propose(
-                    &txn,
-                    &community,
-                    &professional,
-                    Proposal {
-                        side: Side::Professional,
-                        by: &caller.account_id,
-                        message: text,
-                        assignment_id: "",
-                    },
-                )
-                .await?;
-            Ok((self.match_to_proto(&m).await?, txn))
-        })
-        .await?;
+        let response = self
+            .idempotency
+            .once(&self.db, scope, &req.request_id, || async {
+                let txn = kit::db::begin(&self.db).await?;
+                let m = self
+                    .propose(
+                        &txn,
+                        &community,
+                        &professional,
+                        Proposal {
+                            side: Side::Professional,
+                            by: &caller.account_id,
+                            message: text,
+                            assignment_id: "",
+                        },
+                    )
+                    .await?;
+                Ok((self.match_to_proto(&m).await?, txn))
+            })
+            .await?;
         tracing::info!(match_id = %response.id, community = %community.code, "application sent");
         Ok(response)
     }

@@ -37,6 +37,7 @@ pub struct Rules {
 pub struct Matching {
     pub db: DatabaseConnection,
     pub events: Arc<EventLog>,
+    pub idempotency: kit::idempotency::Idempotency,
     pub rules: Rules,
     /// The only client that may call FederationSupportService (it names the peer).
     pub federation_client: String,
@@ -176,8 +177,6 @@ pub fn side_to_proto(s: Option<Side>) -> i32 {
         Some(Side::Professional) => pb::MatchSide::Professional,
     }) as i32
 }
-
-pub use kit::idempotency::once as idempotent;
 
 pub use kit::auth::caller;
 

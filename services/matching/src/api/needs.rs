@@ -1,7 +1,7 @@
 //! NeedService: residents' needs from submission to evaluation, with a public
 //! note on every change and a deadline per category.
 
-use super::{Matching, caller, community_side, idempotent, location, timestamp, viewer_prefixes};
+use super::{Matching, caller, community_side, location, timestamp, viewer_prefixes};
 use crate::domain::geo::valid_position;
 use crate::domain::lifecycle::MatchState;
 use crate::domain::need::{self, Actor, NeedAction, NeedState};
@@ -286,45 +286,47 @@ impl Matching {
         }
         let community = self.community(code.as_str()).await?;
         let scope = format!("SubmitNeed:{}", caller.account_id);
-        let response = idempotent(&self.db, scope, &req.request_id, || async {
-            let now = Utc::now();
-            let n = Need {
-                id: uuid::Uuid::now_v7().to_string(),
-                community_code: community.code.clone(),
-                category_code: category.code.to_string(),
-                description,
-                location: position,
-                address,
-                media_urls: req.media_urls.clone(),
-                contact_consent: req.contact_consent,
-                submitter_id: caller.account_id.clone(),
-                state: NeedState::Submitted,
-                status_note: "已收到您的需求，社区将尽快分拣处理".into(),
-                agency_responsible: format!("{}{}", community.district_name, community.street_name),
-                professional_id: String::new(),
-                team_id: String::new(),
-                duplicate_of: String::new(),
-                requested_at: now,
-                updated_at: now,
-                expected_at: need::expected_at(category, now),
-                satisfaction: 0,
-                evaluation_comment: String::new(),
-                origin: Default::default(),
-            };
-            let txn = kit::db::begin(&self.db).await?;
-            let change = insert_submitted(&txn, &n).await?;
-            let mut response = self.need_to_proto(&n, false).await?;
-            response.history = vec![pb::NeedStatusChange {
-                from_state: state_to_proto(change.from),
-                to_state: state_to_proto(change.to),
-                action: 0,
-                note: change.note,
-                actor_account_id: change.actor_id,
-                change_time: Some(timestamp(now)),
-            }];
-            Ok((response, txn))
-        })
-        .await?;
+        let response = self
+            .idempotency
+            .once(&self.db, scope, &req.request_id, || async {
+                let now = Utc::now();
+                let n = Need {
+                    id: uuid::Uuid::now_v7().to_string(),
+                    community_code: community.code.clone(),
+                    category_code: category.code.to_string(),
+                    description,
+                    location: position,
+                    address,
+                    media_urls: req.media_urls.clone(),
+                    contact_consent: req.contact_consent,
+                    submitter_id: caller.account_id.clone(),
+                    state: NeedState::Submitted,
+                    status_note: "已收到您的需求，社区将尽快分拣处理".into(),
+                    agency_responsible: format!("{}{}", community.district_name, community.street_name),
+                    professional_id: String::new(),
+                    team_id: String::new(),
+                    duplicate_of: String::new(),
+                    requested_at: now,
+                    updated_at: now,
+                    expected_at: need::expected_at(category, now),
+                    satisfaction: 0,
+                    evaluation_comment: String::new(),
+                    origin: Default::default(),
+                };
+                let txn = kit::db::begin(&self.db).await?;
+                let change = insert_submitted(&txn, &n).await?;
+                let mut response = self.need_to_proto(&n, false).await?;
+                response.history = vec![pb::NeedStatusChange {
+                    from_state: state_to_proto(change.from),
+                    to_state: state_to_proto(change.to),
+                    action: 0,
+                    note: change.note,
+                    actor_account_id: change.actor_id,
+                    change_time: Some(timestamp(now)),
+                }];
+                Ok((response, txn))
+            })
+            .await?;
         self.events.notify();
         tracing::info!(need_id = %response.id, community = %community.code, "need submitted");
         Ok(response)
@@ -417,10 +419,12 @@ impl Matching {
         let action = action_from_proto(req.action).ok_or_else(|| ServiceError::invalid("action", "请选择操作"))?;
         // A retry finds the stored response before the state check, which it would now fail.
         let scope = format!("UpdateNeedStatus:{}", req.id);
-        let mut response = idempotent(&self.db, scope, &req.request_id, || {
-            self.change_status(caller, &req, action)
-        })
-        .await?;
+        let mut response = self
+            .idempotency
+            .once(&self.db, scope, &req.request_id, || {
+                self.change_status(caller, &req, action)
+            })
+            .await?;
         self.events.notify();
         // The history includes this change once committed.
         response.history = self.need_to_proto(&self.load_need(&req.id).await?, true).await?.history;

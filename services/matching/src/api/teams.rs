@@ -1,7 +1,7 @@
 //! TeamService: responsible-planner teams, Chengdu's three tiers and city
 //! expert teams, created and staffed by the admins of their region.
 
-use super::{Matching, caller, idempotent, region, timestamp, viewer_prefixes};
+use super::{Matching, caller, region, timestamp, viewer_prefixes};
 use crate::domain::team::{self, MemberRole, TeamError, TeamKind};
 use crate::store::{self, page, professionals::Status, teams::Member, teams::Team};
 use chrono::Utc;
@@ -134,26 +134,27 @@ impl Matching {
             return Err(ServiceError::invalid("region_code", "该区划不存在"));
         }
         let scope = format!("CreateTeam:{}", caller.account_id);
-        idempotent(&self.db, scope, &req.request_id, || async {
-            let t = Team {
-                id: uuid::Uuid::now_v7().to_string(),
-                kind,
-                name,
-                region_code: code.as_str().to_string(),
-                region_name,
-                parent_id: parent.map(|p| p.id).unwrap_or_default(),
-                created_by: caller.account_id.clone(),
-                created_at: Utc::now(),
-                members: Vec::new(),
-            };
-            let txn = kit::db::begin(&self.db).await?;
-            if !store::teams::insert(&txn, &t).await? {
-                return Err(ServiceError::AlreadyExists("每个街道只能有一个责任规划师团队".into()));
-            }
-            tracing::info!(team_id = %t.id, kind = kind.as_str(), region = %t.region_code, "team created");
-            Ok((team_to_proto(&t), txn))
-        })
-        .await
+        self.idempotency
+            .once(&self.db, scope, &req.request_id, || async {
+                let t = Team {
+                    id: uuid::Uuid::now_v7().to_string(),
+                    kind,
+                    name,
+                    region_code: code.as_str().to_string(),
+                    region_name,
+                    parent_id: parent.map(|p| p.id).unwrap_or_default(),
+                    created_by: caller.account_id.clone(),
+                    created_at: Utc::now(),
+                    members: Vec::new(),
+                };
+                let txn = kit::db::begin(&self.db).await?;
+                if !store::teams::insert(&txn, &t).await? {
+                    return Err(ServiceError::AlreadyExists("每个街道只能有一个责任规划师团队".into()));
+                }
+                tracing::info!(team_id = %t.id, kind = kind.as_str(), region = %t.region_code, "team created");
+                Ok((team_to_proto(&t), txn))
+            })
+            .await
     }
 
     async fn sees_team(&self, caller: &Principal, t: &Team) -> ServiceResult<bool> {

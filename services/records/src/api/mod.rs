@@ -31,6 +31,7 @@ pub struct RecordsService {
     pub db: DatabaseConnection,
     pub events: Arc<EventLog>,
     pub cipher: PiiCipher,
+    pub idempotency: kit::idempotency::Idempotency,
     pub objects: Arc<dyn ObjectStore>,
     pub rules: Rules,
 }

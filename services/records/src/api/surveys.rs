@@ -154,24 +154,25 @@ impl RecordsService {
         };
         v.into_result()?;
         let scope = format!("CreateSurvey:{}", caller.account_id);
-        kit::idempotency::once(&self.db, scope, &req.request_id, || async {
-            let s = Survey {
-                id: uuid::Uuid::now_v7().to_string(),
-                kind: kind.to_string(),
-                title,
-                region_code: code.as_str().to_string(),
-                period,
-                questions,
-                opens_at: Utc::now(),
-                closes_at,
-                created_by: caller.account_id.clone(),
-            };
-            let txn = kit::db::begin(&self.db).await?;
-            store::surveys::insert(&txn, &s).await?;
-            tracing::info!(survey_id = %s.id, kind, region = %s.region_code, "survey created");
-            Ok((self.survey_to_proto(&s).await?, txn))
-        })
-        .await
+        self.idempotency
+            .once(&self.db, scope, &req.request_id, || async {
+                let s = Survey {
+                    id: uuid::Uuid::now_v7().to_string(),
+                    kind: kind.to_string(),
+                    title,
+                    region_code: code.as_str().to_string(),
+                    period,
+                    questions,
+                    opens_at: Utc::now(),
+                    closes_at,
+                    created_by: caller.account_id.clone(),
+                };
+                let txn = kit::db::begin(&self.db).await?;
+                store::surveys::insert(&txn, &s).await?;
+                tracing::info!(survey_id = %s.id, kind, region = %s.region_code, "survey created");
+                Ok((self.survey_to_proto(&s).await?, txn))
+            })
+            .await
     }
 
     async fn load_survey(&self, id: &str) -> ServiceResult<Survey> {
