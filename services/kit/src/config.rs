@@ -175,6 +175,31 @@ pub struct ServerConfig {
     /// Plain HTTP port for `GET /metrics` (Prometheus); unset: none. 0 picks a free one.
     #[serde(default)]
     pub admin_port: Option<u16>,
+    /// Bearer token that `PUT /log-level` on the admin port requires; unset:
+    /// only callers on loopback (`kubectl port-forward`, `sanshi dev`) may change it.
+    #[serde(default)]
+    pub admin_token: Option<Secret>,
+}
+
+/// A configured secret: deserialised as a string, never printed.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
 }
 
 impl ServerConfig {
@@ -192,6 +217,12 @@ impl ServerConfig {
             return Err(ConfigError::new(
                 format!("{section}.concurrency_limit"),
                 "must be positive",
+            ));
+        }
+        if self.admin_token.as_ref().is_some_and(|t| t.expose().len() < 16) {
+            return Err(ConfigError::new(
+                format!("{section}.admin_token"),
+                "must be at least 16 characters",
             ));
         }
         if self.max_message_bytes < 1024 {

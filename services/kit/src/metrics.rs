@@ -404,18 +404,39 @@ pub async fn serve_admin(
         .await
         .map_err(|e| anyhow::anyhow!("bind admin port {port}: {e}"))?;
     let addr = admin.local_addr()?;
-    serve(admin);
+    serve(admin, config.admin_token.clone());
     tracing::info!(service, addr = %addr, "admin port: /metrics, /log-level");
     Ok(Some(addr))
 }
 
+/// Whether a caller may change the log level: with the configured token
+/// (compared in constant time), or without one from loopback only.
+fn may_change_log_level(
+    token: Option<&crate::config::Secret>,
+    peer: std::net::SocketAddr,
+    authorization: Option<&str>,
+) -> bool {
+    match token {
+        Some(token) => authorization
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .is_some_and(|given| constant_time_eq(given.trim().as_bytes(), token.expose().as_bytes())),
+        None => peer.ip().is_loopback() || peer.ip().to_canonical().is_loopback(),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// Serves the admin port on `listener` until the process ends:
-/// `GET /metrics`, and `GET` or `PUT /log-level` (the body is an
-/// `EnvFilter` directive such as `info,incentive=debug`; it applies to the
-/// whole process). The admin port is for operators: keep it off the
-/// services' network policy for anything but the metrics scraper.
-pub fn serve(listener: tokio::net::TcpListener) {
-    use axum::http::StatusCode;
+/// `GET /metrics` and `GET /log-level` for anyone who reaches the port (the
+/// network policy admits the metrics scraper), and `PUT /log-level` (the
+/// body is an `EnvFilter` directive such as `info,incentive=debug`; it
+/// applies to the whole process) with `Authorization: Bearer <admin_token>`,
+/// or from loopback when no token is configured.
+pub fn serve(listener: tokio::net::TcpListener, admin_token: Option<crate::config::Secret>) {
+    use axum::extract::ConnectInfo;
+    use axum::http::{HeaderMap, StatusCode};
     let app = axum::Router::new()
         .route(
             "/metrics",
@@ -434,18 +455,72 @@ pub fn serve(listener: tokio::net::TcpListener) {
                     None => (StatusCode::NOT_FOUND, "logging is not set up by this process\n".into()),
                 }
             })
-            .put(|body: String| async move {
-                match crate::telemetry::set_log_level(&body) {
-                    Ok(level) => (StatusCode::OK, level + "\n"),
-                    Err(error) => (StatusCode::BAD_REQUEST, error + "\n"),
-                }
-            }),
+            .put(
+                move |ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>, headers: HeaderMap, body: String| async move {
+                    let authorization = headers
+                        .get(http::header::AUTHORIZATION)
+                        .and_then(|v| v.to_str().ok());
+                    if !may_change_log_level(admin_token.as_ref(), peer, authorization) {
+                        tracing::warn!(target: "sanshi::audit", peer = %peer, "log level change refused");
+                        let why = if admin_token.is_some() {
+                            "a valid bearer token (server.admin_token) is required\n"
+                        } else {
+                            "only loopback may change the log level unless server.admin_token is set\n"
+                        };
+                        return (StatusCode::UNAUTHORIZED, why.to_string());
+                    }
+                    match crate::telemetry::set_log_level(&body) {
+                        Ok(level) => {
+                            tracing::info!(target: "sanshi::audit", peer = %peer, level = %level, "log level changed");
+                            (StatusCode::OK, level + "\n")
+                        }
+                        Err(error) => (StatusCode::BAD_REQUEST, error + "\n"),
+                    }
+                },
+            ),
         );
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+    });
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_log_level_needs_the_token_or_loopback() {
+        use crate::config::Secret;
+        let local: std::net::SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let mapped: std::net::SocketAddr = "[::ffff:127.0.0.1]:9".parse().unwrap();
+        let remote: std::net::SocketAddr = "10.1.2.3:9".parse().unwrap();
+        assert!(super::may_change_log_level(None, local, None));
+        assert!(super::may_change_log_level(None, mapped, None));
+        assert!(!super::may_change_log_level(None, remote, None));
+        let token = Secret::new("0123456789abcdef");
+        assert!(super::may_change_log_level(
+            Some(&token),
+            remote,
+            Some("Bearer 0123456789abcdef")
+        ));
+        assert!(!super::may_change_log_level(
+            Some(&token),
+            remote,
+            Some("Bearer 0123456789abcdeX")
+        ));
+        assert!(
+            !super::may_change_log_level(Some(&token), local, None),
+            "the token is required once set"
+        );
+        assert!(!super::may_change_log_level(
+            Some(&token),
+            remote,
+            Some("0123456789abcdef")
+        ));
+    }
+
     #[test]
     fn calls_are_counted_by_code_and_timed() {
         let method = "/sanshi.test.v1.Test/Unit";

@@ -182,6 +182,7 @@ fn server_config(port: u16) -> ServerConfig {
         max_message_bytes: 4 << 20,
         shutdown_grace_ms: 5_000,
         admin_port: None,
+        admin_token: None,
     }
 }
 

@@ -20,6 +20,7 @@ fn server_config() -> ServerConfig {
         max_message_bytes: 1 << 20,
         shutdown_grace_ms: 2_000,
         admin_port: Some(0),
+        admin_token: None,
     }
 }
 
@@ -131,7 +132,7 @@ async fn the_log_level_changes_at_run_time() {
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/log-level", listener.local_addr().unwrap());
-    kit::metrics::serve(listener);
+    kit::metrics::serve(listener, None);
     let client = reqwest::Client::new();
     let get = || async { client.get(&url).send().await.unwrap().text().await.unwrap() };
     // The audit trail is always on (kit::telemetry::AUDIT).
@@ -147,4 +148,29 @@ async fn the_log_level_changes_at_run_time() {
     assert_eq!(refused.status(), 400);
     assert!(refused.text().await.unwrap().contains("invalid log filter"));
     assert!(get().await.contains("kit=debug"), "unchanged");
+
+    // With a token configured, changing the level takes it, even from loopback.
+    let guarded = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let guarded_url = format!("http://{}/log-level", guarded.local_addr().unwrap());
+    kit::metrics::serve(guarded, Some(kit::config::Secret::new("admin-token-0123456789")));
+    let anonymous = client.put(&guarded_url).body("info").send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let wrong = client
+        .put(&guarded_url)
+        .bearer_auth("admin-token-0123456788")
+        .body("info")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    assert!(get().await.contains("kit=debug"), "unchanged by refused calls");
+    let allowed = client
+        .put(&guarded_url)
+        .bearer_auth("admin-token-0123456789")
+        .body("info")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(allowed.status(), 200);
+    assert!(!get().await.contains("kit=debug"));
 }

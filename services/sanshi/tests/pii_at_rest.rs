@@ -163,7 +163,10 @@ kit::db_tests!(no_personal_data_in_the_clear);
 #[test]
 fn id_numbers_are_found_where_they_are() {
     let id = id_number("11010519800101001");
-    assert_eq!(id_numbers_in(format!("{{\"id\":\"{id}\"}}").as_bytes()), vec![id.clone()]);
+    assert_eq!(
+        id_numbers_in(format!("{{\"id\":\"{id}\"}}").as_bytes()),
+        vec![id.clone()]
+    );
     assert_eq!(id_numbers_in(id.as_bytes()), vec![id.clone()]);
     // A longer run of digits, or a wrong check digit, is no ID number.
     assert!(id_numbers_in(format!("1{id}").as_bytes()).is_empty());
