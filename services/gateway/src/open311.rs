@@ -48,7 +48,8 @@ impl From<tonic::Status> for Open311Error {
         if errors.is_empty() {
             let description = match status.code() {
                 Code::Internal | Code::Unknown | Code::DataLoss => "服务内部错误".to_string(),
-                _ => status.message().to_string(),
+                _ => kit::error::for_people(status.message())
+                    .map_or_else(|| kit::error::Problem::from_status(&status).title, str::to_string),
             };
             errors.push((http.as_u16(), description));
         }
@@ -194,8 +195,18 @@ fn api_key(params: &HashMap<String, String>) -> Result<String, Open311Error> {
 pub async fn post_request(
     State(up): State<Upstreams>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<Value>, Open311Error> {
+    // The specification's error list, in Chinese, also for a body over the limit.
+    let body = body.map_err(|rejection| {
+        let status = rejection.status();
+        let why = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "请求体过大"
+        } else {
+            "请求体无法读取"
+        };
+        Open311Error(status, vec![(status.as_u16(), why.to_string())])
+    })?;
     let json_body = headers
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -29,6 +29,13 @@ impl IntoResponse for ApiError {
         let status = http::StatusCode::from_u16(self.0.status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
         let body = serde_json::to_vec(&self.0).unwrap_or_default();
         let mut response = (status, [(http::header::CONTENT_TYPE, "application/problem+json")], body).into_response();
+        if status == http::StatusCode::SERVICE_UNAVAILABLE {
+            // Unavailable is temporary (a service restarting, its database
+            // away): clients and proxies retry after a short wait.
+            response
+                .headers_mut()
+                .insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("5"));
+        }
         if status == http::StatusCode::TOO_MANY_REQUESTS {
             // A service's refusal (e.g. identity's lockout after failed logins)
             // says no time; the gateway's own limiter sets an exact one over this.

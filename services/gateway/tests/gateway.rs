@@ -132,7 +132,9 @@ async fn login_refresh_and_me(db: TestDb) {
 }
 
 async fn errors_are_problem_details(db: TestDb) {
-    let s = stack(db).await;
+    // Qualification is down (nothing listens on port 1).
+    let s = stack_with(db, "qualification_url = \"http://127.0.0.1:1\"\n").await;
+    let (_, _, tokens) = s.login("yuzhong", identity::testing::PASSWORD).await;
     let (status, content_type, problem) = s.login("yuzhong", "WrongPassword1").await;
     assert_eq!(status, 401);
     assert_eq!(content_type, "application/problem+json");
@@ -186,6 +188,38 @@ async fn errors_are_problem_details(db: TestDb) {
         .unwrap();
     assert_eq!(huge.status(), 413);
     assert_eq!(huge.headers()["content-type"], "application/problem+json");
+    let problem: Value = huge.json().await.unwrap();
+    assert_eq!(problem["errors"][0]["description"], "请求体过大");
+    assert!(!problem.to_string().contains("length limit"), "{problem}");
+    let huge_report = s
+        .client
+        .post(format!("{}/open311/v2/requests.json", s.base))
+        // Just over the limit, so that the whole body is sent before the answer.
+        .body(vec![b'a'; 1024 * 1024 + 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(huge_report.status(), 413);
+    let errors: Value = huge_report.json().await.unwrap();
+    assert_eq!(errors[0]["description"], "请求体过大");
+
+    // A service that is down: 503 with a wait, and no transport detail.
+    let down = s
+        .client
+        .get(format!("{}/api/v1/applications", s.base))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(down.status(), 503);
+    assert_eq!(down.headers()["retry-after"], "5");
+    let problem: Value = down.json().await.unwrap();
+    let text = problem.to_string();
+    assert!(
+        !text.contains("tcp") && !text.contains("error") && !text.contains("upstream"),
+        "{text}"
+    );
+    assert_eq!(problem["title"], "服务暂不可用");
     s.stop().await;
 }
 

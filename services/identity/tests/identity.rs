@@ -157,9 +157,61 @@ async fn admins_act_only_inside_their_scope(db: TestDb) {
         .await
         .unwrap_err();
     assert_eq!(foreign.code(), Code::PermissionDenied);
+    // Page tokens are the service's own: junk is refused, not queried with.
+    for junk in ["abc", "-1", "Z2FyYmFnZQ", "AA"] {
+        let refused = accounts
+            .list_accounts(with_token(
+                pb::ListAccountsRequest {
+                    page_token: junk.into(),
+                    ..Default::default()
+                },
+                &yuzhong,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), Code::InvalidArgument, "{junk}");
+    }
+    let first = accounts
+        .list_accounts(with_token(
+            pb::ListAccountsRequest {
+                page_size: 1,
+                ..Default::default()
+            },
+            &yuzhong,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let second = accounts
+        .list_accounts(with_token(
+            pb::ListAccountsRequest {
+                page_size: 1,
+                page_token: first.next_page_token.clone(),
+                ..Default::default()
+            },
+            &yuzhong,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_ne!(first.accounts[0].username, second.accounts[0].username);
 
     // Denials are audited.
     let auditor = h.token("auditor").await;
+    for junk in ["-1", "+5", "abc"] {
+        let refused = h
+            .audit()
+            .list_audit_entries(with_token(
+                pb::ListAuditEntriesRequest {
+                    page_token: junk.into(),
+                    ..Default::default()
+                },
+                &auditor,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), Code::InvalidArgument, "{junk}");
+    }
     let entries = h
         .audit()
         .list_audit_entries(with_token(pb::ListAuditEntriesRequest::default(), &auditor))

@@ -182,6 +182,26 @@ pub fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> crate::ServiceRe
     serde_json::from_str(text).map_err(crate::ServiceError::internal)
 }
 
+/// `text` with LIKE's wildcards and its escape character escaped (`\\`).
+pub fn escape_like(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+/// `column LIKE '%text%' ESCAPE '\'`: `text` is found literally, so a
+/// search for "100%" or "a_b" matches those characters only, on SQLite and
+/// PostgreSQL alike.
+pub fn contains(column: &'static str, text: &str) -> sea_orm::sea_query::SimpleExpr {
+    use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
+    Expr::col(column).like(LikeExpr::new(format!("%{}%", escape_like(text))).escape('\\'))
+}
+
 /// `column` starts with the division-code `prefix` ("" matches every row):
 /// region scope in SQL, as `Scope::covers` is in code.
 pub fn code_prefix(column: &'static str, prefix: &str) -> sea_orm::sea_query::SimpleExpr {

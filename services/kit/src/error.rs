@@ -263,8 +263,7 @@ impl Problem {
         let detail = match code {
             // Never forward internal detail to a browser.
             Code::Internal | Code::Unknown | Code::DataLoss => None,
-            _ if status.message().is_empty() => None,
-            _ => Some(status.message().to_string()),
+            _ => for_people(status.message()).map(str::to_string),
         };
         let code_name = format!("{code:?}");
         Self {
@@ -280,6 +279,16 @@ impl Problem {
     pub fn from_error(error: ServiceError) -> Self {
         Self::from_status(&Status::from(error))
     }
+}
+
+/// The message if it is meant for people: every message the platform writes
+/// for them is Chinese, so one without a CJK character is a transport's or a
+/// library's ("tcp connect error", "h2 protocol error") and stays in the logs.
+pub fn for_people(message: &str) -> Option<&str> {
+    let chinese = message
+        .chars()
+        .any(|c| matches!(c, '\u{4e00}'..='\u{9fff}' | '\u{3400}'..='\u{4dbf}' | '\u{3000}'..='\u{303f}' | '\u{ff00}'..='\u{ffef}'));
+    chinese.then_some(message)
 }
 
 #[cfg(test)]
@@ -301,6 +310,19 @@ mod tests {
         assert_eq!(problem.problem_type, "/problems/invalid-argument");
         assert_eq!(problem_type(Code::PermissionDenied), "/problems/permission-denied");
         assert_eq!(problem.errors.len(), 2);
+    }
+
+    #[test]
+    fn transport_errors_do_not_reach_people() {
+        let problem = Problem::from_status(&Status::unavailable("tcp connect error"));
+        assert_eq!((problem.status, problem.detail), (503, None));
+        let problem = Problem::from_status(&Status::unavailable("服务正在启动，请稍后重试"));
+        assert_eq!(problem.detail.as_deref(), Some("服务正在启动，请稍后重试"));
+        assert_eq!(for_people("upstream sanshi.identity.v1 not ready: dns error"), None);
+        assert_eq!(
+            for_people("该 request_id 已用于另一笔调整"),
+            Some("该 request_id 已用于另一笔调整")
+        );
     }
 
     #[test]

@@ -28,9 +28,44 @@ pub fn offset(token: &str) -> ServiceResult<u64> {
         .decode(token)
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|s| s.strip_prefix("o:").and_then(|n| n.parse().ok()))
+        .and_then(|s| s.strip_prefix("o:").and_then(digits))
         .filter(|n| *n <= MAX_OFFSET)
         .ok_or_else(|| ServiceError::invalid("page_token", "分页标记无效"))
+}
+
+/// A number written as plain digits only ("+5", " 5" and "" are not).
+fn digits(text: &str) -> Option<u64> {
+    (!text.is_empty() && text.len() <= 20 && text.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| text.parse().ok())
+        .flatten()
+}
+
+/// The token of a keyset page that ends at `last_key` (an id, a username, a
+/// sequence number).
+pub fn keyset_token(last_key: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!("k:{last_key}"))
+}
+
+/// The key a keyset token resumes after (`None` for the first page). Only
+/// tokens this module made, whose key `valid` accepts, are taken: anything
+/// else is INVALID_ARGUMENT, never a query on junk.
+pub fn keyset_after(token: &str, valid: impl Fn(&str) -> bool) -> ServiceResult<Option<String>> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|s| s.strip_prefix("k:").map(str::to_string))
+        .filter(|key| !key.is_empty() && valid(key))
+        .map(Some)
+        .ok_or_else(|| ServiceError::invalid("page_token", "分页标记无效"))
+}
+
+/// A keyset key that is a positive sequence number.
+pub fn is_sequence(key: &str) -> bool {
+    digits(key).is_some_and(|n| (1..=i64::MAX as u64).contains(&n))
 }
 
 /// The token of the next page, if `fetched` (one more than the page) shows there is one.
@@ -44,6 +79,25 @@ pub fn next(offset: u64, size: u64, fetched: usize) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn junk_tokens_are_refused() {
+        for junk in ["abc", "-1", "+5", " ", "o:5", "Z2FyYmFnZQ", "AA"] {
+            assert!(super::offset(junk).is_err(), "{junk}");
+            assert!(super::keyset_after(junk, |_| true).is_err(), "{junk}");
+        }
+        use base64::Engine as _;
+        let plus = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("o:+5");
+        assert!(super::offset(&plus).is_err());
+        assert_eq!(super::offset(&super::next(0, 5, 6)).unwrap(), 5);
+        let token = super::keyset_token("42");
+        assert_eq!(
+            super::keyset_after(&token, super::is_sequence).unwrap().as_deref(),
+            Some("42")
+        );
+        assert!(super::keyset_after(&super::keyset_token("-1"), super::is_sequence).is_err());
+        assert!(super::keyset_after(&super::keyset_token("x\0y"), |k| !k.contains('\0')).is_err());
+    }
+
     use super::*;
 
     #[test]

@@ -246,6 +246,29 @@ async fn two_way_matching_capacity_and_scope(db: TestDb) {
         .unwrap()
         .into_inner();
     assert!(mine.total_size > 0 && mine.communities.iter().all(|c| c.code.starts_with("500104")));
+    // Search text is literal: LIKE's wildcards find only themselves.
+    let search = |query: &str| pb::ListCommunitiesRequest {
+        page_size: 500,
+        query: query.into(),
+        ..Default::default()
+    };
+    let named = &mine.communities[0].name;
+    let found = c
+        .clone()
+        .list_communities(t(search(named), &b))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(found.communities.iter().any(|c| &c.name == named));
+    for wildcard in ["%", "_", "\\", "社区%"] {
+        let none = c
+            .clone()
+            .list_communities(t(search(wildcard), &b))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(none.total_size, 0, "{wildcard}");
+    }
     assert_eq!(
         code(
             c.clone()

@@ -561,11 +561,12 @@ impl Qualification {
                 .and_then(|d| d.and_hms_opt(0, 0, 0))
                 .map(|d| d.and_utc()),
         };
-        let before = (!req.page_token.is_empty()).then_some(req.page_token.as_str());
+        let before = kit::page::keyset_after(&req.page_token, |id| uuid::Uuid::parse_str(id).is_ok())?;
+        let before = before.as_deref();
         let (mut apps, total) = store::list(&self.db, &self.cipher, &filter, before, limit + 1).await?;
         let next_page_token = if apps.len() as u64 > limit {
             apps.truncate(limit as usize);
-            apps.last().map(|a| a.id.clone()).unwrap_or_default()
+            apps.last().map(|a| kit::page::keyset_token(&a.id)).unwrap_or_default()
         } else {
             String::new()
         };

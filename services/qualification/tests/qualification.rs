@@ -345,6 +345,16 @@ async fn review_workflow_scope_and_events(db: TestDb) {
     );
 
     // The reviewer of 500103 does; its queue masks, its Get reveals (and logs the read).
+    for junk in ["abc", "-1", "Z2FyYmFnZQ"] {
+        let junk = pb::ListApplicationsRequest {
+            page_token: junk.into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            code(s.q().list_applications(t(junk, &reviewer)).await),
+            Code::InvalidArgument
+        );
+    }
     let queue = s
         .q()
         .list_applications(t(pb::ListApplicationsRequest::default(), &reviewer))

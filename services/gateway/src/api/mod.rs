@@ -447,7 +447,13 @@ async fn answer(
     // Rejections are problem details too: a body over the limit is a 413, a
     // query string that is not form-encoded a 400.
     let body = body.map_err(|rejection| {
-        let mut problem = kit::error::Problem::from_error(ServiceError::invalid("body", rejection.body_text()));
+        let why = if rejection.status() == http::StatusCode::PAYLOAD_TOO_LARGE {
+            "请求体过大".to_string()
+        } else {
+            tracing::info!(rejection = %rejection.body_text(), "request body refused");
+            "请求体无法读取".to_string()
+        };
+        let mut problem = kit::error::Problem::from_error(ServiceError::invalid("body", why));
         problem.status = rejection.status().as_u16();
         ApiError(Box::new(problem))
     })?;

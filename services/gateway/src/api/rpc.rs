@@ -99,9 +99,10 @@ impl Upstreams {
             None => tonic::Request::new(input),
         };
         let mut grpc = tonic::client::Grpc::new(channel);
-        grpc.ready()
-            .await
-            .map_err(|e| Status::unavailable(format!("upstream {package} not ready: {e}")))?;
+        grpc.ready().await.map_err(|e| {
+            tracing::warn!(package, error = %e, "upstream not ready");
+            Status::unavailable("服务暂不可用，请稍后重试")
+        })?;
         let response = grpc.unary(request, path, DynamicCodec(method.output())).await?;
         Ok(response.into_inner())
     }

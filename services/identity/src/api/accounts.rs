@@ -215,7 +215,10 @@ impl Identity {
         req: pb::ListAccountsRequest,
     ) -> ServiceResult<pb::ListAccountsResponse> {
         let limit = page_size(req.page_size, 50, 500)?;
-        let after = decode_page_token(&req.page_token)?;
+        // Usernames (people's and services' client ids) are short printable ASCII.
+        let after = decode_page_token(&req.page_token, |name| {
+            name.len() <= 64 && name.bytes().all(|b| b.is_ascii_graphic())
+        })?;
         let scopes = caller.scopes(&READERS);
         if scopes.is_empty() {
             return Err(ServiceError::permission_denied());

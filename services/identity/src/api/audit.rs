@@ -3,8 +3,8 @@
 use super::{Identity, page_size, timestamp};
 use crate::domain::audit::{ChainVerifier, Outcome, Verification};
 use crate::store;
+use kit::ServiceResult;
 use kit::auth::{Role, principal};
-use kit::{ServiceError, ServiceResult};
 use sanshi_proto::identity::v1 as pb;
 use sanshi_proto::identity::v1::audit_service_server::AuditService;
 use std::sync::Arc;
@@ -21,17 +21,13 @@ const AUDIT_READERS: [Role; 2] = [Role::Auditor, Role::CityAdmin];
 impl Identity {
     async fn list_audit(&self, req: pb::ListAuditEntriesRequest) -> ServiceResult<pb::ListAuditEntriesResponse> {
         let limit = page_size(req.page_size, 100, 1000)?;
-        let before = match req.page_token.as_str() {
-            "" => None,
-            token => Some(
-                token
-                    .parse::<i64>()
-                    .map_err(|_| ServiceError::invalid("page_token", "page_token 无效"))?,
-            ),
-        };
+        let before =
+            kit::page::keyset_after(&req.page_token, kit::page::is_sequence)?.and_then(|seq| seq.parse::<i64>().ok());
         let entries = store::audit::page_desc(&self.db, before, limit).await?;
         let next_page_token = match entries.last() {
-            Some(last) if entries.len() as u64 == limit && last.seq > 1 => last.seq.to_string(),
+            Some(last) if entries.len() as u64 == limit && last.seq > 1 => {
+                kit::page::keyset_token(&last.seq.to_string())
+            }
             _ => String::new(),
         };
         let entries = entries

@@ -11,8 +11,6 @@ use crate::domain::audit::{AuditEvent, Outcome};
 use crate::domain::lockout::LockoutPolicy;
 use crate::store;
 use crate::store::accounts::AccountRecord;
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use kit::pii::{PhoneNumber, PiiCipher};
 use kit::{ServiceError, ServiceResult};
 use sanshi_proto::identity::v1 as pb;
@@ -154,19 +152,13 @@ pub fn page_size(requested: i32, default: u64, max: u64) -> ServiceResult<u64> {
     }
 }
 
-/// Page tokens are opaque to clients: base64url of the last key returned.
+/// Page tokens are opaque to clients: a keyset token of the last key returned.
 pub fn encode_page_token(last_key: &str) -> String {
-    B64URL.encode(last_key)
+    kit::page::keyset_token(last_key)
 }
 
-pub fn decode_page_token(token: &str) -> ServiceResult<Option<String>> {
-    if token.is_empty() {
-        return Ok(None);
-    }
-    B64URL
-        .decode(token)
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .map(Some)
-        .ok_or_else(|| ServiceError::invalid("page_token", "page_token 无效"))
+/// The key a page token resumes after; only keys of the listed kind
+/// (`valid`) are taken.
+pub fn decode_page_token(token: &str, valid: impl Fn(&str) -> bool) -> ServiceResult<Option<String>> {
+    kit::page::keyset_after(token, valid)
 }

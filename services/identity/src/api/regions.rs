@@ -60,7 +60,7 @@ impl Regions {
             Some(parse_code("parent_code", &req.parent_code)?)
         };
         let limit = page_size(req.page_size, 100, 1000)? as usize;
-        let after = decode_page_token(&req.page_token)?;
+        let after = decode_page_token(&req.page_token, |code| RegionCode::parse(code).is_ok())?;
         if let Some(parent) = &parent
             && !tree.contains(parent.as_str())
         {

@@ -128,13 +128,14 @@ fn filtered(filter: &Filter) -> SelectStatement {
         .to_owned();
     if !filter.tag.is_empty() {
         // Tags are a JSON array of strings; the quotes make the match exact.
-        select.and_where(Expr::col("tags").like(format!("%\"{}\"%", filter.tag.replace(['%', '_'], ""))));
+        let element = serde_json::Value::from(filter.tag.as_str()).to_string();
+        select.and_where(kit::db::contains("tags", &element));
     }
     if let Some(r) = filter.renovation {
         select.and_where(Expr::col("renovation").eq(r.as_str()));
     }
     if !filter.query.is_empty() {
-        select.and_where(Expr::col("name").like(format!("%{}%", filter.query.replace(['%', '_'], ""))));
+        select.and_where(kit::db::contains("name", &filter.query));
     }
     select
 }

@@ -373,15 +373,10 @@ pub async fn directory(
     if !filter.specialty.is_empty() {
         // Specialties are a JSON array of strings: match one element whole.
         let element = to_json(&filter.specialty)?;
-        select.and_where(Expr::col("specialties").like(format!("%{}%", escape_like(&element))));
+        select.and_where(kit::db::contains("specialties", &element));
     }
     if filter.min_stars > 0 {
         select.and_where(Expr::col("star_rating").gte(f64::from(filter.min_stars)));
     }
     db.query_all(&select).await?.iter().map(from_row).collect()
-}
-
-/// `s` without LIKE's wildcards and escape, which no specialty legitimately contains.
-fn escape_like(s: &str) -> String {
-    s.chars().filter(|c| !matches!(c, '%' | '_' | '\\')).collect()
 }

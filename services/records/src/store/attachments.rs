@@ -71,7 +71,7 @@ pub async fn record_communities(db: &impl ConnectionTrait, id: &str) -> ServiceR
     let select = Query::select()
         .columns(["community_code", "professional_id"])
         .from("records")
-        .and_where(Expr::col("content").like(format!("%\"{}\"%", id.replace(['%', '_'], ""))))
+        .and_where(kit::db::contains("content", &format!("\"{id}\"")))
         .to_owned();
     db.query_all(&select)
         .await?
