@@ -95,6 +95,9 @@ SANSHI_UPSTREAMS__{{ upper $upstream }}_URL: {{ include "sanshi.url" (dict "root
 {{- if eq $name "records" }}
 SANSHI_ATTACHMENTS__LOCAL_PATH: /var/lib/sanshi/attachments
 {{- end }}
+{{- if and (eq $name "notification") $svc.webhookAllowedPrivateCIDRs }}
+SANSHI_WEBHOOK__ALLOWED_PRIVATE_CIDRS: {{ join "," $svc.webhookAllowedPrivateCIDRs | quote }}
+{{- end }}
 {{- if and (eq $name "gateway") $root.Values.federation.enabled }}
 {{- $f := $root.Values.federation }}
 SANSHI_FEDERATION__ENABLED: "true"

@@ -2,9 +2,11 @@
 //! inbox (and their organisations'), sets their preferences, registers
 //! webhooks; admins publish announcements in their regions.
 
+use crate::domain::addresses::AddressPolicy;
 use crate::domain::announcements::{AUTHORS, Draft as AnnouncementDraft};
 use crate::domain::preferences::{CategoryChannels, Preferences, QuietHours};
 use crate::domain::templates;
+use crate::domain::webhooks::WebhookUrl;
 use crate::store::announcements::{self, Announcement};
 use crate::store::inbox::{self, Notification};
 use crate::store::preferences;
@@ -20,6 +22,8 @@ use tonic::{Request, Response, Status};
 
 pub struct Inbox {
     pub db: DatabaseConnection,
+    /// Where webhooks may be sent (`webhook.allowed_private_cidrs`).
+    pub addresses: AddressPolicy,
 }
 
 fn to_proto(n: &Notification) -> pb::Notification {
@@ -130,13 +134,9 @@ impl Inbox {
         caller: &Principal,
         req: pb::RegisterWebhookRequest,
     ) -> ServiceResult<pb::Webhook> {
+        // An address written in the URL is judged now; a host name at each delivery.
+        WebhookUrl::register(&req.url, &self.addresses)?;
         let url = req.url.trim();
-        if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() > 500 || url.contains(' ') {
-            return Err(ServiceError::invalid(
-                "url",
-                "请填写以 http:// 或 https:// 开头、不超过 500 个字符的地址",
-            ));
-        }
         let organisation = req.organisation_region_code.trim();
         if !organisation.is_empty() && !caller.acts_for(&OFFICE_ROLES, organisation) {
             return Err(ServiceError::permission_denied());

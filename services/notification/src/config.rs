@@ -1,5 +1,6 @@
 //! Notification's configuration (`sanshi config notification` prints the defaults).
 
+use crate::domain::addresses::{AddressPolicy, Cidr};
 use kit::config::{AuthConfig, ConfigError, DatabaseConfig, ServerConfig, TelemetryConfig, Validate};
 use serde::Deserialize;
 
@@ -45,6 +46,11 @@ poll_ms = 1000
 max_attempts = 6
 initial_backoff_ms = 1000
 max_backoff_ms = 300000
+# Webhooks reach public internet addresses only: every address a webhook's
+# host resolves to is checked at each delivery. These private blocks (CIDRs,
+# e.g. "10.20.0.0/16" for a relay inside your network) are allowed as well.
+# In the environment: comma-separated.
+allowed_private_cidrs = []
 
 [email]
 # The SMTP relay; empty: no e-mail (deliveries go to webhooks only).
@@ -94,6 +100,59 @@ pub struct WebhookConfig {
     pub max_attempts: i32,
     pub initial_backoff_ms: u64,
     pub max_backoff_ms: u64,
+    /// Private blocks webhooks may reach besides the public internet (CIDRs,
+    /// checked by `validate`).
+    #[serde(default, deserialize_with = "list_or_commas")]
+    pub allowed_private_cidrs: Vec<String>,
+}
+
+impl WebhookConfig {
+    /// Where webhooks may be sent; the error names the bad entry.
+    pub fn addresses(&self) -> Result<AddressPolicy, ConfigError> {
+        let mut allowed = Vec::with_capacity(self.allowed_private_cidrs.len());
+        for (i, text) in self.allowed_private_cidrs.iter().enumerate() {
+            let block = text
+                .parse::<Cidr>()
+                .map_err(|reason| ConfigError::new(format!("webhook.allowed_private_cidrs[{i}]"), reason))?;
+            allowed.push(block);
+        }
+        Ok(AddressPolicy::new(allowed))
+    }
+}
+
+/// A list of strings, or one string of comma-separated items: environment
+/// variables carry no lists (`SANSHI_WEBHOOK__ALLOWED_PRIVATE_CIDRS=10.20.0.0/16,fd00::/8`).
+fn list_or_commas<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    struct ListOrCommas;
+    impl<'de> serde::de::Visitor<'de> for ListOrCommas {
+        type Value = Vec<String>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a list of strings or a comma-separated string")
+        }
+
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Vec<String>, E> {
+            Ok(text
+                .split(',')
+                .map(str::trim)
+                .filter(|item| !item.is_empty())
+                .map(String::from)
+                .collect())
+        }
+
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Vec<String>, E> {
+            Ok(Vec::new())
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<String>, A::Error> {
+            let mut all = Vec::new();
+            while let Some(item) = seq.next_element::<String>()? {
+                all.push(item);
+            }
+            Ok(all)
+        }
+    }
+    deserializer.deserialize_any(ListOrCommas)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -149,6 +208,7 @@ impl Validate for Config {
                 "must be positive and at most max_backoff_ms",
             ));
         }
+        w.addresses()?;
         if !["none", "starttls", "tls"].contains(&self.email.tls.as_str()) {
             return Err(ConfigError::new("email.tls", "must be none, starttls or tls"));
         }
@@ -163,5 +223,34 @@ impl Validate for Config {
             kit::config::require_http_url(&key, url)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::IpAddr;
+
+    #[test]
+    fn the_allow_list_is_checked_and_read_from_the_environment() {
+        let config: Config = kit::config::from_toml(DEFAULTS, "").unwrap();
+        assert!(config.webhook.allowed_private_cidrs.is_empty());
+        let loopback: IpAddr = "127.0.0.1".parse().unwrap();
+        assert!(!config.webhook.addresses().unwrap().permits(loopback));
+
+        let bad = kit::config::from_toml::<Config>(
+            DEFAULTS,
+            "[webhook]\nallowed_private_cidrs = [\"127.0.0.0/8\", \"10.0.0.1/8\"]\n",
+        )
+        .unwrap_err();
+        assert_eq!(bad.key, "webhook.allowed_private_cidrs[1]");
+
+        let vars = [(
+            "SANSHI_WEBHOOK__ALLOWED_PRIVATE_CIDRS".to_string(),
+            "127.0.0.0/8, ::1/128".to_string(),
+        )];
+        let config: Config = kit::config::load_with_vars(DEFAULTS, None, "SANSHI", vars.into_iter()).unwrap();
+        assert_eq!(config.webhook.allowed_private_cidrs, ["127.0.0.0/8", "::1/128"]);
+        assert!(config.webhook.addresses().unwrap().permits(loopback));
     }
 }

@@ -8,12 +8,20 @@
 //! before it sends, so two replicas never send the same one at once; a claim
 //! whose sender died lapses and the delivery is sent again (receivers dedupe
 //! on the notification id).
+//!
+//! A webhook goes only where `domain::addresses` permits: its host is
+//! resolved at each attempt, every address is checked, and the request is
+//! pinned to the checked addresses (a second lookup by the HTTP client could
+//! answer differently: DNS rebinding). Redirects are not followed, and no
+//! proxy is used. A refused address is dead at once: retrying will not help.
 
 use crate::config::{EmailConfig, WebhookConfig};
 use crate::consumers::targets;
+use crate::domain::addresses::AddressPolicy;
 use crate::domain::preferences::Channels;
 use crate::domain::signature::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
 use crate::domain::templates::{Draft, Priority};
+use crate::domain::webhooks::{Host, WebhookUrl};
 use crate::store::inbox::Notification;
 use crate::store::{inbox, preferences, webhooks, webhooks::Delivery};
 use chrono::{DateTime, Utc};
@@ -22,7 +30,9 @@ use kit::events::Backoff;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use sea_orm::{DatabaseConnection, TransactionTrait};
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
+use tokio::time::Instant;
 use tracing::Instrument as _;
 
 /// Deliveries claimed at a time; the lease covers all of them timing out.
@@ -30,9 +40,10 @@ const CLAIM: u64 = 10;
 
 pub struct Sender {
     pub db: DatabaseConnection,
-    pub client: reqwest::Client,
     pub config: WebhookConfig,
     pub email: EmailConfig,
+    /// Where webhooks may be sent (`webhook.allowed_private_cidrs`).
+    addresses: AddressPolicy,
     smtp: Option<AsyncSmtpTransport<Tokio1Executor>>,
 }
 
@@ -48,7 +59,7 @@ enum Outcome {
 impl Sender {
     pub fn new(db: DatabaseConnection, config: WebhookConfig, email: EmailConfig) -> anyhow::Result<Sender> {
         let timeout = Duration::from_millis(config.timeout_ms);
-        let client = reqwest::Client::builder().timeout(timeout).build()?;
+        let addresses = config.addresses()?;
         let smtp = if email.enabled() {
             let host = email.smtp_host.as_str();
             let builder = match email.tls.as_str() {
@@ -66,9 +77,9 @@ impl Sender {
         };
         Ok(Sender {
             db,
-            client,
             config,
             email,
+            addresses,
             smtp,
         })
     }
@@ -142,7 +153,58 @@ impl Sender {
         self.settle(d, attempts, outcome).await
     }
 
+    /// A client that reaches `hook`'s host only at addresses checked now,
+    /// and the URL to post to; or how the attempt ends without a request.
+    /// The lookup and the request share one time limit (`timeout_ms`).
+    async fn pinned(&self, hook: &webhooks::Webhook) -> Result<(reqwest::Client, reqwest::Url), Outcome> {
+        let deadline = Instant::now() + Duration::from_millis(self.config.timeout_ms);
+        let Ok(target) = WebhookUrl::parse(&hook.url) else {
+            return Err(Outcome::Rejected("not an http or https url".into()));
+        };
+        let port = target.port();
+        let found: Vec<IpAddr> = match target.host() {
+            Host::Address(ip) => vec![ip],
+            Host::Name(name) => match tokio::time::timeout_at(deadline, tokio::net::lookup_host((name, port))).await {
+                Ok(Ok(addresses)) => addresses.map(|a| a.ip()).collect(),
+                Ok(Err(_)) => return Err(Outcome::Failed("host name not resolved".into())),
+                Err(_) => return Err(Outcome::Failed("timed out".into())),
+            },
+        };
+        if found.is_empty() {
+            return Err(Outcome::Failed("host name not resolved".into()));
+        }
+        // Every address must pass: a name that also resolves to a private
+        // address is refused, not tried at its public one.
+        if let Some(refused) = found.iter().find(|ip| !self.addresses.permits(**ip)) {
+            tracing::warn!(
+                webhook_id = %hook.id,
+                host = target.url().host_str().unwrap_or_default(),
+                address = %refused,
+                "webhook refused: address is not public and not allow-listed"
+            );
+            return Err(Outcome::Rejected("address not permitted: not a public address".into()));
+        }
+        let mut builder = reqwest::Client::builder()
+            .timeout(deadline.saturating_duration_since(Instant::now()))
+            // The next hop would be an address nobody checked.
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .dns_resolver(NoLookups);
+        if let Host::Name(name) = target.host() {
+            let pinned: Vec<SocketAddr> = found.iter().map(|ip| SocketAddr::new(*ip, port)).collect();
+            builder = builder.resolve_to_addrs(name, &pinned);
+        }
+        match builder.build() {
+            Ok(client) => Ok((client, target.url().clone())),
+            Err(e) => Err(Outcome::Failed(format!("no http client: {}", e.without_url()))),
+        }
+    }
+
     async fn post(&self, hook: &webhooks::Webhook, n: &Notification) -> Outcome {
+        let (client, url) = match self.pinned(hook).await {
+            Ok(pinned) => pinned,
+            Err(outcome) => return outcome,
+        };
         let body = match serde_json::to_vec(&serde_json::json!({
             "id": n.id,
             "recipient_account_id": n.recipient_id,
@@ -158,9 +220,8 @@ impl Sender {
         let Some(signature) = sign(&hook.secret, timestamp, &body) else {
             return Outcome::Rejected("webhook secret cannot sign".into());
         };
-        let sent = self
-            .client
-            .post(&hook.url)
+        let sent = client
+            .post(url)
             .header("content-type", "application/json")
             .header(TIMESTAMP_HEADER, timestamp.to_string())
             .header(SIGNATURE_HEADER, signature)
@@ -169,9 +230,14 @@ impl Sender {
             .await;
         match sent {
             Ok(response) if response.status().is_success() => Outcome::Delivered,
+            Ok(response) if response.status().is_redirection() => Outcome::Failed(format!(
+                "HTTP {} (redirects are not followed)",
+                response.status().as_u16()
+            )),
             Ok(response) => Outcome::Failed(format!("HTTP {}", response.status().as_u16())),
             Err(e) if e.is_timeout() => Outcome::Failed("timed out".into()),
-            Err(e) => Outcome::Failed(format!("request failed: {e}")),
+            // Without the URL: its path or query may carry a secret.
+            Err(e) => Outcome::Failed(format!("request failed: {}", causes(&e.without_url()))),
         }
     }
 
@@ -287,6 +353,31 @@ impl Sender {
         }
         Ok(made)
     }
+}
+
+/// The resolver of a webhook's client: the one name it may reach is pinned
+/// to checked addresses (`resolve_to_addrs`), so any other lookup is refused
+/// rather than made unchecked.
+struct NoLookups;
+
+impl reqwest::dns::Resolve for NoLookups {
+    fn resolve(&self, _: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let refused: Result<reqwest::dns::Addrs, Box<dyn std::error::Error + Send + Sync>> =
+            Err("webhook hosts are resolved and checked before connecting".into());
+        Box::pin(std::future::ready(refused))
+    }
+}
+
+/// An error and its causes, "a: b: c" (reqwest's own text stops at the first).
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// The digest of `items` for `recipient` on `date`, in words.

@@ -40,8 +40,11 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
     let verifier = Arc::new(Verifier::new(&config.auth.issuer, &config.auth.audience, keys));
     let services = Services::new()
         .with(
-            NotificationServiceServer::new(api::Service(Arc::new(api::Inbox { db: db.clone() })))
-                .max_decoding_message_size(config.server.max_message_bytes),
+            NotificationServiceServer::new(api::Service(Arc::new(api::Inbox {
+                db: db.clone(),
+                addresses: config.webhook.addresses()?,
+            })))
+            .max_decoding_message_size(config.server.max_message_bytes),
         )
         .with(events.stream_service());
     let stop = kit::events::Stop::new(shutdown, events.clone());

@@ -78,7 +78,7 @@ async fn announcements_and_organisations(db: TestDb) {
     let config: notification::Config = kit::config::from_toml(
         notification::config::DEFAULTS,
         &format!(
-            "[server]\nhost = \"127.0.0.1\"\nport = 0\n[database]\nurl = \"{}\"\n[telemetry]\nlog_format = \"pretty\"\nlog_level = \"warn\"\n[auth]\nidentity_url = \"http://{}\"\n[webhook]\npoll_ms = 50\n",
+            "[server]\nhost = \"127.0.0.1\"\nport = 0\n[database]\nurl = \"{}\"\n[telemetry]\nlog_format = \"pretty\"\nlog_level = \"warn\"\n[auth]\nidentity_url = \"http://{}\"\n[webhook]\npoll_ms = 50\nallowed_private_cidrs = [\"127.0.0.0/8\"]\n",
             db.config.url, identity.local_addr
         ),
     )

@@ -107,6 +107,7 @@ fn sender(db: &TestDb, smtp: std::net::SocketAddr) -> Sender {
         notification::config::DEFAULTS,
         &format!(
             "[webhook]\ntimeout_ms = 2000\nmax_attempts = 3\ninitial_backoff_ms = 200\nmax_backoff_ms = 400\n\
+             allowed_private_cidrs = [\"127.0.0.0/8\"]\n\
              [email]\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {}\n",
             smtp.port()
         ),

@@ -1,6 +1,7 @@
-//! Webhooks: signed POSTs to a receiver in this process, retried after 500s
-//! and timeouts, dead-lettered after the last attempt, retried by an admin;
-//! on SQLite and PostgreSQL.
+//! Webhooks: signed POSTs to a receiver in this process (on loopback, which
+//! the configuration allow-lists), retried after 500s and timeouts,
+//! dead-lettered after the last attempt, retried by an admin; on SQLite and
+//! PostgreSQL.
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -147,7 +148,8 @@ async fn webhooks_retry_and_dead_letter(db: TestDb) {
         notification::config::DEFAULTS,
         &format!(
             "[server]\nhost = \"127.0.0.1\"\nport = 0\n[database]\nurl = \"{}\"\n[telemetry]\nlog_format = \"pretty\"\nlog_level = \"warn\"\n[auth]\nidentity_url = \"http://{}\"\n\
-             [webhook]\ntimeout_ms = 300\npoll_ms = 50\nmax_attempts = 3\ninitial_backoff_ms = 50\nmax_backoff_ms = 200\n",
+             [webhook]\ntimeout_ms = 300\npoll_ms = 50\nmax_attempts = 3\ninitial_backoff_ms = 50\nmax_backoff_ms = 200\n\
+             allowed_private_cidrs = [\"127.0.0.0/8\"]\n",
             db.config.url, identity.local_addr
         ),
     )

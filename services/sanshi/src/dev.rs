@@ -227,7 +227,10 @@ pub fn notification_config(layout: &Layout) -> anyhow::Result<notification::Conf
             layout.url(2),
             layout.url(3),
             layout.url(4)
-        );
+        )
+        // A developer's webhook receivers run on their own machine (the
+        // README's relay at 127.0.0.1:9000); deployments reach public ones only.
+        + "[webhook]\nallowed_private_cidrs = [\"127.0.0.0/8\", \"::1/128\"]\n";
     Ok(kit::config::from_toml(notification::config::DEFAULTS, &overrides)?)
 }
 
