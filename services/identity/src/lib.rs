@@ -136,6 +136,7 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
         )?
         .spawn(stop.wait());
     }
+    running.watch_database(db.clone(), &config.database);
     running.set_ready().await;
     Ok(running)
 }

@@ -65,7 +65,7 @@ async fn main() -> anyhow::Result<()> {
     let db = kit::db::connect(&kit::config::DatabaseConfig {
         url: url.clone(),
         max_connections: 8,
-        idempotency_ttl_secs: 3600,
+        ..kit::config::DatabaseConfig::defaults()
     })
     .await?;
     kit::db::migrate::<incentive::migrations::Migrator>(&db).await?;

@@ -89,6 +89,7 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
     for year in store::years::unfinished(&db).await? {
         incentive.spawn_closing(year, "system".into());
     }
+    running.watch_database(db.clone(), &config.database);
     running.set_ready().await;
     Ok(running)
 }

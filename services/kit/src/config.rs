@@ -249,13 +249,47 @@ pub struct DatabaseConfig {
     /// (`kit::idempotency`); then it is deleted. Default 7 days.
     #[serde(default = "default_idempotency_ttl_secs")]
     pub idempotency_ttl_secs: u64,
+    /// How long a call waits for a PostgreSQL connection before it is
+    /// answered UNAVAILABLE.
+    #[serde(default = "default_acquire_timeout_ms")]
+    pub acquire_timeout_ms: u64,
+    /// How often readiness pings the database, and after how many failed
+    /// pings in a row health turns NOT_SERVING (until a ping succeeds).
+    #[serde(default = "default_probe_interval_ms")]
+    pub probe_interval_ms: u64,
+    #[serde(default = "default_probe_failures")]
+    pub probe_failures: u32,
 }
 
 fn default_idempotency_ttl_secs() -> u64 {
     crate::idempotency::DEFAULT_TTL.as_secs()
 }
 
+fn default_acquire_timeout_ms() -> u64 {
+    10_000
+}
+
+fn default_probe_interval_ms() -> u64 {
+    5_000
+}
+
+fn default_probe_failures() -> u32 {
+    3
+}
+
 impl DatabaseConfig {
+    /// Every setting at its default, for an empty `url` (tests, tools).
+    pub fn defaults() -> Self {
+        Self {
+            url: String::new(),
+            max_connections: 8,
+            idempotency_ttl_secs: default_idempotency_ttl_secs(),
+            acquire_timeout_ms: default_acquire_timeout_ms(),
+            probe_interval_ms: default_probe_interval_ms(),
+            probe_failures: default_probe_failures(),
+        }
+    }
+
     pub fn idempotency_ttl(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.idempotency_ttl_secs)
     }
@@ -267,8 +301,15 @@ impl DatabaseConfig {
         if self.max_connections == 0 {
             return Err(ConfigError::new("database.max_connections", "must be positive"));
         }
-        if self.idempotency_ttl_secs == 0 {
-            return Err(ConfigError::new("database.idempotency_ttl_secs", "must be positive"));
+        for (key, value) in [
+            ("database.idempotency_ttl_secs", self.idempotency_ttl_secs),
+            ("database.acquire_timeout_ms", self.acquire_timeout_ms),
+            ("database.probe_interval_ms", self.probe_interval_ms),
+            ("database.probe_failures", u64::from(self.probe_failures)),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::new(key, "must be positive"));
+            }
         }
         Ok(())
     }

@@ -35,7 +35,7 @@ pub async fn connect(config: &DatabaseConfig) -> anyhow::Result<DatabaseConnecti
     options
         .max_connections(config.max_connections)
         .min_connections(1)
-        .acquire_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_millis(config.acquire_timeout_ms))
         .sqlx_logging(false);
     if kind == DbKind::Sqlite {
         let path = url
@@ -213,6 +213,35 @@ pub fn code_prefix(column: &'static str, prefix: &str) -> sea_orm::sea_query::Si
     }
 }
 
+/// Whether a database error means the database is out of reach (refused or
+/// cut connections, an exhausted or closed pool, a server shutting down)
+/// rather than a bad statement: the call may succeed later (UNAVAILABLE).
+pub fn is_unavailable(error: &sea_orm::DbErr) -> bool {
+    use sea_orm::sqlx::Error as Sqlx;
+    use sea_orm::{DbErr, RuntimeErr};
+    let runtime = match error {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => return true,
+        DbErr::Exec(runtime) | DbErr::Query(runtime) => runtime,
+        _ => return false,
+    };
+    let RuntimeErr::SqlxError(error) = runtime else {
+        return false;
+    };
+    match error.as_ref() {
+        Sqlx::Io(_)
+        | Sqlx::PoolTimedOut
+        | Sqlx::PoolClosed
+        | Sqlx::Tls(_)
+        | Sqlx::WorkerCrashed
+        | Sqlx::Protocol(_) => true,
+        // SQLSTATE class 08 (connection exception), shutdowns, too many connections.
+        Sqlx::Database(db) => db
+            .code()
+            .is_some_and(|c| c.starts_with("08") || matches!(c.as_ref(), "57P01" | "57P02" | "57P03" | "53300")),
+        _ => false,
+    }
+}
+
 /// Whether a database error is a unique-key violation (a concurrent duplicate).
 pub fn is_unique_violation(error: &sea_orm::DbErr) -> bool {
     let text = error.to_string().to_lowercase();
@@ -311,6 +340,7 @@ pub mod testing {
                 url,
                 max_connections: 4,
                 idempotency_ttl_secs: 3600,
+                ..DatabaseConfig::defaults()
             };
             let conn = connect(&config).await.expect("open sqlite test database");
             Self {
@@ -347,6 +377,7 @@ pub mod testing {
                 url: format!("{base}/{name}"),
                 max_connections: 4,
                 idempotency_ttl_secs: 3600,
+                ..DatabaseConfig::defaults()
             };
             let conn = connect(&config).await.expect("connect to test database");
             Some(Self {

@@ -92,6 +92,12 @@ impl ServiceError {
 
 impl From<sea_orm::DbErr> for ServiceError {
     fn from(error: sea_orm::DbErr) -> Self {
+        if crate::db::is_unavailable(&error) {
+            // Temporary: the caller retries (HTTP 503 with Retry-After), and
+            // readiness turns NOT_SERVING if it lasts (`Running::watch_database`).
+            tracing::warn!(error = %error, "database unavailable");
+            return Self::Unavailable("服务暂不可用，请稍后重试".into());
+        }
         Self::Internal(error.into())
     }
 }

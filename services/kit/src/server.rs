@@ -75,6 +75,44 @@ impl Running {
         tracing::info!(service = self.name, addr = %self.local_addr, "serving");
     }
 
+    /// Pings the database every `probe_interval_ms`: after `probe_failures`
+    /// failed pings in a row health turns NOT_SERVING (Kubernetes stops
+    /// routing to the pod) and a successful ping turns it SERVING again, once
+    /// the service is ready. Ends at shutdown.
+    pub fn watch_database(&self, db: sea_orm::DatabaseConnection, config: &crate::config::DatabaseConfig) {
+        let (health, names, ready, name) = (self.health.clone(), self.names.clone(), self.ready.clone(), self.name);
+        let mut stopped = self.shutdown_started.clone();
+        let interval = Duration::from_millis(config.probe_interval_ms);
+        let limit = config.probe_failures;
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(interval);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let (mut failures, mut serving) = (0u32, true);
+            loop {
+                tokio::select! {
+                    _ = ticks.tick() => {}
+                    _ = stopped.wait_for(|started| *started) => return,
+                }
+                let reachable = matches!(tokio::time::timeout(interval, db.ping()).await, Ok(Ok(())));
+                if reachable {
+                    failures = 0;
+                    if !serving && ready.load(Ordering::SeqCst) && !*stopped.borrow() {
+                        set_status(&health, &names, ServingStatus::Serving).await;
+                        tracing::info!(service = name, "database reachable again, serving");
+                        serving = true;
+                    }
+                } else {
+                    failures = failures.saturating_add(1);
+                    if serving && failures >= limit {
+                        set_status(&health, &names, ServingStatus::NotServing).await;
+                        tracing::error!(service = name, failures, "database unreachable, not serving");
+                        serving = false;
+                    }
+                }
+            }
+        });
+    }
+
     /// Waits until the server has stopped: after the shutdown signal, in-flight
     /// calls get `shutdown_grace_ms` to finish before the server is aborted.
     pub async fn wait(self) -> anyhow::Result<()> {

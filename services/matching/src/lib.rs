@@ -138,6 +138,7 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
         )?
         .spawn(stop.wait());
     }
+    running.watch_database(db.clone(), &config.database);
     tokio::spawn(expiry_sweep(
         db,
         Duration::from_secs(config.rules.expiry_sweep_secs),

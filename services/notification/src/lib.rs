@@ -73,6 +73,7 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
         .spawn(stop.wait());
     }
     tokio::spawn(delivery::Sender::new(db.clone(), config.webhook.clone(), config.email.clone())?.run(stop.wait()));
+    running.watch_database(db.clone(), &config.database);
     running.set_ready().await;
     Ok(running)
 }

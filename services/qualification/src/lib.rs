@@ -87,6 +87,7 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
         Duration::from_secs(config.rules.expiry_sweep_secs),
         events.clone(),
     ));
+    running.watch_database(db.clone(), &config.database);
     running.set_ready().await;
     Ok(running)
 }

@@ -145,6 +145,7 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
         records,
         Duration::from_secs(config.rules.scoring_sweep_secs),
     ));
+    running.watch_database(db.clone(), &config.database);
     running.set_ready().await;
     Ok(running)
 }
