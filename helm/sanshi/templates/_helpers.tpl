@@ -132,7 +132,8 @@ SANSHI_FEDERATION__CLIENT_ID: gateway
       name: {{ $root.Values.secrets.serviceCredentials }}
       key: {{ $name }}
 {{- end }}
-{{- if and (eq $name "gateway") $root.Values.federation.enabled }}
+{{- if eq $name "gateway" }}
+{{- /* The gateway's account in identity: sign-ins carry the client's address with it; federation uses it too. */}}
 - name: SANSHI_FEDERATION__CLIENT_SECRET
   valueFrom:
     secretKeyRef:

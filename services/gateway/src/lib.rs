@@ -69,7 +69,11 @@ pub fn router(
             http::header::CONTENT_TYPE,
             http::HeaderName::from_static("traceparent"),
         ])
-        .expose_headers([http::header::RETRY_AFTER, http::HeaderName::from_static("x-request-id")]);
+        .expose_headers([
+            http::header::RETRY_AFTER,
+            http::HeaderName::from_static("x-request-id"),
+            http::HeaderName::from_static("x-next-page-token"),
+        ]);
     let open311 = Router::new()
         .route("/open311/v2/discovery.json", get(open311::discovery))
         .route("/open311/v2/services.json", get(open311::services))
@@ -161,7 +165,14 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
     for (_, package, url) in config.upstreams.all() {
         channels.insert(package.to_string(), kit::grpc::connect_lazy(url)?);
     }
-    let upstreams = api::rpc::Upstreams::new(channels)?;
+    let mut upstreams = api::rpc::Upstreams::new(channels)?;
+    if !config.federation.client_secret.is_empty() {
+        upstreams.gateway_tokens = Some(kit::grpc::service_tokens(
+            &config.upstreams.identity_url,
+            config.federation.client_id.clone(),
+            config.federation.client_secret.clone(),
+        )?);
+    }
     let api = api::Api::new(upstreams.clone())?;
     let keys = kit::auth::jwks_from_url(&config.upstreams.identity_url)?;
     let verifier = Arc::new(kit::auth::Verifier::new(

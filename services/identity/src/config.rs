@@ -33,8 +33,14 @@ encryption_key = ""
 hash_key = ""
 
 [lockout]
+# Per account and source (client address): max_failures failures within
+# window_secs cost nothing; after that the source waits base_delay_secs,
+# doubling with each further failure up to max_delay_secs (<= window_secs).
+# Other sources are never held back by them.
 max_failures = 5
-window_secs = 900
+window_secs = 3600
+base_delay_secs = 60
+max_delay_secs = 900
 
 [consumers]
 # gRPC endpoint of the qualification service whose decisions grant the
@@ -79,6 +85,8 @@ pub struct TokenConfig {
 pub struct LockoutConfig {
     pub max_failures: usize,
     pub window_secs: i64,
+    pub base_delay_secs: i64,
+    pub max_delay_secs: i64,
 }
 
 /// Accounts that must exist, created at start when missing: the first city
@@ -126,6 +134,34 @@ impl std::fmt::Debug for BootstrapService {
     }
 }
 
+impl LockoutConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !(1..=100).contains(&self.max_failures) {
+            return Err(ConfigError::new("lockout.max_failures", "must be between 1 and 100"));
+        }
+        if self.window_secs <= 0 {
+            return Err(ConfigError::new("lockout.window_secs", "must be positive"));
+        }
+        if self.base_delay_secs <= 0 {
+            return Err(ConfigError::new("lockout.base_delay_secs", "must be positive"));
+        }
+        if self.max_delay_secs < self.base_delay_secs {
+            return Err(ConfigError::new(
+                "lockout.max_delay_secs",
+                "must be at least lockout.base_delay_secs",
+            ));
+        }
+        // A wait must end before the failures behind it are forgotten.
+        if self.max_delay_secs > self.window_secs {
+            return Err(ConfigError::new(
+                "lockout.max_delay_secs",
+                "must not exceed lockout.window_secs",
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl Config {
     pub fn load(file: Option<&std::path::Path>) -> Result<Self, ConfigError> {
         kit::config::load(DEFAULTS, file, "SANSHI")
@@ -159,18 +195,17 @@ impl Validate for Config {
         if !self.consumers.qualification_url.is_empty() {
             kit::config::require_http_url("consumers.qualification_url", &self.consumers.qualification_url)?;
         }
-        if self.lockout.max_failures == 0 || self.lockout.window_secs <= 0 {
-            return Err(ConfigError::new(
-                "lockout",
-                "max_failures and window_secs must be positive",
-            ));
-        }
+        self.lockout.validate()?;
         for (i, account) in self.bootstrap.accounts.iter().enumerate() {
             let key = |field: &str| format!("bootstrap.accounts[{i}].{field}");
             crate::domain::account::validate_username(&account.username)
                 .map_err(|e| ConfigError::new(key("username"), e))?;
-            crate::domain::account::validate_password(&account.password)
-                .map_err(|e| ConfigError::new(key("password"), e))?;
+            let holder = crate::domain::password::Holder {
+                username: &account.username,
+                phone: None,
+            };
+            crate::domain::password::NewPassword::parse(&account.password, holder)
+                .map_err(|e| ConfigError::new(key("password"), e.to_string()))?;
             let role = kit::auth::Role::parse(&account.role)
                 .filter(|r| *r != kit::auth::Role::Service)
                 .ok_or_else(|| ConfigError::new(key("role"), "unknown role"))?;
@@ -226,9 +261,37 @@ mod tests {
             "{KEYS}[bootstrap]\naccounts = [{{ username = \"xiaoli\", password = \"Sanshi2026\", display_name = \"x\", region_code = \"500103001\", role = \"district_admin\" }}]\n"
         );
         assert_eq!(with(&bad_role).unwrap_err().key, "bootstrap.accounts[0].role");
+        let weak = format!(
+            "{KEYS}[bootstrap]\naccounts = [{{ username = \"admin\", password = \"Welcome2026\", display_name = \"x\", region_code = \"50\", role = \"city_admin\" }}]\n"
+        );
+        let err = with(&weak).unwrap_err();
+        assert_eq!(err.key, "bootstrap.accounts[0].password");
+        assert_eq!(err.reason, "密码过于常见，请换一个更难猜的密码");
+        let named = format!(
+            "{KEYS}[bootstrap]\naccounts = [{{ username = \"admin\", password = \"Admin-2026x\", display_name = \"x\", region_code = \"50\", role = \"city_admin\" }}]\n"
+        );
+        assert_eq!(with(&named).unwrap_err().reason, "密码不能包含用户名");
         let bad_db = format!("{KEYS}[database]\nurl = \"mysql://db/identity\"\n");
         let err = with(&bad_db).unwrap_err();
         assert_eq!(err.key, "database.url");
         assert!(err.reason.starts_with("unsupported scheme"), "{err}");
+    }
+
+    #[test]
+    fn lockout_settings_are_validated() {
+        let defaults = with(KEYS).unwrap();
+        assert_eq!(defaults.lockout.max_failures, 5);
+        assert!(defaults.lockout.max_delay_secs <= defaults.lockout.window_secs);
+        let cases = [
+            ("max_failures = 0", "lockout.max_failures"),
+            ("window_secs = 0", "lockout.window_secs"),
+            ("base_delay_secs = 0", "lockout.base_delay_secs"),
+            ("base_delay_secs = 120\nmax_delay_secs = 60", "lockout.max_delay_secs"),
+            ("window_secs = 600\nmax_delay_secs = 900", "lockout.max_delay_secs"),
+        ];
+        for (lockout, key) in cases {
+            let err = with(&format!("{KEYS}[lockout]\n{lockout}\n")).unwrap_err();
+            assert_eq!(err.key, key, "{lockout}");
+        }
     }
 }

@@ -53,6 +53,7 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
     let audit_key = cipher.derive_key("audit-chain");
     let identity = Arc::new(Identity {
         audit_key,
+        audit_checkpoint: std::sync::Mutex::new(None),
         db: db.clone(),
         idempotency: kit::idempotency::Idempotency::new(cipher.clone(), config.database.idempotency_ttl()),
         cipher,
@@ -66,7 +67,10 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
         lockout: LockoutPolicy {
             max_failures: config.lockout.max_failures,
             window: chrono::Duration::seconds(config.lockout.window_secs),
+            base_delay: chrono::Duration::seconds(config.lockout.base_delay_secs),
+            max_delay: chrono::Duration::seconds(config.lockout.max_delay_secs),
         },
+        attempts: Default::default(),
         events: events.clone(),
         regions: regions.clone(),
     });

@@ -696,7 +696,86 @@ async fn audit_chain_detects_tampering(db: TestDb) {
         .execute_unprepared("DELETE FROM audit_log WHERE seq = (SELECT MAX(seq) FROM audit_log)")
         .await
         .unwrap();
-    assert!(!verify(audit, auditor).await.intact);
+    assert!(!verify(audit.clone(), auditor.clone()).await.intact);
+    // … and so is rewriting the head to the new last entry: the head is
+    // anchored with the audit key, which is not in the database.
+    let last = "SELECT seq, hash FROM audit_log WHERE seq = (SELECT MAX(seq) FROM audit_log)";
+    let row =
+        h.db.conn
+            .query_one_raw(sea_orm::Statement::from_string(
+                h.db.conn.get_database_backend(),
+                last.to_string(),
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+    let (seq, hash): (i64, String) = (row.try_get("", "seq").unwrap(), row.try_get("", "hash").unwrap());
+    h.db.conn
+        .execute_unprepared(&format!("UPDATE audit_head SET seq = {seq}, hash = '{hash}'"))
+        .await
+        .unwrap();
+    let truncated = verify(audit.clone(), auditor.clone()).await;
+    assert!(!truncated.intact, "{truncated:?}");
+
+    h.stop().await;
+}
+
+/// Rolling the log back to an older state (entries and an anchored head,
+/// as a restored backup would have them) is found by the checkpoint.
+async fn audit_chain_detects_a_replayed_head(db: TestDb) {
+    let h = Harness::start(db).await;
+    let auditor = h.token("auditor").await;
+    let mut audit = h.audit();
+    let head_now = |h: &Harness| {
+        let conn = h.db.conn.clone();
+        async move {
+            let row = conn
+                .query_one_raw(sea_orm::Statement::from_string(
+                    conn.get_database_backend(),
+                    "SELECT seq, hash, mac FROM audit_head".to_string(),
+                ))
+                .await
+                .unwrap()
+                .unwrap();
+            let seq: i64 = row.try_get("", "seq").unwrap();
+            let hash: String = row.try_get("", "hash").unwrap();
+            let mac: String = row.try_get("", "mac").unwrap();
+            (seq, hash, mac)
+        }
+    };
+    let (old_seq, old_hash, old_mac) = head_now(&h).await;
+    // More happens, and is verified (the checkpoint).
+    h.token("city").await;
+    let _ = h.try_login("yuzhong", "WrongPassword1").await;
+    let verified = audit
+        .verify_audit_chain(with_token(pb::VerifyAuditChainRequest {}, &auditor))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(verified.intact);
+    let drop_triggers = match h.db.kind {
+        kit::db::DbKind::Postgres => "DROP TRIGGER audit_log_append_only ON audit_log",
+        kit::db::DbKind::Sqlite => "DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete",
+    };
+    for statement in drop_triggers.split("; ") {
+        h.db.conn.execute_unprepared(statement).await.unwrap();
+    }
+    h.db.conn
+        .execute_unprepared(&format!("DELETE FROM audit_log WHERE seq > {old_seq}"))
+        .await
+        .unwrap();
+    h.db.conn
+        .execute_unprepared(&format!(
+            "UPDATE audit_head SET seq = {old_seq}, hash = '{old_hash}', mac = '{old_mac}'"
+        ))
+        .await
+        .unwrap();
+    let replayed = audit
+        .verify_audit_chain(with_token(pb::VerifyAuditChainRequest {}, &auditor))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!replayed.intact, "{replayed:?}");
     h.stop().await;
 }
 
@@ -911,6 +990,7 @@ kit::db_tests!(
     refresh_rotates_and_detects_reuse,
     password_change_revokes_sessions,
     audit_chain_detects_tampering,
+    audit_chain_detects_a_replayed_head,
     create_account_is_idempotent,
     keys_rotate_without_breaking_live_tokens,
     services_get_client_credential_tokens,

@@ -408,8 +408,10 @@ pub async fn dispatch(
     uri: Uri,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
+    client: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let client = client.map(|axum::Extension(info)| info.0.ip().to_canonical());
     let (compiled, path) = match api.find(&method, uri.path()) {
         Ok(found) => found,
         Err(allowed) if allowed.is_empty() => {
@@ -428,7 +430,7 @@ pub async fn dispatch(
             return response;
         }
     };
-    let mut response = answer(&api, compiled, path, query, &headers, body)
+    let mut response = answer(&api, compiled, path, query, &headers, client, body)
         .await
         .unwrap_or_else(IntoResponse::into_response);
     response.extensions_mut().insert(MatchedRoute(compiled.route.path));
@@ -442,6 +444,7 @@ async fn answer(
     path: PathParams,
     query: Option<String>,
     headers: &HeaderMap,
+    client: Option<std::net::IpAddr>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     // Rejections are problem details too: a body over the limit is a 413, a
@@ -464,7 +467,10 @@ async fn answer(
     let output = if compiled.method.parent_service().full_name() == "sanshi.gateway.v1.StatsService" {
         api.local(&compiled.method, input, token.as_deref()).await?
     } else {
-        api.0.upstreams.call(&compiled.method, input, token.as_deref()).await?
+        api.0
+            .upstreams
+            .call_for(&compiled.method, input, token.as_deref(), client)
+            .await?
     };
     let route = compiled.route;
     let status = http::StatusCode::from_u16(route.status).unwrap_or(http::StatusCode::OK);

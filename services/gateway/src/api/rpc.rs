@@ -62,12 +62,26 @@ pub struct Upstreams {
     pub pool: DescriptorPool,
     /// `sanshi.identity.v1` → identity's channel, and so on.
     pub channels: HashMap<String, kit::grpc::TracedChannel>,
+    /// The gateway's own service tokens, when it has credentials: sign-ins
+    /// go to identity with them and the client's address, which identity
+    /// trusts from a service only (its lockout counts per account and address).
+    pub gateway_tokens: Option<kit::grpc::TokenSource>,
 }
+
+/// The RPCs whose caller's address identity counts failures by.
+const SIGN_INS: [&str; 1] = ["sanshi.identity.v1.AuthService.Login"];
+
+/// Metadata naming the end client's address (identity's `attempts::CLIENT_IP_METADATA`).
+const CLIENT_IP_METADATA: &str = "x-sanshi-client-ip";
 
 impl Upstreams {
     pub fn new(channels: HashMap<String, kit::grpc::TracedChannel>) -> anyhow::Result<Upstreams> {
         let pool = DescriptorPool::decode(sanshi_proto::FILE_DESCRIPTOR_SET)?;
-        Ok(Upstreams { pool, channels })
+        Ok(Upstreams {
+            pool,
+            channels,
+            gateway_tokens: None,
+        })
     }
 
     /// `package.Service/Method` by name.
@@ -79,12 +93,51 @@ impl Upstreams {
             .find(|m| m.name() == method)
     }
 
+    /// Calls `method` with `input` for an HTTP client at `client`: a sign-in
+    /// without a bearer token goes with the gateway's service token and the
+    /// client's address; anything else as [`Upstreams::call`].
+    pub async fn call_for(
+        &self,
+        method: &MethodDescriptor,
+        input: DynamicMessage,
+        token: Option<&str>,
+        client: Option<std::net::IpAddr>,
+    ) -> Result<DynamicMessage, Status> {
+        let sign_in = token.is_none() && SIGN_INS.contains(&method.full_name());
+        if let (true, Some(tokens), Some(client)) = (sign_in, &self.gateway_tokens, client) {
+            match tokens().await {
+                Ok(service_token) => {
+                    let mut metadata = tonic::metadata::MetadataMap::new();
+                    if let Ok(value) = client.to_string().parse() {
+                        metadata.insert(CLIENT_IP_METADATA, value);
+                    }
+                    return self.call_with(method, input, Some(&service_token), metadata).await;
+                }
+                // Without its token the gateway still signs people in; identity
+                // then counts the gateway's own address.
+                Err(error) => tracing::warn!(error = %error, "no gateway service token for a sign-in"),
+            }
+        }
+        self.call(method, input, token).await
+    }
+
     /// Calls `method` with `input`, forwarding `token` as the bearer token.
     pub async fn call(
         &self,
         method: &MethodDescriptor,
         input: DynamicMessage,
         token: Option<&str>,
+    ) -> Result<DynamicMessage, Status> {
+        self.call_with(method, input, token, tonic::metadata::MetadataMap::new())
+            .await
+    }
+
+    async fn call_with(
+        &self,
+        method: &MethodDescriptor,
+        input: DynamicMessage,
+        token: Option<&str>,
+        metadata: tonic::metadata::MetadataMap,
     ) -> Result<DynamicMessage, Status> {
         let package = method.parent_service().parent_file().package_name().to_string();
         let channel = self
@@ -94,10 +147,15 @@ impl Upstreams {
             .ok_or_else(|| Status::unimplemented(format!("no upstream for {package}")))?;
         let path = format!("/{}/{}", method.parent_service().full_name(), method.name());
         let path = http::uri::PathAndQuery::try_from(path).map_err(|e| Status::internal(e.to_string()))?;
-        let request = match token {
+        let mut request = match token {
             Some(token) => kit::grpc::with_token(input, token),
             None => tonic::Request::new(input),
         };
+        for entry in metadata.iter() {
+            if let tonic::metadata::KeyAndValueRef::Ascii(key, value) = entry {
+                request.metadata_mut().insert(key.clone(), value.clone());
+            }
+        }
         let mut grpc = tonic::client::Grpc::new(channel);
         grpc.ready().await.map_err(|e| {
             tracing::warn!(package, error = %e, "upstream not ready");

@@ -3,9 +3,10 @@
 
 use super::{Identity, decode_page_token, encode_page_token, page_size};
 use crate::domain::account::{
-    check_grant, check_manage, check_read, validate_display_name, validate_grant, validate_password, validate_username,
+    check_grant, check_manage, check_read, validate_display_name, validate_grant, validate_username,
 };
 use crate::domain::audit::{AuditEvent, Outcome};
+use crate::domain::password::{Holder, NewPassword};
 use crate::passwords;
 use crate::store;
 use crate::store::accounts::{AccountChanges, AccountRecord, NewAccount};
@@ -80,7 +81,11 @@ impl Identity {
             v.check("account.phone", PhoneNumber::parse(&account.phone))
         };
         let region = v.check("account.region_code", RegionCode::parse(&account.region_code));
-        v.check("initial_password", validate_password(&req.initial_password));
+        let holder = Holder {
+            username: &account.username,
+            phone: phone.as_ref(),
+        };
+        let password = v.check("initial_password", NewPassword::parse(&req.initial_password, holder));
         v.check("request_id", kit::idempotency::validate_key(&req.request_id));
         let roles: Vec<_> = account
             .roles
@@ -90,6 +95,7 @@ impl Identity {
             .collect();
         v.into_result()?;
         let region = region.ok_or_else(|| ServiceError::invalid("account.region_code", "区划代码无效"))?;
+        let password = password.ok_or_else(|| ServiceError::invalid("initial_password", "密码无效"))?;
 
         // Permission: the caller covers the account and outranks every role it gets.
         check_manage(caller, &region, &roles)?;
@@ -111,7 +117,7 @@ impl Identity {
             return pb::Account::decode(stored.as_slice()).map_err(ServiceError::internal);
         }
 
-        let password_hash = passwords::hash(req.initial_password).await?;
+        let password_hash = passwords::hash(password.into_string()).await?;
         let id = uuid::Uuid::now_v7().to_string();
         let txn = kit::db::begin(&self.db).await?;
         let new = NewAccount {
@@ -158,7 +164,11 @@ impl Identity {
         v.check("username", validate_username(&req.username));
         v.check("display_name", validate_display_name(&req.display_name));
         let phone = v.check("phone", PhoneNumber::parse(&req.phone));
-        v.check("password", validate_password(&req.password));
+        let holder = Holder {
+            username: &req.username,
+            phone: phone.as_ref(),
+        };
+        let password = v.check("password", NewPassword::parse(&req.password, holder));
         let community = v.check("community_code", RegionCode::parse(&req.community_code));
         if let Some(code) = &community
             && code.level() != kit::region::RegionLevel::Community
@@ -166,11 +176,11 @@ impl Identity {
             v.add("community_code", "请选择所在社区（12 位社区代码）");
         }
         v.into_result()?;
-        let (Some(phone), Some(community)) = (phone, community) else {
+        let (Some(phone), Some(community), Some(password)) = (phone, community, password) else {
             return Err(ServiceError::invalid("phone", "手机号或社区代码无效"));
         };
         self.require_region_exists("community_code", &community)?;
-        let password_hash = passwords::hash(req.password).await?;
+        let password_hash = passwords::hash(password.into_string()).await?;
         let id = uuid::Uuid::now_v7().to_string();
         let txn = kit::db::begin(&self.db).await?;
         let new = NewAccount {

@@ -59,8 +59,9 @@ impl Identity {
     /// the walk lie past the head read at the start and are left for the next check.
     pub async fn verify_audit_chain(&self) -> ServiceResult<Verification> {
         let head = store::audit::head(&self.db).await?;
-        let last = head.as_ref().map(|(seq, _)| *seq).unwrap_or(0);
-        let mut verifier = ChainVerifier::new(&self.audit_key);
+        let last = head.as_ref().map(|h| h.seq).unwrap_or(0);
+        let checkpoint = self.audit_checkpoint.lock().map(|c| c.clone()).unwrap_or_default();
+        let mut verifier = ChainVerifier::with_checkpoint(&self.audit_key, checkpoint.as_ref().map_or(0, |c| c.0));
         let mut after = 0;
         while after < last && !verifier.is_broken() {
             let page = store::audit::page(&self.db, after, 1000).await?;
@@ -68,7 +69,17 @@ impl Identity {
             after = tail.seq;
             page.iter().filter(|e| e.seq <= last).for_each(|e| verifier.feed(e));
         }
-        let verification = verifier.finish(head);
+        let verification = verifier.finish(head.clone(), checkpoint);
+        if verification.intact
+            && let Some(head) = head
+        {
+            // A checkpoint outside the database: the process remembers it, and
+            // the audit stream (kept by the log pipeline) records it.
+            tracing::info!(target: "sanshi::audit", seq = head.seq, hash = %head.hash, "audit chain checkpoint");
+            if let Ok(mut kept) = self.audit_checkpoint.lock() {
+                *kept = Some((head.seq, head.hash));
+            }
+        }
         if !verification.intact {
             tracing::error!(
                 first_broken = verification.first_broken,

@@ -2,9 +2,10 @@
 //! password change, client credentials for services, JWKS and key rotation.
 
 use super::Identity;
-use crate::domain::account::validate_password;
+use super::attempts::source_of;
 use crate::domain::audit::{AuditEvent, Outcome};
-use crate::domain::lockout::locked_until;
+use crate::domain::lockout::{AttemptKey, LoginSource, kind_label, locked_until, lockout_message};
+use crate::domain::password::{Holder, NewPassword};
 use crate::passwords;
 use crate::store;
 use crate::store::entities::account;
@@ -12,6 +13,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use chrono::Utc;
 use kit::auth::{Claims, PrincipalKind, Role, RoleClaim, SigningKey, principal};
+use kit::pii::PhoneNumber;
 use kit::{ServiceError, ServiceResult};
 use rand::RngCore;
 use sanshi_proto::identity::v1 as pb;
@@ -128,60 +130,78 @@ impl Identity {
         }
     }
 
-    /// Counts an attempt on `bucket` before the password is checked: in one
-    /// serialised transaction it refuses while the bucket is locked out, and
-    /// otherwise records a failure up front that a successful check clears.
-    /// Parallel guesses therefore cannot get past the limit.
-    async fn claim_attempt(&self, bucket: &str, action: &str, target: &str) -> ServiceResult<()> {
+    /// Refuses while `key`'s source has to wait, auditing and counting the
+    /// refusal. Failures from other sources play no part: the holder logging
+    /// in from elsewhere is never refused because someone guesses here.
+    async fn refuse_if_locked(&self, key: &AttemptKey, action: &str, actor: &str) -> ServiceResult<()> {
         let now = Utc::now();
+        let failures = store::tokens::failures_since(&self.db, &key.bucket(), now - self.lockout.window).await?;
+        let Some(until) = locked_until(self.lockout, &failures, now) else {
+            return Ok(());
+        };
+        let wait = until - now;
+        tracing::warn!(
+            account = key.account(),
+            source = %key.source(),
+            action,
+            failures = failures.len(),
+            retry_after_secs = wait.num_seconds(),
+            "login locked out"
+        );
+        kit::metrics::add("sanshi_login_lockouts_total", &[("kind", kind_label(key.kind()))], 1.0);
+        self.audit_standalone(
+            AuditEvent::new(actor, action, key.account(), Outcome::Denied).with_detail(format!(
+                "locked out: {} failures from {}, retry in {} s",
+                failures.len(),
+                key.source(),
+                wait.num_seconds().max(1)
+            )),
+        )
+        .await;
+        Err(ServiceError::ResourceExhausted(lockout_message(wait)))
+    }
+
+    /// Counts a wrong password against `key`'s source only.
+    async fn record_failed_attempt(&self, key: &AttemptKey) -> ServiceResult<()> {
         let txn = kit::db::begin(&self.db).await?;
-        store::tokens::lock_bucket(&txn, bucket).await?;
-        let failures = store::tokens::failures_since(&txn, bucket, now - self.lockout.window).await?;
-        if let Some(until) = locked_until(self.lockout, &failures, now) {
-            txn.rollback().await?;
-            let minutes = ((until - now).num_seconds() + 59) / 60;
-            tracing::warn!(target, action, failures = failures.len(), "login locked out");
-            let kind = bucket.split(':').next().unwrap_or_default();
-            kit::metrics::add("sanshi_login_lockouts_total", &[("kind", kind)], 1.0);
-            self.audit_standalone(
-                AuditEvent::new("", action, target, Outcome::Denied)
-                    .with_detail(format!("locked out for {minutes} min")),
-            )
-            .await;
-            return Err(ServiceError::ResourceExhausted(format!(
-                "登录失败次数过多，请 {minutes} 分钟后再试"
-            )));
-        }
-        store::tokens::record_failure(&txn, bucket).await?;
+        store::tokens::record_failure(&txn, &key.bucket(), Utc::now() - self.lockout.window).await?;
         txn.commit().await?;
         Ok(())
     }
 
-    /// Checks a username and password for an account of `kind`. Returns the
-    /// account and its lockout bucket, which the caller clears on success.
+    /// Checks a username and password for an account of `kind`, tried from
+    /// `source`. Returns the account and its attempt key, whose failures the
+    /// caller clears on success. Attempts on one key take turns, and a
+    /// failure is recorded only once the password is known to be wrong:
+    /// parallel guesses get no more tries than sequential ones, and correct
+    /// logins, however many at once, never count toward a lockout.
     async fn check_credentials(
         &self,
         username: &str,
         password: &str,
-        kind: &str,
+        kind: PrincipalKind,
         action: &str,
-    ) -> ServiceResult<(account::Model, String)> {
+        source: LoginSource,
+    ) -> ServiceResult<(account::Model, AttemptKey)> {
         let wrong = || ServiceError::Unauthenticated(WRONG_CREDENTIALS.into());
         if username.chars().count() > 32 {
             // No account can have such a name (see validate_username).
             return Err(wrong());
         }
+        let label = kind_label(kind);
         let account = store::accounts::find_by_username(&self.db, username)
             .await?
-            .filter(|a| a.kind == kind);
+            .filter(|a| a.kind == label);
         let target = self.audit_name(username, account.is_some());
-        // People and services lock out separately, so that failed logins as a
-        // service's client id through the public gateway cannot lock the service out.
-        let bucket = format!("{kind}:{username}");
-        self.claim_attempt(&bucket, action, &target).await?;
+        // Keyed by the audited name: what was typed for an unknown account
+        // (perhaps a password) is not stored.
+        let key = AttemptKey::new(kind, target.clone(), source);
+        let turn = self.attempts.turn(&key.bucket()).await;
+        self.refuse_if_locked(&key, action, "").await?;
         let ok = passwords::verify(password.to_string(), account.as_ref().map(|a| a.password_hash.clone())).await;
         match account {
             Some(account) if ok => {
+                drop(turn);
                 if account.status != "active" {
                     self.audit_standalone(
                         AuditEvent::new(&account.id, action, &target, Outcome::Denied).with_detail("account disabled"),
@@ -189,13 +209,16 @@ impl Identity {
                     .await;
                     return Err(ServiceError::Unauthenticated("账号已停用".into()));
                 }
-                Ok((account, bucket))
+                Ok((account, key))
             }
             _ => {
-                tracing::info!(target, action, "wrong credentials");
-                kit::metrics::add("sanshi_login_failures_total", &[("kind", kind)], 1.0);
+                self.record_failed_attempt(&key).await?;
+                drop(turn);
+                tracing::info!(account = target, source = %key.source(), action, "wrong credentials");
+                kit::metrics::add("sanshi_login_failures_total", &[("kind", label)], 1.0);
                 self.audit_standalone(
-                    AuditEvent::new("", action, &target, Outcome::Failure).with_detail("wrong credentials"),
+                    AuditEvent::new("", action, &target, Outcome::Failure)
+                        .with_detail(format!("wrong credentials from {}", key.source())),
                 )
                 .await;
                 Err(wrong())
@@ -203,7 +226,7 @@ impl Identity {
         }
     }
 
-    async fn login(&self, req: pb::LoginRequest) -> ServiceResult<pb::TokenPair> {
+    async fn login(&self, req: pb::LoginRequest, source: LoginSource) -> ServiceResult<pb::TokenPair> {
         let mut v = kit::error::Violations::new();
         if req.username.is_empty() {
             v.add("username", "请输入用户名");
@@ -212,11 +235,12 @@ impl Identity {
             v.add("password", "请输入密码");
         }
         v.into_result()?;
-        let (account, bucket) = self
-            .check_credentials(&req.username, &req.password, "person", "login")
+        let (account, key) = self
+            .check_credentials(&req.username, &req.password, PrincipalKind::Person, "login", source)
             .await?;
         let txn = kit::db::begin(&self.db).await?;
-        store::tokens::clear_failures(&txn, &bucket).await?;
+        // Clears this source's failures only: a guesser elsewhere stays slowed.
+        store::tokens::clear_failures(&txn, &key.bucket()).await?;
         let family = uuid::Uuid::new_v4().to_string();
         let pair = self
             .token_pair(&txn, &account, family, Utc::now() + self.tokens.refresh_ttl)
@@ -301,21 +325,46 @@ impl Identity {
         Ok(())
     }
 
-    async fn change_password(&self, account_id: &str, req: pb::ChangePasswordRequest) -> ServiceResult<()> {
+    /// The account's phone number, which its password must not contain;
+    /// none when it has none or it cannot be opened.
+    fn phone_of(&self, account: &account::Model) -> Option<PhoneNumber> {
+        let sealed = account.phone_sealed.as_ref()?;
+        let plain = self.cipher.open_string(sealed).ok()?;
+        PhoneNumber::parse(&plain).ok()
+    }
+
+    async fn change_password(
+        &self,
+        account_id: &str,
+        req: pb::ChangePasswordRequest,
+        source: LoginSource,
+    ) -> ServiceResult<()> {
+        let record = store::accounts::find(&self.db, account_id)
+            .await?
+            .ok_or_else(ServiceError::unauthenticated)?;
+        let phone = self.phone_of(&record.account);
+        let holder = Holder {
+            username: &record.account.username,
+            phone: phone.as_ref(),
+        };
         let mut v = kit::error::Violations::new();
-        v.check("new_password", validate_password(&req.new_password));
+        let new_password = v.check("new_password", NewPassword::parse(&req.new_password, holder));
         if req.current_password == req.new_password {
             v.add("new_password", "新密码不能与当前密码相同");
         }
         v.into_result()?;
-        let record = store::accounts::find(&self.db, account_id)
-            .await?
-            .ok_or_else(ServiceError::unauthenticated)?;
-        // A wrong current password counts toward the same lockout as a wrong login.
-        let bucket = format!("person:{}", record.account.username);
-        self.claim_attempt(&bucket, "change_password", &record.account.username)
-            .await?;
+        let Some(new_password) = new_password else {
+            return Err(ServiceError::invalid("new_password", "新密码无效"));
+        };
+        // A wrong current password counts toward the same lockout as a wrong
+        // login from the same source.
+        let key = AttemptKey::new(PrincipalKind::Person, record.account.username.clone(), source);
+        let bucket = key.bucket();
+        let turn = self.attempts.turn(&bucket).await;
+        self.refuse_if_locked(&key, "change_password", account_id).await?;
         if !passwords::verify(req.current_password, Some(record.account.password_hash.clone())).await {
+            self.record_failed_attempt(&key).await?;
+            drop(turn);
             self.audit_standalone(AuditEvent::new(
                 account_id,
                 "change_password",
@@ -325,7 +374,8 @@ impl Identity {
             .await;
             return Err(ServiceError::invalid("current_password", "当前密码不正确"));
         }
-        let new_hash = passwords::hash(req.new_password).await?;
+        drop(turn);
+        let new_hash = passwords::hash(new_password.into_string()).await?;
         let txn = kit::db::begin(&self.db).await?;
         let changes = store::accounts::AccountChanges {
             password_hash: Some(new_hash),
@@ -344,7 +394,11 @@ impl Identity {
         Ok(())
     }
 
-    async fn service_token(&self, req: pb::IssueServiceTokenRequest) -> ServiceResult<pb::IssueServiceTokenResponse> {
+    async fn service_token(
+        &self,
+        req: pb::IssueServiceTokenRequest,
+        source: LoginSource,
+    ) -> ServiceResult<pb::IssueServiceTokenResponse> {
         let mut v = kit::error::Violations::new();
         if req.client_id.is_empty() {
             v.add("client_id", "缺少 client_id");
@@ -353,11 +407,17 @@ impl Identity {
             v.add("client_secret", "缺少 client_secret");
         }
         v.into_result()?;
-        let (account, bucket) = self
-            .check_credentials(&req.client_id, &req.client_secret, "service", "service_token")
+        let (account, key) = self
+            .check_credentials(
+                &req.client_id,
+                &req.client_secret,
+                PrincipalKind::Service,
+                "service_token",
+                source,
+            )
             .await?;
         let txn = kit::db::begin(&self.db).await?;
-        store::tokens::clear_failures(&txn, &bucket).await?;
+        store::tokens::clear_failures(&txn, &key.bucket()).await?;
         let (access_token, expires_in) = self.access_token(&txn, &account).await?;
         self.audit(
             &txn,
@@ -426,7 +486,8 @@ impl Identity {
 #[tonic::async_trait]
 impl AuthService for Auth {
     async fn login(&self, request: Request<pb::LoginRequest>) -> Result<Response<pb::LoginResponse>, Status> {
-        let tokens = self.identity.login(request.into_inner()).await?;
+        let source = source_of(&request);
+        let tokens = self.identity.login(request.into_inner(), source).await?;
         Ok(Response::new(pb::LoginResponse { tokens: Some(tokens) }))
     }
 
@@ -457,7 +518,10 @@ impl AuthService for Auth {
                 .await?);
         }
         let account_id = caller.account_id.clone();
-        self.identity.change_password(&account_id, request.into_inner()).await?;
+        let source = source_of(&request);
+        self.identity
+            .change_password(&account_id, request.into_inner(), source)
+            .await?;
         Ok(Response::new(pb::ChangePasswordResponse {}))
     }
 
@@ -465,7 +529,10 @@ impl AuthService for Auth {
         &self,
         request: Request<pb::IssueServiceTokenRequest>,
     ) -> Result<Response<pb::IssueServiceTokenResponse>, Status> {
-        Ok(Response::new(self.identity.service_token(request.into_inner()).await?))
+        let source = source_of(&request);
+        Ok(Response::new(
+            self.identity.service_token(request.into_inner(), source).await?,
+        ))
     }
 
     async fn get_jwks(&self, _request: Request<pb::GetJwksRequest>) -> Result<Response<pb::GetJwksResponse>, Status> {

@@ -3,6 +3,7 @@
 //! and map results to protobuf.
 
 pub mod accounts;
+pub mod attempts;
 pub mod audit;
 pub mod auth;
 pub mod regions;
@@ -33,8 +34,13 @@ pub struct Identity {
     pub idempotency: kit::idempotency::Idempotency,
     pub tokens: TokenSettings,
     pub lockout: LockoutPolicy,
+    /// Serialises credential checks per lockout bucket.
+    pub attempts: attempts::AttemptGates,
     /// Keys the audit chain's HMAC (derived from `pii.hash_key`).
     pub audit_key: [u8; 32],
+    /// The last audit head verified intact (seq, hash): kept outside the
+    /// database, so that a head replayed from an older copy is found.
+    pub audit_checkpoint: std::sync::Mutex<Option<(i64, String)>>,
     /// The region tree, loaded once migrations have run.
     pub regions: std::sync::Arc<std::sync::OnceLock<crate::domain::region::RegionTree>>,
     /// The outbox's sequencer; told after each commit that published.

@@ -23,17 +23,6 @@ pub fn validate_username(username: &str) -> Result<(), &'static str> {
     }
 }
 
-pub fn validate_password(password: &str) -> Result<(), &'static str> {
-    let len = password.chars().count();
-    let has_letter = password.chars().any(|c| c.is_alphabetic());
-    let has_digit = password.chars().any(|c| c.is_ascii_digit());
-    if (8..=128).contains(&len) && has_letter && has_digit {
-        Ok(())
-    } else {
-        Err("密码应为 8–128 位，且同时包含字母和数字")
-    }
-}
-
 pub fn validate_display_name(name: &str) -> Result<(), &'static str> {
     let len = name.trim().chars().count();
     if (1..=50).contains(&len) {
@@ -157,10 +146,6 @@ mod tests {
         assert!(validate_username("yuzhong_admin").is_ok());
         for bad in ["ab", "1abc", "Admin", "a b c", "管理员"] {
             assert!(validate_username(bad).is_err(), "{bad}");
-        }
-        assert!(validate_password("Sanshi2026").is_ok());
-        for bad in ["short1", "onlyletters", "12345678", &"a1".repeat(65)] {
-            assert!(validate_password(bad).is_err(), "{bad}");
         }
         assert!(validate_display_name("王工").is_ok());
         assert!(validate_display_name("  ").is_err());

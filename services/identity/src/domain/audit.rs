@@ -3,6 +3,12 @@
 //! after it; the head row catches entries deleted from the end. The hash is
 //! an HMAC under a key from configuration: someone who can write to the
 //! database but does not hold the key cannot forge a consistent chain.
+//!
+//! The head is anchored too: it carries its own MAC under that key, so
+//! deleting the newest entries and rewriting the head to the new last entry
+//! is found; and a checkpoint kept outside the database (the last verified
+//! head, held by the process and written to the audit log stream) catches a
+//! head replayed from an older copy of the database.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -103,6 +109,32 @@ pub fn chain(key: &[u8], prev: Option<(&i64, &str)>, at: String, event: AuditEve
     }
 }
 
+/// The newest entry as the head row records it, with the head's own MAC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    pub seq: i64,
+    pub hash: String,
+    pub mac: String,
+}
+
+impl Head {
+    /// The head of `entry`, anchored under `key`.
+    pub fn of(key: &[u8], seq: i64, hash: &str) -> Head {
+        Head {
+            seq,
+            hash: hash.to_string(),
+            mac: head_mac(key, seq, hash),
+        }
+    }
+}
+
+/// MAC of a head: who cannot compute it cannot move the head.
+pub fn head_mac(key: &[u8], seq: i64, hash: &str) -> String {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("hmac takes any key length");
+    mac.update(format!("audit-head:{seq}:{hash}").as_bytes());
+    kit::pii::hex(&mac.finalize().into_bytes())
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verification {
     pub intact: bool,
@@ -120,16 +152,26 @@ pub struct ChainVerifier {
     prev_hash: String,
     checked: i64,
     broken: Option<(i64, String)>,
+    /// The sequence number of the checkpoint to compare, and the hash found there.
+    checkpoint_seq: i64,
+    checkpoint_hash: Option<String>,
 }
 
 impl ChainVerifier {
     pub fn new(key: &[u8]) -> Self {
+        Self::with_checkpoint(key, 0)
+    }
+
+    /// A verifier that also records the hash of entry `checkpoint_seq`.
+    pub fn with_checkpoint(key: &[u8], checkpoint_seq: i64) -> Self {
         Self {
             key: key.to_vec(),
             expected_seq: 1,
             prev_hash: GENESIS_HASH.into(),
             checked: 0,
             broken: None,
+            checkpoint_seq,
+            checkpoint_hash: None,
         }
     }
 
@@ -154,14 +196,19 @@ impl ChainVerifier {
         match problem {
             Some(reason) => self.broken = Some((self.expected_seq.min(entry.seq), reason)),
             None => {
+                if entry.seq == self.checkpoint_seq {
+                    self.checkpoint_hash = Some(entry.hash.clone());
+                }
                 self.expected_seq += 1;
                 self.prev_hash = entry.hash.clone();
             }
         }
     }
 
-    /// Ends the walk, comparing with the stored head (`None` when the log is empty).
-    pub fn finish(self, head: Option<(i64, String)>) -> Verification {
+    /// Ends the walk, comparing with the stored head (`None` when the log is
+    /// empty) and with the last head verified before (`checkpoint`, kept
+    /// outside the database): the log must still reach it, unchanged.
+    pub fn finish(self, head: Option<Head>, checkpoint: Option<(i64, String)>) -> Verification {
         if let Some((first_broken, reason)) = self.broken {
             return Verification {
                 intact: false,
@@ -171,14 +218,42 @@ impl ChainVerifier {
             };
         }
         let last_seq = self.expected_seq - 1;
-        let head = head.unwrap_or((0, GENESIS_HASH.into()));
-        if head.0 != last_seq || head.1 != self.prev_hash {
-            return Verification {
-                intact: false,
-                checked: self.checked,
-                first_broken: last_seq + 1,
-                reason: format!("log ends at entry {last_seq} but its head records entry {}", head.0),
-            };
+        let broken = |first_broken: i64, reason: String| Verification {
+            intact: false,
+            checked: self.checked,
+            first_broken,
+            reason,
+        };
+        if let Some((seq, hash)) = &checkpoint
+            && (last_seq < *seq || self.checkpoint_hash.as_ref().is_some_and(|seen| seen != hash))
+        {
+            return broken(
+                (*seq).min(last_seq + 1),
+                format!("log no longer reaches checkpoint entry {seq} verified before"),
+            );
+        }
+        let Some(head) = head else {
+            if last_seq == 0 {
+                return Verification {
+                    intact: true,
+                    checked: 0,
+                    first_broken: 0,
+                    reason: String::new(),
+                };
+            }
+            return broken(last_seq + 1, "log has entries but no head".into());
+        };
+        if head.seq != last_seq || head.hash != self.prev_hash {
+            return broken(
+                last_seq + 1,
+                format!("log ends at entry {last_seq} but its head records entry {}", head.seq),
+            );
+        }
+        if head.mac != head_mac(&self.key, head.seq, &head.hash) {
+            return broken(
+                last_seq.max(1),
+                "head is not anchored by this service's key (rewritten?)".into(),
+            );
         }
         Verification {
             intact: true,
@@ -206,14 +281,14 @@ mod tests {
         entries
     }
 
-    fn verify(entries: &[ChainedEntry], head: Option<(i64, String)>) -> Verification {
+    fn verify(entries: &[ChainedEntry], head: Option<Head>) -> Verification {
         let mut v = ChainVerifier::new(KEY);
         entries.iter().for_each(|e| v.feed(e));
-        v.finish(head)
+        v.finish(head, None)
     }
 
-    fn head(entries: &[ChainedEntry]) -> Option<(i64, String)> {
-        entries.last().map(|e| (e.seq, e.hash.clone()))
+    fn head(entries: &[ChainedEntry]) -> Option<Head> {
+        entries.last().map(|e| Head::of(KEY, e.seq, &e.hash))
     }
 
     #[test]
@@ -258,5 +333,46 @@ mod tests {
         forged[4].hash = entry_hash(b"guessed key", &forged[4].prev_hash, 5, &forged[4].at, &forged[4].event);
         let forged_head = head(&forged);
         assert_eq!(verify(&forged, forged_head).first_broken, 5);
+    }
+
+    #[test]
+    fn a_truncated_log_with_a_rewritten_head_is_found() {
+        let entries = log(5);
+        let mut truncated = entries.clone();
+        truncated.truncate(3);
+        // The head rewritten to the new last entry, without the key.
+        let last = truncated.last().unwrap();
+        let rewritten = Head {
+            seq: last.seq,
+            hash: last.hash.clone(),
+            mac: head_mac(b"guessed key", last.seq, &last.hash),
+        };
+        let v = verify(&truncated, Some(rewritten));
+        assert!(!v.intact);
+        assert!(v.reason.contains("anchored"), "{}", v.reason);
+        let unanchored = Head {
+            mac: String::new(),
+            ..head(&truncated).unwrap()
+        };
+        assert!(!verify(&truncated, Some(unanchored)).intact);
+        // With the key's head it would verify: the MAC is what guards it.
+        assert!(verify(&truncated, head(&truncated)).intact);
+        assert!(!verify(&entries, None).intact, "entries without a head");
+    }
+
+    #[test]
+    fn a_replayed_older_head_misses_the_checkpoint() {
+        let entries = log(5);
+        let checkpoint = Some((5, entries[4].hash.clone()));
+        // An older copy of the log, with its own valid head.
+        let older = &entries[..3];
+        let mut v = ChainVerifier::with_checkpoint(KEY, 5);
+        older.iter().for_each(|e| v.feed(e));
+        let result = v.finish(head(older), checkpoint.clone());
+        assert!(!result.intact);
+        assert!(result.reason.contains("checkpoint"), "{}", result.reason);
+        let mut v = ChainVerifier::with_checkpoint(KEY, 5);
+        entries.iter().for_each(|e| v.feed(e));
+        assert!(v.finish(head(&entries), checkpoint).intact);
     }
 }

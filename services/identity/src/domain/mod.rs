@@ -3,4 +3,5 @@
 pub mod account;
 pub mod audit;
 pub mod lockout;
+pub mod password;
 pub mod region;

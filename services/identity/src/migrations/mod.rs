@@ -5,6 +5,7 @@ use sea_orm_migration::prelude::*;
 mod m20261122_000101_identity_tables;
 mod m20261122_000102_regions;
 mod m20261122_000103_audit_append_only;
+mod m20261203_000104_audit_head_mac;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
         all.push(Box::new(m20261122_000101_identity_tables::Migration));
         all.push(Box::new(m20261122_000102_regions::Migration));
         all.push(Box::new(m20261122_000103_audit_append_only::Migration));
+        all.push(Box::new(m20261203_000104_audit_head_mac::Migration));
         all
     }
 }

@@ -3,7 +3,7 @@
 //! the one before it.
 
 use super::entities::audit_entry;
-use crate::domain::audit::{AuditEvent, ChainedEntry, Outcome, chain};
+use crate::domain::audit::{AuditEvent, ChainedEntry, Head, Outcome, chain};
 use kit::db::{DbKind, kind};
 use sea_orm::ColumnTrait;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
@@ -19,7 +19,7 @@ pub async fn append(db: &impl ConnectionTrait, key: &[u8], event: AuditEvent) ->
     }
     let head = head(db).await?;
     let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-    let entry = chain(key, head.as_ref().map(|(s, h)| (s, h.as_str())), at, event);
+    let entry = chain(key, head.as_ref().map(|h| (&h.seq, h.hash.as_str())), at, event);
     audit_entry::ActiveModel {
         seq: Set(entry.seq),
         at: Set(entry.at.clone()),
@@ -33,24 +33,38 @@ pub async fn append(db: &impl ConnectionTrait, key: &[u8], event: AuditEvent) ->
     }
     .insert(db)
     .await?;
+    let anchored = Head::of(key, entry.seq, &entry.hash);
     let upsert = Query::insert()
         .into_table("audit_head")
-        .columns(["id", "seq", "hash"])
-        .values_panic([1.into(), entry.seq.into(), entry.hash.clone().into()])
-        .on_conflict(OnConflict::column("id").update_columns(["seq", "hash"]).to_owned())
+        .columns(["id", "seq", "hash", "mac"])
+        .values_panic([
+            1.into(),
+            entry.seq.into(),
+            entry.hash.clone().into(),
+            anchored.mac.into(),
+        ])
+        .on_conflict(
+            OnConflict::column("id")
+                .update_columns(["seq", "hash", "mac"])
+                .to_owned(),
+        )
         .to_owned();
     db.execute(&upsert).await?;
     Ok(entry)
 }
 
-pub async fn head(db: &impl ConnectionTrait) -> Result<Option<(i64, String)>, DbErr> {
+pub async fn head(db: &impl ConnectionTrait) -> Result<Option<Head>, DbErr> {
     let select = Query::select()
-        .columns(["seq", "hash"])
+        .columns(["seq", "hash", "mac"])
         .from("audit_head")
         .and_where(Expr::col("id").eq(1))
         .to_owned();
     match db.query_one(&select).await? {
-        Some(row) => Ok(Some((row.try_get("", "seq")?, row.try_get("", "hash")?))),
+        Some(row) => Ok(Some(Head {
+            seq: row.try_get("", "seq")?,
+            hash: row.try_get("", "hash")?,
+            mac: row.try_get("", "mac")?,
+        })),
         None => Ok(None),
     }
 }

@@ -105,7 +105,8 @@ pub mod login_failure {
     pub struct Model {
         #[sea_orm(primary_key)]
         pub id: i64,
-        /// The lockout bucket: `person:<username>` or `service:<client id>`.
+        /// The lockout bucket: `person:<username>@<source>` or `service:<client id>@<source>`
+        /// (`domain::lockout::AttemptKey::bucket`).
         pub bucket: String,
         pub failed_at: DateTimeUtc,
     }

@@ -1,5 +1,5 @@
 //! Refresh tokens and login failures. Failures are kept per lockout bucket
-//! (`person:<username>` or `service:<client id>`).
+//! (`domain::lockout::AttemptKey::bucket`: account kind, name and source).
 
 use super::entities::{login_failure, refresh_token};
 use chrono::{DateTime, Utc};
@@ -64,29 +64,26 @@ pub async fn revoke_account(db: &impl ConnectionTrait, account_id: &str) -> Resu
     Ok(result.rows_affected)
 }
 
-/// Serialises attempts on one lockout bucket until the transaction ends
-/// (PostgreSQL; SQLite's IMMEDIATE transactions are serial already).
-pub async fn lock_bucket(db: &impl ConnectionTrait, bucket: &str) -> Result<(), DbErr> {
-    if kit::db::kind(db) == kit::db::DbKind::Postgres {
-        let lock = sea_orm::Statement::from_sql_and_values(
-            sea_orm::DbBackend::Postgres,
-            "SELECT pg_advisory_xact_lock(hashtext($1))",
-            [bucket.into()],
-        );
-        db.execute_raw(lock).await?;
-    }
-    Ok(())
-}
-
-pub async fn record_failure(db: &impl ConnectionTrait, bucket: &str) -> Result<(), DbErr> {
+/// Records a failed attempt on `bucket`, and forgets the bucket's failures
+/// from before `forget_before` (the lockout window), which count no more.
+pub async fn record_failure(
+    db: &impl ConnectionTrait,
+    bucket: &str,
+    forget_before: DateTime<Utc>,
+) -> Result<(), DbErr> {
     login_failure::ActiveModel {
         bucket: Set(bucket.into()),
         failed_at: Set(Utc::now()),
         ..Default::default()
     }
     .insert(db)
-    .await
-    .map(|_| ())
+    .await?;
+    login_failure::Entity::delete_many()
+        .filter(login_failure::Column::Bucket.eq(bucket))
+        .filter(login_failure::Column::FailedAt.lte(forget_before))
+        .exec(db)
+        .await
+        .map(|_| ())
 }
 
 pub async fn failures_since(

@@ -16,6 +16,8 @@ pub struct Harness {
     pub db: TestDb,
     pub config: Config,
     pub channel: Channel,
+    /// Where the service listens.
+    pub addr: std::net::SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -37,13 +39,15 @@ impl Harness {
         })
         .await
         .expect("identity starts");
-        let url = format!("http://{}", running.local_addr);
+        let addr = running.local_addr;
+        let url = format!("http://{addr}");
         let channel = Channel::from_shared(url).unwrap().connect().await.expect("connect");
         let task = tokio::spawn(running.wait());
         Self {
             db,
             config,
             channel,
+            addr,
             stop: Some(stop),
             task: Some(task),
         }
@@ -56,6 +60,17 @@ impl Harness {
         if let Some(task) = self.task.take() {
             task.await.expect("join").expect("clean shutdown");
         }
+    }
+
+    /// A channel whose calls come from `ip`, an address of 127.0.0.0/8 (all
+    /// of which Linux routes to the loopback): another client machine.
+    pub async fn channel_from(&self, ip: [u8; 4]) -> Channel {
+        Channel::from_shared(format!("http://{}", self.addr))
+            .unwrap()
+            .local_address(Some(std::net::IpAddr::from(ip)))
+            .connect()
+            .await
+            .expect("connect from another loopback address")
     }
 
     pub fn auth(&self) -> AuthServiceClient<Channel> {
