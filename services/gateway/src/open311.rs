@@ -3,14 +3,20 @@
 //! specification's field names, formats and error lists (JSON).
 //!
 //! `jurisdiction_id` is a division code. Posting needs the channel's
-//! `api_key`, issued by an admin (`POST /api/v1/channel-keys`); so does
-//! reading requests, because needs carry residents' own words and addresses
-//! (the one departure from the specification, which leaves GET open).
+//! `api_key`, issued by an admin (`POST /api/v1/channel-keys`). Reading is
+//! open, as the specification has it, but what is shown depends on who
+//! reads (docs/needs-privacy.md): without a key, anyone reads matching's
+//! de-identified public summaries of a division they must name (category,
+//! status, public notes, the street office as `address`, a position rounded
+//! to street level; no resident's words, address, photos or account), the
+//! last 90 days' at most, a bounded page at a time; with its key, a channel
+//! reads what it reported in full (and others' needs of its region as
+//! summaries).
 
 use crate::api::rpc::Upstreams;
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use sanshi_proto::matching::v1 as pb;
 use sanshi_proto::matching::v1::need_service_client::NeedServiceClient;
@@ -68,6 +74,7 @@ fn open311_field(field: &str) -> &str {
         "category_code" => "service_code",
         "location" | "location.longitude" | "location.latitude" => "lat/long",
         "address" => "address_string",
+        "region_code" => "jurisdiction_id",
         "channel_key" => "api_key",
         f if f.starts_with("media_urls") => "media_url",
         f => f,
@@ -160,27 +167,89 @@ fn closed(state: i32) -> bool {
     .any(|s| *s as i32 == state)
 }
 
-/// A need as a GeoReport service request.
-fn request_json(n: &pb::Need, names: &HashMap<String, String>) -> Value {
+/// A need as a GeoReport service request. Matching has already shown the
+/// reader only what they may see; for an anonymous (`public`) reader nothing
+/// of the resident is taken even if it were there. Where there is no exact
+/// address to show, `address` is the street office's area by name.
+fn request_json(n: &pb::Need, names: &HashMap<String, String>, public: bool) -> Value {
+    let address = if public || n.address.is_empty() {
+        &n.agency_responsible
+    } else {
+        &n.address
+    };
+    let (description, media_url) = if public {
+        (String::new(), String::new())
+    } else {
+        (n.description.clone(), n.media_urls.first().cloned().unwrap_or_default())
+    };
     json!({
         "service_request_id": n.id,
         "status": if closed(n.state) { "closed" } else { "open" },
         "status_notes": n.status_note,
         "service_name": names.get(&n.category_code).cloned().unwrap_or_default(),
         "service_code": n.category_code,
-        "description": n.description,
+        "description": description,
         "agency_responsible": n.agency_responsible,
         "service_notice": "",
         "requested_datetime": time(&n.request_time),
         "updated_datetime": time(&n.update_time),
         "expected_datetime": time(&n.expected_time),
-        "address": n.address,
+        "address": address,
         "address_id": "",
         "zipcode": "",
         "lat": n.location.as_ref().map(|l| l.latitude),
         "long": n.location.as_ref().map(|l| l.longitude),
-        "media_url": n.media_urls.first().cloned().unwrap_or_default(),
+        "media_url": media_url,
     })
+}
+
+/// Requests per read: the ids one GET may name, and a list's page (the
+/// default and the most; matching bounds public pages the same way).
+const PAGE: i32 = 100;
+
+/// The header naming the next page of a list (`page_token` asks for it).
+const NEXT_PAGE: &str = "x-next-page-token";
+
+/// Who reads requests: a channel by its key, or anyone without one.
+enum Reader {
+    /// The channel's own reports in full, others of its region as summaries.
+    Key(String),
+    /// Public summaries inside a division the reader must name.
+    Anonymous { jurisdiction: String },
+}
+
+impl Reader {
+    fn of(params: &HashMap<String, String>) -> Result<Reader, Open311Error> {
+        if let Ok(key) = api_key(params) {
+            return Ok(Reader::Key(key));
+        }
+        params
+            .get("jurisdiction_id")
+            .map(|j| j.trim().to_string())
+            .filter(|j| !j.is_empty())
+            .map(|jurisdiction| Reader::Anonymous { jurisdiction })
+            .ok_or_else(|| bad_request("未提供 api_key 时须提供 jurisdiction_id（区划代码）"))
+    }
+
+    fn is_public(&self) -> bool {
+        matches!(self, Reader::Anonymous { .. })
+    }
+
+    fn get(&self, id: String) -> pb::GetNeedRequest {
+        match self {
+            Reader::Key(key) => pb::GetNeedRequest {
+                id,
+                channel_key: key.clone(),
+                ..Default::default()
+            },
+            Reader::Anonymous { jurisdiction } => pb::GetNeedRequest {
+                id,
+                public_view: true,
+                region_code: jurisdiction.clone(),
+                ..Default::default()
+            },
+        }
+    }
 }
 
 fn api_key(params: &HashMap<String, String>) -> Result<String, Open311Error> {
@@ -275,27 +344,28 @@ pub struct ListParams {
     params: HashMap<String, String>,
 }
 
-/// `GET /open311/v2/requests.json`.
+/// `GET /open311/v2/requests.json`: by `service_request_id` (comma-separated),
+/// or a list filtered by `jurisdiction_id`, `service_code`, `start_date`,
+/// `end_date` and `status`, `page_size` at a time (at most 100; the next
+/// page's `page_token` comes in the `X-Next-Page-Token` header).
 pub async fn get_requests(
     State(up): State<Upstreams>,
     Query(ListParams { params }): Query<ListParams>,
-) -> Result<Json<Value>, Open311Error> {
-    let key = api_key(&params)?;
+) -> Result<Response, Open311Error> {
+    let reader = Reader::of(&params)?;
     let names: HashMap<String, String> = categories(&up).await?.into_iter().map(|c| (c.code, c.name)).collect();
     let mut client = needs(&up)?;
     if let Some(ids) = params.get("service_request_id").filter(|v| !v.is_empty()) {
-        let mut found = Vec::new();
-        for id in ids.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            let need = client
-                .get_need(pb::GetNeedRequest {
-                    id: id.to_string(),
-                    channel_key: key.clone(),
-                })
-                .await?
-                .into_inner();
-            found.push(request_json(&need, &names));
+        let ids: Vec<&str> = ids.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+        if ids.len() > PAGE as usize {
+            return Err(bad_request(&format!("service_request_id 一次最多 {PAGE} 个")));
         }
-        return Ok(Json(Value::Array(found)));
+        let mut found = Vec::new();
+        for id in ids {
+            let need = client.get_need(reader.get(id.to_string())).await?.into_inner();
+            found.push(request_json(&need, &names, reader.is_public()));
+        }
+        return Ok(Json(Value::Array(found)).into_response());
     }
     let date = |k: &str| -> Result<Option<chrono::DateTime<chrono::Utc>>, Open311Error> {
         match params.get(k).filter(|v| !v.is_empty()) {
@@ -310,13 +380,32 @@ pub async fn get_requests(
     if !["", "open", "closed", "open,closed", "closed,open"].contains(&status) {
         return Err(bad_request("status 应为 open 或 closed"));
     }
+    let page_size = match params.get("page_size").map(|v| v.trim()).filter(|v| !v.is_empty()) {
+        None => PAGE,
+        Some(v) => v
+            .parse::<i32>()
+            .ok()
+            .filter(|n| (1..=PAGE).contains(n))
+            .ok_or_else(|| bad_request(&format!("page_size 应为 1 到 {PAGE} 的整数")))?,
+    };
+    let request = match &reader {
+        Reader::Key(key) => pb::ListNeedsRequest {
+            region_code: params.get("jurisdiction_id").cloned().unwrap_or_default(),
+            channel_key: key.clone(),
+            ..Default::default()
+        },
+        Reader::Anonymous { jurisdiction } => pb::ListNeedsRequest {
+            region_code: jurisdiction.clone(),
+            public_view: true,
+            ..Default::default()
+        },
+    };
     let page = client
         .list_needs(pb::ListNeedsRequest {
-            region_code: params.get("jurisdiction_id").cloned().unwrap_or_default(),
             category_code: params.get("service_code").cloned().unwrap_or_default(),
-            page_size: 100,
-            channel_key: key,
-            ..Default::default()
+            page_size,
+            page_token: params.get("page_token").cloned().unwrap_or_default(),
+            ..request
         })
         .await?
         .into_inner();
@@ -332,13 +421,20 @@ pub async fn get_requests(
         "closed" => closed(n.state),
         _ => true,
     };
-    Ok(Json(Value::Array(
+    let mut response = Json(Value::Array(
         page.needs
             .iter()
             .filter(|n| in_window(n) && wanted(n))
-            .map(|n| request_json(n, &names))
+            .map(|n| request_json(n, &names, reader.is_public()))
             .collect(),
-    )))
+    ))
+    .into_response();
+    if !page.next_page_token.is_empty()
+        && let Ok(token) = HeaderValue::from_str(&page.next_page_token)
+    {
+        response.headers_mut().insert(HeaderName::from_static(NEXT_PAGE), token);
+    }
+    Ok(response)
 }
 
 /// `GET /open311/v2/requests/{service_request_id}.json`.
@@ -347,12 +443,71 @@ pub async fn get_request(
     Path(file): Path<String>,
     Query(ListParams { params }): Query<ListParams>,
 ) -> Result<Json<Value>, Open311Error> {
-    let key = api_key(&params)?;
+    let reader = Reader::of(&params)?;
     let id = file.strip_suffix(".json").unwrap_or(&file).to_string();
     let names: HashMap<String, String> = categories(&up).await?.into_iter().map(|c| (c.code, c.name)).collect();
-    let need = needs(&up)?
-        .get_need(pb::GetNeedRequest { id, channel_key: key })
-        .await?
-        .into_inner();
-    Ok(Json(json!([request_json(&need, &names)])))
+    let need = needs(&up)?.get_need(reader.get(id)).await?.into_inner();
+    Ok(Json(json!([request_json(&need, &names, reader.is_public())])))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn need() -> pb::Need {
+        pb::Need {
+            id: "n1".into(),
+            category_code: "elevator".into(),
+            description: "5栋老人多，希望加装电梯".into(),
+            address: "民生路 5 栋".into(),
+            media_urls: vec!["https://img.example.cn/5.jpg".into()],
+            agency_responsible: "渝中区解放碑街道".into(),
+            status_note: "已受理".into(),
+            location: Some(pb::Location {
+                longitude: 106.5815,
+                latitude: 29.5527,
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn anonymous_readers_get_nothing_of_the_resident() {
+        let names = HashMap::from([("elevator".to_string(), "加装电梯".to_string())]);
+        let public = request_json(&need(), &names, true);
+        assert_eq!(public["description"], "");
+        assert_eq!(public["media_url"], "");
+        assert_eq!(public["address"], "渝中区解放碑街道", "the street, not the door");
+        assert_eq!(public["status_notes"], "已受理");
+        assert_eq!(public["service_name"], "加装电梯");
+        let full = request_json(&need(), &names, false);
+        assert_eq!(full["description"], "5栋老人多，希望加装电梯");
+        assert_eq!(full["address"], "民生路 5 栋");
+        assert_eq!(full["media_url"], "https://img.example.cn/5.jpg");
+        // A summary (a channel reading others' needs) has no address: the street stands in.
+        let summary = pb::Need {
+            address: String::new(),
+            ..need()
+        };
+        assert_eq!(request_json(&summary, &names, false)["address"], "渝中区解放碑街道");
+    }
+
+    #[test]
+    fn anonymous_reads_name_a_jurisdiction() {
+        let params = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        };
+        assert!(Reader::of(&params(&[])).is_err());
+        assert!(Reader::of(&params(&[("jurisdiction_id", " ")])).is_err());
+        let anonymous = Reader::of(&params(&[("jurisdiction_id", "500103")])).ok().unwrap();
+        let get = anonymous.get("n1".into());
+        assert!(get.public_view && get.channel_key.is_empty());
+        assert_eq!(get.region_code, "500103");
+        let keyed = Reader::of(&params(&[("api_key", "sk_1"), ("jurisdiction_id", "500103")]))
+            .ok()
+            .unwrap();
+        let get = keyed.get("n1".into());
+        assert!(!get.public_view && !keyed.is_public());
+        assert_eq!(get.channel_key, "sk_1");
+    }
 }

@@ -859,6 +859,179 @@ async fn needs_closed_loop(db: TestDb) {
     }
 }
 
+/// Whether a need shows nothing that names or locates its resident: no
+/// words, address, exact position, photos, submitter, contact or assignee.
+fn de_identified(n: &pb::Need) -> bool {
+    n.description.is_empty()
+        && n.address.is_empty()
+        && n.media_urls.is_empty()
+        && n.submitter_account_id.is_empty()
+        && !n.contact_consent
+        && n.assigned_professional_account_id.is_empty()
+        && n.evaluation_comment.is_empty()
+        && n.history.iter().all(|h| h.actor_account_id.is_empty())
+}
+
+fn near(a: f64, b: f64) -> bool {
+    (a - b).abs() < 1e-9
+}
+
+async fn needs_are_private_to_their_residents(db: TestDb) {
+    let s = stack(db, "").await;
+    let first = s.person("resident_first", id::Role::Resident, MINSHENGLU).await;
+    let second = s.person("resident_second", id::Role::Resident, MINSHENGLU).await;
+    let elsewhere = s.person("resident_elsewhere", id::Role::Resident, PINGAN).await;
+    let worker = s.person("worker_msl", id::Role::CommunityWorker, MINSHENGLU).await;
+    let auditor = s.person("auditor_city", id::Role::Auditor, "50").await;
+    let reviewer = s.login("reviewer").await;
+    let mut n = s.needs();
+    let submit = pb::SubmitNeedRequest {
+        community_code: MINSHENGLU.into(),
+        category_code: "house-safety".into(),
+        description: "我家 3 楼卧室墙体开裂，独居老人，电话 13812345678".into(),
+        location: Some(pb::Location {
+            longitude: 106.5815,
+            latitude: 29.5527,
+        }),
+        address: "民生路 12 号 3 单元 302".into(),
+        media_urls: vec!["https://img.example.cn/crack.jpg".into()],
+        contact_consent: true,
+        request_id: "private-1".into(),
+        ..Default::default()
+    };
+    let mine = n.submit_need(t(submit.clone(), &first)).await.unwrap().into_inner();
+    assert_eq!(mine.description, submit.description);
+    let list = |token: &String| {
+        let mut n = s.needs();
+        let request = t(pb::ListNeedsRequest::default(), token);
+        async move { n.list_needs(request).await }
+    };
+    let get = |id: &str| pb::GetNeedRequest {
+        id: id.into(),
+        ..Default::default()
+    };
+
+    // A neighbour sees it only as a de-identified summary.
+    let seen = list(&second).await.unwrap().into_inner().needs;
+    assert_eq!(seen.len(), 1);
+    let summary = &seen[0];
+    assert_eq!(summary.id, mine.id);
+    assert!(de_identified(summary), "{summary:?}");
+    assert_eq!(summary.category_code, "house-safety");
+    assert_eq!(summary.state, pb::NeedState::Submitted as i32);
+    assert!(summary.agency_responsible.contains("解放碑街道"), "the street by name");
+    assert!(!summary.status_note.is_empty(), "public notes");
+    let at = summary.location.expect("a street-level position");
+    assert!(near(at.longitude, 106.58) && near(at.latitude, 29.55), "{at:?}");
+    let one = n.get_need(t(get(&mine.id), &second)).await.unwrap().into_inner();
+    assert!(de_identified(&one), "{one:?}");
+    assert_eq!(one.history.len(), 1, "the history, without names");
+
+    // Its submitter sees it in full; so does the community's worker.
+    for token in [&first, &worker] {
+        let seen = list(token).await.unwrap().into_inner().needs;
+        assert_eq!(seen.len(), 1);
+        let whole = &seen[0];
+        assert_eq!(whole.description, submit.description);
+        assert_eq!(whole.address, submit.address);
+        assert_eq!(whole.media_urls, submit.media_urls);
+        assert_eq!(whole.submitter_account_id, mine.submitter_account_id);
+        assert!(!whole.submitter_account_id.is_empty() && whole.contact_consent);
+        assert_eq!(whole.location, submit.location);
+    }
+
+    // An auditor sees the handling, not the resident.
+    let audited = n.get_need(t(get(&mine.id), &auditor)).await.unwrap().into_inner();
+    assert!(audited.description.is_empty() && audited.address.is_empty() && audited.submitter_account_id.is_empty());
+
+    // The city's reviewer does not need needs; another community's resident sees none.
+    assert_eq!(code(list(&reviewer).await), Code::PermissionDenied);
+    assert_eq!(
+        code(n.get_need(t(get(&mine.id), &reviewer)).await),
+        Code::PermissionDenied
+    );
+    assert!(list(&elsewhere).await.unwrap().into_inner().needs.is_empty());
+    assert_eq!(
+        code(n.get_need(t(get(&mine.id), &elsewhere)).await),
+        Code::PermissionDenied
+    );
+
+    // Remembered responses answer only their own caller: the worker's
+    // triage key, replayed by anyone else, is that caller's own request
+    // (refused), never the worker's stored answer.
+    let triage = pb::UpdateNeedStatusRequest {
+        id: mine.id.clone(),
+        action: pb::NeedAction::Triage as i32,
+        note: "已受理，安排房屋安全专家查看".into(),
+        request_id: "triage-1".into(),
+        ..Default::default()
+    };
+    let triaged = n
+        .update_need_status(t(triage.clone(), &worker))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(triaged.description, submit.description);
+    assert_eq!(
+        code(n.update_need_status(t(triage.clone(), &reviewer)).await),
+        Code::PermissionDenied
+    );
+    assert_eq!(
+        code(n.update_need_status(t(triage.clone(), &second)).await),
+        Code::FailedPrecondition,
+        "already triaged: the neighbour's own request, checked"
+    );
+    let again = n.update_need_status(t(triage, &worker)).await.unwrap().into_inner();
+    assert_eq!(
+        again.state,
+        pb::NeedState::Triaged as i32,
+        "the worker's retry is a replay"
+    );
+    let retried = n.submit_need(t(submit.clone(), &first)).await.unwrap().into_inner();
+    assert_eq!(
+        (retried.id.as_str(), retried.description.as_str()),
+        (mine.id.as_str(), submit.description.as_str())
+    );
+    let one = n.get_need(t(get(&mine.id), &second)).await.unwrap().into_inner();
+    assert!(de_identified(&one), "{one:?}");
+    assert_eq!(one.status_note, "已受理，安排房屋安全专家查看");
+    assert_eq!(one.history.len(), 2);
+
+    // The public summary (Open311's anonymous reads): no credentials, a division required.
+    let public = |region: &str| pb::ListNeedsRequest {
+        region_code: region.into(),
+        public_view: true,
+        ..Default::default()
+    };
+    assert_eq!(bad_fields(n.list_needs(public("")).await), ["region_code"]);
+    let listed = n.list_needs(public("500103003")).await.unwrap().into_inner().needs;
+    assert_eq!(
+        listed.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(),
+        [mine.id.as_str()]
+    );
+    assert!(de_identified(&listed[0]), "{:?}", listed[0]);
+    assert!(
+        n.list_needs(public("500104"))
+            .await
+            .unwrap()
+            .into_inner()
+            .needs
+            .is_empty()
+    );
+    let public_one = |region: &str| pb::GetNeedRequest {
+        id: mine.id.clone(),
+        public_view: true,
+        region_code: region.into(),
+        ..Default::default()
+    };
+    assert_eq!(code(n.get_need(public_one("500104")).await), Code::NotFound);
+    let one = n.get_need(public_one("500103")).await.unwrap().into_inner();
+    assert!(de_identified(&one), "{one:?}");
+    // The flag only ever takes away: the submitter asking for it sees the summary too.
+    let one = n.get_need(t(public_one("500103"), &first)).await.unwrap().into_inner();
+    assert!(de_identified(&one), "{one:?}");
+}
+
 async fn teams_per_region(db: TestDb) {
     let s = stack(db, "").await;
     let (_, a_id, _) = s.professional(planner("pro_a", &["500103"]), 9).await;
@@ -1390,5 +1563,6 @@ kit::db_tests!(
     expiry_response_times_and_suspension,
     recommendations_show_their_factors,
     needs_closed_loop,
+    needs_are_private_to_their_residents,
     teams_per_region
 );

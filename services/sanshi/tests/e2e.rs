@@ -6,7 +6,8 @@
 //! rates and residents rate; the visit is scored into points with an
 //! explanation, every step reaches the professional's inbox, and the
 //! programme statistics reflect it. Scope denials across districts too, and
-//! an Open311 round trip by a channel with its key.
+//! an Open311 round trip by a channel with its key, read back in full by the
+//! channel and de-identified by anyone without a key.
 
 mod common;
 
@@ -383,6 +384,9 @@ async fn the_programme_loop_over_http(db: TestDb) {
     assert!(one[0]["agency_responsible"].as_str().unwrap().contains("解放碑街道"));
     assert!(one[0]["requested_datetime"].as_str().unwrap().ends_with('Z'));
     assert_eq!(one[0]["lat"], 29.5527);
+    assert_eq!(one[0]["description"], "5栋老人多，希望加装电梯，请专业人员评估");
+    assert_eq!(one[0]["address"], "民生路 5 栋");
+    assert_eq!(one[0]["media_url"], "https://img.example.cn/5.jpg");
     let (_, listed) = http
         .call(
             reqwest::Method::GET,
@@ -398,6 +402,49 @@ async fn the_programme_loop_over_http(db: TestDb) {
             .iter()
             .any(|r| r["service_request_id"] == request_id.as_str())
     );
+    // Without a key, as the specification has it: the de-identified summary
+    // of a named jurisdiction, nothing of the resident.
+    let anonymous = |path: String| {
+        let request = http.client.get(format!("{}{path}", http.base));
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status(), response.text().await.unwrap())
+        }
+    };
+    let (status, text) = anonymous(format!("/open311/v2/requests/{request_id}.json?jurisdiction_id=500103")).await;
+    assert_eq!(status, 200, "{text}");
+    for private in ["5栋老人多", "民生路 5 栋", "img.example.cn", "29.5527", "106.5815"] {
+        assert!(!text.contains(private), "{private} in {text}");
+    }
+    let public: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(public[0]["service_request_id"], request_id.as_str());
+    assert_eq!(public[0]["service_code"], "elevator");
+    assert_eq!(public[0]["status"], "open");
+    assert_eq!(public[0]["description"], "");
+    assert!(
+        public[0]["address"].as_str().unwrap().contains("解放碑街道"),
+        "{public}"
+    );
+    assert_eq!(
+        (public[0]["lat"].as_f64(), public[0]["long"].as_f64()),
+        (Some(29.55), Some(106.58))
+    );
+    let (status, text) = anonymous("/open311/v2/requests.json?jurisdiction_id=500103&status=open".into()).await;
+    assert_eq!(status, 200, "{text}");
+    let public: Value = serde_json::from_str(&text).unwrap();
+    assert!(
+        public
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["service_request_id"] == request_id.as_str() && r["description"] == ""),
+        "{public}"
+    );
+    assert!(!text.contains("5栋老人多") && !text.contains("民生路 5 栋"), "{text}");
+    let (status, _) = anonymous("/open311/v2/requests.json".into()).await;
+    assert_eq!(status, 400, "an anonymous read names its jurisdiction");
+    let (status, _) = anonymous(format!("/open311/v2/requests/{request_id}.json?jurisdiction_id=500104")).await;
+    assert_eq!(status, 404, "nor another's");
     // Errors are GeoReport error lists.
     let (status, errors) = post(form.iter().filter(|(k, _)| *k != "api_key").copied().collect()).await;
     assert_eq!((status.as_u16(), errors[0]["code"].as_u64()), (401, Some(401)));
@@ -446,6 +493,23 @@ async fn the_programme_loop_over_http(db: TestDb) {
         };
         assert_eq!(refused.code(), expected, "attempt {attempt}");
     }
+    // The lock holds for that address only: through the gateway (which
+    // passes the client's address to identity) the reviewer signs in from
+    // another address at once, and not from the locked one.
+    let from = |ip: [u8; 4]| Http {
+        base: http.base.clone(),
+        client: reqwest::Client::builder()
+            .local_address(std::net::IpAddr::from(ip))
+            .build()
+            .unwrap(),
+    };
+    let credentials = json!({ "username": "reviewer", "password": password });
+    let (status, _) = from([127, 0, 0, 2])
+        .post("/api/v1/auth/login", None, credentials.clone())
+        .await;
+    assert_eq!(status, 200, "another address signs in");
+    let (status, body) = from([127, 0, 0, 1]).post("/api/v1/auth/login", None, credentials).await;
+    assert_eq!(status, 429, "{body}");
     let admin = suite.identity.admin_addr.expect("the metrics port");
     let metrics = reqwest::get(format!("http://{admin}/metrics"))
         .await
@@ -464,7 +528,7 @@ async fn the_programme_loop_over_http(db: TestDb) {
         "sanshi_consumer_lag_events{consumer=\"incentive.records\",producer=\"records\"}",
         "sanshi_consumer_cursor{consumer=\"notification.incentive\",producer=\"incentive\"}",
         "sanshi_login_failures_total{kind=\"person\"} 5",
-        "sanshi_login_lockouts_total{kind=\"person\"} 1",
+        "sanshi_login_lockouts_total{kind=\"person\"} 2",
     ] {
         assert!(metrics.contains(series), "{series} missing from:\n{metrics}");
     }

@@ -2,9 +2,9 @@
 //! provinces' platforms from matching. Only platform services call it; the
 //! gateway names the peer, which it knows from the peer's certificate.
 
-use super::needs::state_to_proto;
-use super::{Matching, caller, profession_from_proto, profession_to_proto, timestamp};
+use super::{Matching, caller, profession_from_proto, profession_to_proto};
 use crate::domain::need::{self, NeedState};
+use crate::domain::visibility::{self, Relation};
 use crate::store::{self, needs::Need, needs::Origin, page, professionals::Professional};
 use chrono::{DateTime, Utc};
 use kit::{ServiceError, ServiceResult};
@@ -114,37 +114,10 @@ impl Matching {
             Some(p) if assigned && p.federation_consent => Some(self.public_expert(&p).await?),
             _ => None,
         };
-        let mut need = self.support_need_proto(n);
-        // The peer sees its own submitter and no account of ours.
-        need.assigned_professional_account_id.clear();
-        need.assigned_team_id.clear();
-        need.history.clear();
         Ok(pb::SupportNeed {
-            need: Some(need),
+            need: Some(support_need_proto(n)),
             expert,
         })
-    }
-
-    fn support_need_proto(&self, n: &Need) -> pb::Need {
-        pb::Need {
-            id: n.id.clone(),
-            community_code: n.community_code.clone(),
-            category_code: n.category_code.clone(),
-            description: n.description.clone(),
-            state: state_to_proto(n.state),
-            status_note: n.status_note.clone(),
-            request_time: Some(timestamp(n.requested_at)),
-            update_time: Some(timestamp(n.updated_at)),
-            expected_time: Some(timestamp(n.expected_at)),
-            origin_peer: n.origin.peer.clone(),
-            origin_request_id: n.origin.request_id.clone(),
-            origin_community_code: n.origin.community_code.clone(),
-            origin_community_name: n.origin.community_name.clone(),
-            title: n.origin.title.clone(),
-            wanted_profession: n.origin.profession.clone(),
-            wanted_specialty: n.origin.specialty.clone(),
-            ..Default::default()
-        }
     }
 
     async fn create_support_need(&self, req: pb::CreateSupportNeedRequest) -> ServiceResult<pb::SupportNeed> {
@@ -270,6 +243,15 @@ impl Matching {
         }
         Ok(pb::ListSupportNeedsResponse { needs })
     }
+}
+
+/// A support need as its origin peer sees it (`domain::visibility`): its own
+/// request with our answer, no account of ours, no history.
+fn support_need_proto(n: &Need) -> pb::Need {
+    super::needs::view(
+        super::needs::need_proto(n, Vec::new()),
+        visibility::of(Relation::OriginPeer),
+    )
 }
 
 pub struct Federation(pub Arc<Matching>);

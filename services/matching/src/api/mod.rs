@@ -46,7 +46,9 @@ pub struct Matching {
 /// Roles that act for a community: its workers and the admins above it.
 pub const COMMUNITY_SIDE: [Role; 4] = Role::COMMUNITY_SIDE;
 
-/// Roles that see a region's communities, matches, teams and needs.
+/// Roles that see a region's communities, matches and teams. Not needs:
+/// they carry residents' own words and have their own role lists and
+/// field matrix (`needs.rs`, `domain::visibility`).
 pub const REGION_VIEWERS: [Role; 7] = [
     Role::CommunityWorker,
     Role::StreetAdmin,

@@ -1,10 +1,13 @@
 //! NeedService: residents' needs from submission to evaluation, with a public
-//! note on every change and a deadline per category.
+//! note on every change and a deadline per category. Every need leaves here
+//! through [`view`], as the caller may see it (`domain::visibility`,
+//! docs/needs-privacy.md).
 
-use super::{Matching, caller, community_side, location, timestamp, viewer_prefixes};
+use super::{Matching, caller, community_side, location, timestamp};
 use crate::domain::geo::valid_position;
 use crate::domain::lifecycle::MatchState;
 use crate::domain::need::{self, Actor, NeedAction, NeedState};
+use crate::domain::visibility::{self, Position, Relation, Visibility};
 use crate::store::{self, needs::Need, needs::StatusChange, page};
 use chrono::Utc;
 use kit::auth::{Principal, Role};
@@ -18,6 +21,32 @@ const MAX_MEDIA: usize = 9;
 
 /// Admins who issue channel keys for their regions.
 const CHANNEL_ADMINS: [Role; 3] = [Role::CityAdmin, Role::DistrictAdmin, Role::StreetAdmin];
+
+/// Roles that see a region's needs in some form (docs/needs-privacy.md):
+/// community workers and admins whole, auditors the handling, residents a
+/// summary. Not reviewers: qualification review does not need residents'
+/// needs (matching's `REGION_VIEWERS` is for communities, matches and teams).
+const NEED_REGION_ROLES: [Role; 6] = [
+    Role::CommunityWorker,
+    Role::StreetAdmin,
+    Role::DistrictAdmin,
+    Role::CityAdmin,
+    Role::Auditor,
+    Role::Resident,
+];
+
+/// Roles that may list needs at all: the region's, professionals (the needs
+/// assigned to them) and platform services.
+const NEED_LISTERS: [Role; 8] = [
+    Role::CommunityWorker,
+    Role::StreetAdmin,
+    Role::DistrictAdmin,
+    Role::CityAdmin,
+    Role::Auditor,
+    Role::Resident,
+    Role::Professional,
+    Role::Service,
+];
 
 fn key_hash(key: &str) -> String {
     use sha2::Digest;
@@ -145,55 +174,199 @@ fn valid_media_url(url: &str) -> bool {
         && !url.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
+fn change_to_proto(h: StatusChange) -> pb::NeedStatusChange {
+    pb::NeedStatusChange {
+        from_state: state_to_proto(h.from),
+        to_state: state_to_proto(h.to),
+        action: action_to_proto(h.action),
+        note: h.note,
+        actor_account_id: h.actor_id,
+        change_time: Some(timestamp(h.at)),
+    }
+}
+
+/// Need `n` whole, with `history`: what leaves the service only through [`view`].
+pub fn need_proto(n: &Need, history: Vec<pb::NeedStatusChange>) -> pb::Need {
+    pb::Need {
+        id: n.id.clone(),
+        community_code: n.community_code.clone(),
+        category_code: n.category_code.clone(),
+        description: n.description.clone(),
+        location: n.location.map(|(lon, lat)| location(lon, lat)),
+        address: n.address.clone(),
+        media_urls: n.media_urls.clone(),
+        contact_consent: n.contact_consent,
+        submitter_account_id: n.submitter_id.clone(),
+        state: state_to_proto(n.state),
+        status_note: n.status_note.clone(),
+        agency_responsible: n.agency_responsible.clone(),
+        assigned_professional_account_id: n.professional_id.clone(),
+        assigned_team_id: n.team_id.clone(),
+        duplicate_of: n.duplicate_of.clone(),
+        request_time: Some(timestamp(n.requested_at)),
+        update_time: Some(timestamp(n.updated_at)),
+        expected_time: Some(timestamp(n.expected_at)),
+        overdue: need::is_overdue(n.state, n.expected_at, Utc::now()),
+        satisfaction: n.satisfaction,
+        evaluation_comment: n.evaluation_comment.clone(),
+        history,
+        origin_peer: n.origin.peer.clone(),
+        origin_request_id: n.origin.request_id.clone(),
+        origin_community_code: n.origin.community_code.clone(),
+        origin_community_name: n.origin.community_name.clone(),
+        title: n.origin.title.clone(),
+        wanted_profession: n.origin.profession.clone(),
+        wanted_specialty: n.origin.specialty.clone(),
+    }
+}
+
+/// A whole need as a caller with visibility `v` sees it: the contract side
+/// of `domain::visibility`, field by field. Destructured without `..`, so
+/// that a new field of `Need` does not compile until it is placed here (and
+/// in the matrix).
+pub fn view(n: pb::Need, v: Visibility) -> pb::Need {
+    fn keep<T: Default>(shown: bool, value: T) -> T {
+        if shown { value } else { T::default() }
+    }
+    let pb::Need {
+        id,
+        community_code,
+        category_code,
+        description,
+        location,
+        address,
+        media_urls,
+        contact_consent,
+        submitter_account_id,
+        state,
+        status_note,
+        agency_responsible,
+        assigned_professional_account_id,
+        assigned_team_id,
+        duplicate_of,
+        request_time,
+        update_time,
+        expected_time,
+        overdue,
+        satisfaction,
+        evaluation_comment,
+        history,
+        origin_peer,
+        origin_community_code,
+        origin_community_name,
+        title,
+        wanted_profession,
+        wanted_specialty,
+        origin_request_id,
+    } = n;
+    let history = if v.history {
+        history
+            .into_iter()
+            .map(|mut h| {
+                // The submitter's own changes (submission, reopening) would name them.
+                let by_submitter = !h.actor_account_id.is_empty() && h.actor_account_id == submitter_account_id;
+                if !v.history_actors || (by_submitter && !v.submitter) {
+                    h.actor_account_id.clear();
+                }
+                if !v.status_notes {
+                    h.note.clear();
+                }
+                h
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let location = match v.position {
+        Position::Exact => location,
+        Position::StreetLevel => location.map(|l| {
+            let (longitude, latitude) = visibility::street_level(l.longitude, l.latitude);
+            pb::Location { longitude, latitude }
+        }),
+        Position::Hidden => None,
+    };
+    pb::Need {
+        id,
+        community_code: keep(v.place, community_code),
+        category_code,
+        description: keep(v.description, description),
+        location,
+        address: keep(v.address, address),
+        media_urls: keep(v.media, media_urls),
+        contact_consent: keep(v.submitter, contact_consent),
+        submitter_account_id: keep(v.submitter, submitter_account_id),
+        state,
+        status_note: keep(v.status_notes, status_note),
+        agency_responsible: keep(v.place, agency_responsible),
+        assigned_professional_account_id: keep(v.assignee, assigned_professional_account_id),
+        assigned_team_id: keep(v.assignee, assigned_team_id),
+        duplicate_of: keep(v.duplicate_of, duplicate_of),
+        request_time,
+        update_time,
+        expected_time: keep(v.deadline, expected_time),
+        overdue: keep(v.overdue, overdue),
+        satisfaction: keep(v.satisfaction, satisfaction),
+        evaluation_comment: keep(v.evaluation_comment, evaluation_comment),
+        history,
+        origin_peer: keep(v.origin, origin_peer),
+        origin_community_code: keep(v.origin, origin_community_code),
+        origin_community_name: keep(v.origin, origin_community_name),
+        title: keep(v.origin, title),
+        wanted_profession: keep(v.origin, wanted_profession),
+        wanted_specialty: keep(v.origin, wanted_specialty),
+        origin_request_id: keep(v.origin, origin_request_id),
+    }
+}
+
+/// How a caller in the capacities `actors` (of [`Matching::actors`]) stands
+/// to need `n`.
+fn relations_of(caller: &Principal, n: &Need, actors: &[Actor]) -> Vec<Relation> {
+    let mut relations: Vec<Relation> = actors
+        .iter()
+        .map(|a| match a {
+            Actor::Community => Relation::Handler,
+            Actor::Assignee => Relation::Assignee {
+                contact_consent: n.contact_consent,
+            },
+            Actor::Submitter => Relation::Submitter,
+        })
+        .collect();
+    if caller.is_service() {
+        relations.push(Relation::Service);
+    }
+    if caller.acts_for(&[Role::Auditor], &n.community_code) {
+        relations.push(Relation::Auditor);
+    }
+    if caller.acts_for(&[Role::Resident], &n.community_code) {
+        relations.push(Relation::Neighbour);
+    }
+    relations
+}
+
+/// The ListNeeds filters shared by the caller's and the public lists.
+fn list_criteria(req: &pb::ListNeedsRequest) -> ServiceResult<(Option<NeedState>, String)> {
+    let state = match req.state {
+        0 => None,
+        v => Some(state_from_proto(v).ok_or_else(|| ServiceError::invalid("state", "未知的需求状态"))?),
+    };
+    if !req.category_code.is_empty() && need::category(&req.category_code).is_none() {
+        return Err(ServiceError::invalid("category_code", "未知的需求类别"));
+    }
+    Ok((state, req.category_code.clone()))
+}
+
 impl Matching {
     async fn need_to_proto(&self, n: &Need, with_history: bool) -> ServiceResult<pb::Need> {
         let history = if with_history {
             store::needs::history(&self.db, &n.id)
                 .await?
                 .into_iter()
-                .map(|h| pb::NeedStatusChange {
-                    from_state: state_to_proto(h.from),
-                    to_state: state_to_proto(h.to),
-                    action: action_to_proto(h.action),
-                    note: h.note,
-                    actor_account_id: h.actor_id,
-                    change_time: Some(timestamp(h.at)),
-                })
+                .map(change_to_proto)
                 .collect()
         } else {
             Vec::new()
         };
-        Ok(pb::Need {
-            id: n.id.clone(),
-            community_code: n.community_code.clone(),
-            category_code: n.category_code.clone(),
-            description: n.description.clone(),
-            location: n.location.map(|(lon, lat)| location(lon, lat)),
-            address: n.address.clone(),
-            media_urls: n.media_urls.clone(),
-            contact_consent: n.contact_consent,
-            submitter_account_id: n.submitter_id.clone(),
-            state: state_to_proto(n.state),
-            status_note: n.status_note.clone(),
-            agency_responsible: n.agency_responsible.clone(),
-            assigned_professional_account_id: n.professional_id.clone(),
-            assigned_team_id: n.team_id.clone(),
-            duplicate_of: n.duplicate_of.clone(),
-            request_time: Some(timestamp(n.requested_at)),
-            update_time: Some(timestamp(n.updated_at)),
-            expected_time: Some(timestamp(n.expected_at)),
-            overdue: need::is_overdue(n.state, n.expected_at, Utc::now()),
-            satisfaction: n.satisfaction,
-            evaluation_comment: n.evaluation_comment.clone(),
-            history,
-            origin_peer: n.origin.peer.clone(),
-            origin_request_id: n.origin.request_id.clone(),
-            origin_community_code: n.origin.community_code.clone(),
-            origin_community_name: n.origin.community_name.clone(),
-            title: n.origin.title.clone(),
-            wanted_profession: n.origin.profession.clone(),
-            wanted_specialty: n.origin.specialty.clone(),
-        })
+        Ok(need_proto(n, history))
     }
 
     async fn load_need(&self, id: &str) -> ServiceResult<Need> {
@@ -219,11 +392,14 @@ impl Matching {
         Ok(actors)
     }
 
-    async fn sees_need(&self, caller: &Principal, n: &Need) -> ServiceResult<bool> {
-        Ok(viewer_prefixes(caller)
-            .iter()
-            .any(|p| n.community_code.starts_with(p.as_str()))
-            || !self.actors(caller, n).await?.is_empty())
+    /// Every way the caller stands to need `n` (`domain::visibility`).
+    async fn relations(&self, caller: &Principal, n: &Need) -> ServiceResult<Vec<Relation>> {
+        Ok(relations_of(caller, n, &self.actors(caller, n).await?))
+    }
+
+    /// What the caller sees of need `n`; PERMISSION_DENIED when nothing.
+    async fn visibility_for(&self, caller: &Principal, n: &Need) -> ServiceResult<Visibility> {
+        visibility::visibility(&self.relations(caller, n).await?).ok_or_else(ServiceError::permission_denied)
     }
 
     async fn submit_need(&self, caller: &Principal, req: pb::SubmitNeedRequest) -> ServiceResult<pb::Need> {
@@ -315,56 +491,104 @@ impl Matching {
                 };
                 let txn = kit::db::begin(&self.db).await?;
                 let change = insert_submitted(&txn, &n).await?;
-                let mut response = self.need_to_proto(&n, false).await?;
-                response.history = vec![pb::NeedStatusChange {
-                    from_state: state_to_proto(change.from),
-                    to_state: state_to_proto(change.to),
-                    action: 0,
-                    note: change.note,
-                    actor_account_id: change.actor_id,
-                    change_time: Some(timestamp(now)),
-                }];
+                let response = need_proto(&n, vec![change_to_proto(change)]);
                 Ok((response, txn))
             })
             .await?;
         self.events.notify();
         tracing::info!(need_id = %response.id, community = %community.code, "need submitted");
-        Ok(response)
+        // A retry answers the stored response: shown, like any need, as the
+        // caller may see it now.
+        let n = self.load_need(&response.id).await?;
+        Ok(view(response, self.visibility_for(caller, &n).await?))
     }
 
     async fn get_need(&self, caller: &Principal, id: &str) -> ServiceResult<pb::Need> {
         let n = self.load_need(id).await?;
-        if !self.sees_need(caller, &n).await? {
-            return Err(ServiceError::permission_denied());
+        let v = self.visibility_for(caller, &n).await?;
+        Ok(view(self.need_to_proto(&n, true).await?, v))
+    }
+
+    /// A need's public summary, for anyone: only inside the division the
+    /// request names (NOT_FOUND elsewhere, as for federation needs).
+    async fn get_public_need(&self, req: &pb::GetNeedRequest) -> ServiceResult<pb::Need> {
+        let region = super::region("region_code", req.region_code.trim())?;
+        let id = req.id.trim();
+        let n = self.load_need(id).await?;
+        if !n.community_code.starts_with(region.as_str()) || !n.origin.peer.is_empty() {
+            return Err(ServiceError::not_found("需求", id));
         }
-        self.need_to_proto(&n, true).await
+        Ok(view(
+            self.need_to_proto(&n, true).await?,
+            visibility::of(Relation::Public),
+        ))
     }
 
     async fn list_needs(&self, caller: &Principal, req: pb::ListNeedsRequest) -> ServiceResult<pb::ListNeedsResponse> {
+        caller.require_any(&NEED_LISTERS)?;
         let size = page::size(req.page_size)?;
         let offset = page::offset(&req.page_token)?;
-        let state = match req.state {
-            0 => None,
-            v => Some(state_from_proto(v).ok_or_else(|| ServiceError::invalid("state", "未知的需求状态"))?),
-        };
-        if !req.category_code.is_empty() && need::category(&req.category_code).is_none() {
-            return Err(ServiceError::invalid("category_code", "未知的需求类别"));
-        }
+        let (state, category) = list_criteria(&req)?;
         let filter = store::needs::Filter {
-            community_prefixes: viewer_prefixes(caller),
+            community_prefixes: caller.prefixes(&NEED_REGION_ROLES),
             submitter: Some(caller.account_id.clone()),
             assignee: Some(caller.account_id.clone()),
             region: super::region_filter("region_code", &req.region_code)?,
             state,
-            category: req.category_code.clone(),
+            category,
             overdue_at: req.overdue_only.then(Utc::now),
             only_assignee: req.assigned_to_me.then(|| caller.account_id.clone()),
+            ..Default::default()
         };
         let fetched = store::needs::list(&self.db, &filter, offset, size).await?;
         let next = page::next(offset, size, fetched.len());
         let mut needs = Vec::new();
         for n in fetched.iter().take(size as usize) {
-            needs.push(self.need_to_proto(n, false).await?);
+            // The filter lists only needs the caller stands to; each is shown as they may see it.
+            let Some(v) = visibility::visibility(&self.relations(caller, n).await?) else {
+                continue;
+            };
+            needs.push(view(self.need_to_proto(n, false).await?, v));
+        }
+        Ok(pb::ListNeedsResponse {
+            needs,
+            next_page_token: next,
+        })
+    }
+
+    /// Public summaries of a division's residents' needs, for anyone
+    /// (Open311's unauthenticated reads): the division must be named, and
+    /// only the last 90 days' needs are listed, a bounded page at a time and
+    /// a bounded number in all.
+    async fn list_public_needs(&self, req: pb::ListNeedsRequest) -> ServiceResult<pb::ListNeedsResponse> {
+        let region = super::region("region_code", req.region_code.trim())?;
+        let offset = page::offset(&req.page_token)?;
+        let size = visibility::public_page(offset, page::size(req.page_size)?);
+        let (state, category) = list_criteria(&req)?;
+        if size == 0 {
+            return Ok(pb::ListNeedsResponse::default());
+        }
+        let now = Utc::now();
+        let filter = store::needs::Filter {
+            community_prefixes: vec![region.to_string()],
+            region: region.to_string(),
+            state,
+            category,
+            overdue_at: req.overdue_only.then_some(now),
+            requested_after: Some(visibility::public_since(now)),
+            without_federation: true,
+            ..Default::default()
+        };
+        let fetched = store::needs::list(&self.db, &filter, offset, size).await?;
+        let next = if offset + size < visibility::PUBLIC_MAX_RESULTS {
+            page::next(offset, size, fetched.len())
+        } else {
+            String::new()
+        };
+        let public = visibility::of(Relation::Public);
+        let mut needs = Vec::new();
+        for n in fetched.iter().take(size as usize) {
+            needs.push(view(self.need_to_proto(n, false).await?, public));
         }
         Ok(pb::ListNeedsResponse {
             needs,
@@ -417,8 +641,10 @@ impl Matching {
 
     async fn update_status(&self, caller: &Principal, req: pb::UpdateNeedStatusRequest) -> ServiceResult<pb::Need> {
         let action = action_from_proto(req.action).ok_or_else(|| ServiceError::invalid("action", "请选择操作"))?;
-        // A retry finds the stored response before the state check, which it would now fail.
-        let scope = format!("UpdateNeedStatus:{}", req.id);
+        // A retry finds the stored response before the state check, which it
+        // would now fail. The caller is part of the scope: another caller's
+        // request with the same key is another request, never a replay.
+        let scope = format!("UpdateNeedStatus:{}:{}", req.id, caller.account_id);
         let mut response = self
             .idempotency
             .once(&self.db, scope, &req.request_id, || {
@@ -426,9 +652,12 @@ impl Matching {
             })
             .await?;
         self.events.notify();
-        // The history includes this change once committed.
-        response.history = self.need_to_proto(&self.load_need(&req.id).await?, true).await?.history;
-        Ok(response)
+        // The history includes this change once committed; the answer shows
+        // what the caller may see now.
+        let n = self.load_need(&req.id).await?;
+        let v = self.visibility_for(caller, &n).await?;
+        response.history = self.need_to_proto(&n, true).await?.history;
+        Ok(view(response, v))
     }
 
     async fn change_status(
@@ -439,7 +668,9 @@ impl Matching {
     ) -> ServiceResult<(pb::Need, sea_orm::DatabaseTransaction)> {
         let mut n = self.load_need(&req.id).await?;
         let actors = self.actors(caller, &n).await?;
-        if actors.is_empty() && !self.sees_need(caller, &n).await? {
+        // Who does not see the need learns nothing of it; who sees it but may
+        // not act is told so by the transition check.
+        if visibility::visibility(&relations_of(caller, &n, &actors)).is_none() {
             return Err(ServiceError::permission_denied());
         }
         let before = n.state;
@@ -552,7 +783,8 @@ impl Matching {
         kit::events::publish(&txn, super::PRODUCER, "need", &n.id, &payload).await?;
         txn.commit().await?;
         self.events.notify();
-        self.need_to_proto(&n, true).await
+        let v = self.visibility_for(caller, &n).await?;
+        Ok(view(self.need_to_proto(&n, true).await?, v))
     }
 }
 
@@ -653,6 +885,10 @@ impl NeedService for Needs {
     }
 
     async fn get_need(&self, request: Request<pb::GetNeedRequest>) -> Result<Response<pb::Need>, Status> {
+        // The public summary needs no credentials and is all that is shown.
+        if request.get_ref().public_view {
+            return Ok(Response::new(self.0.get_public_need(request.get_ref()).await?));
+        }
         let caller = self
             .0
             .caller_or_channel(&request, &request.get_ref().channel_key)
@@ -664,6 +900,10 @@ impl NeedService for Needs {
         &self,
         request: Request<pb::ListNeedsRequest>,
     ) -> Result<Response<pb::ListNeedsResponse>, Status> {
+        // The public summaries need no credentials and are all that is shown.
+        if request.get_ref().public_view {
+            return Ok(Response::new(self.0.list_public_needs(request.into_inner()).await?));
+        }
         let caller = self
             .0
             .caller_or_channel(&request, &request.get_ref().channel_key)
@@ -684,5 +924,121 @@ impl NeedService for Needs {
     async fn evaluate_need(&self, request: Request<pb::EvaluateNeedRequest>) -> Result<Response<pb::Need>, Status> {
         let caller = caller(&request)?;
         Ok(Response::new(self.0.evaluate(&caller, request.into_inner()).await?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(actor: &str, note: &str) -> pb::NeedStatusChange {
+        pb::NeedStatusChange {
+            note: note.into(),
+            actor_account_id: actor.into(),
+            ..Default::default()
+        }
+    }
+
+    /// A need with every field set.
+    fn whole() -> pb::Need {
+        pb::Need {
+            id: "n1".into(),
+            community_code: "500103003013".into(),
+            category_code: "house-safety".into(),
+            description: "墙体开裂，电话 13812345678".into(),
+            location: Some(location(106.5815, 29.5527)),
+            address: "民生路 12 号 302".into(),
+            media_urls: vec!["https://img.example.cn/1.jpg".into()],
+            contact_consent: true,
+            submitter_account_id: "resident-1".into(),
+            state: pb::NeedState::InProgress as i32,
+            status_note: "专家已到现场".into(),
+            agency_responsible: "渝中区解放碑街道".into(),
+            assigned_professional_account_id: "pro-1".into(),
+            assigned_team_id: "team-1".into(),
+            duplicate_of: "n0".into(),
+            request_time: Some(prost_types::Timestamp { seconds: 1, nanos: 0 }),
+            update_time: Some(prost_types::Timestamp { seconds: 2, nanos: 0 }),
+            expected_time: Some(prost_types::Timestamp { seconds: 3, nanos: 0 }),
+            overdue: true,
+            satisfaction: 4,
+            evaluation_comment: "王工很耐心".into(),
+            history: vec![change("resident-1", "已收到"), change("worker-1", "已受理")],
+            origin_peer: "sichuan".into(),
+            origin_community_code: "510104020001".into(),
+            origin_community_name: "书院街社区".into(),
+            title: "加装电梯咨询".into(),
+            wanted_profession: "planner".into(),
+            wanted_specialty: "加装电梯".into(),
+            origin_request_id: "sc-1".into(),
+        }
+    }
+
+    #[test]
+    fn the_full_view_changes_nothing() {
+        assert_eq!(view(whole(), Visibility::FULL), whole());
+    }
+
+    #[test]
+    fn the_summary_keeps_nothing_of_the_resident() {
+        let s = view(whole(), visibility::of(Relation::Neighbour));
+        assert!(s.description.is_empty() && s.address.is_empty() && s.media_urls.is_empty());
+        assert!(s.submitter_account_id.is_empty() && !s.contact_consent);
+        assert!(s.assigned_professional_account_id.is_empty() && s.assigned_team_id.is_empty());
+        assert!(s.evaluation_comment.is_empty() && s.satisfaction == 0);
+        assert!(s.origin_peer.is_empty() && s.title.is_empty() && s.origin_request_id.is_empty());
+        let at = s.location.as_ref().unwrap();
+        assert!((at.longitude - 106.58).abs() < 1e-9 && (at.latitude - 29.55).abs() < 1e-9);
+        // What it keeps: category, state, street, public notes, history without names.
+        assert_eq!(
+            (s.category_code.as_str(), s.state),
+            ("house-safety", pb::NeedState::InProgress as i32)
+        );
+        assert_eq!(s.agency_responsible, "渝中区解放碑街道");
+        assert_eq!(s.status_note, "专家已到现场");
+        assert_eq!(s.history, [change("", "已收到"), change("", "已受理")]);
+        assert_eq!(s, view(whole(), visibility::of(Relation::Public)));
+    }
+
+    #[test]
+    fn staff_are_named_to_auditors_but_the_submitter_is_not() {
+        let a = view(whole(), visibility::of(Relation::Auditor));
+        assert_eq!(a.history, [change("", "已收到"), change("worker-1", "已受理")]);
+        assert!(a.description.is_empty() && a.submitter_account_id.is_empty());
+        assert_eq!(a.assigned_professional_account_id, "pro-1");
+        // An assignee without the submitter's consent: the same for names.
+        let mut need = whole();
+        need.contact_consent = false;
+        let p = view(need, visibility::of(Relation::Assignee { contact_consent: false }));
+        assert_eq!(p.history, a.history);
+        assert_eq!(p.address, "民生路 12 号 302");
+        assert!(p.submitter_account_id.is_empty());
+    }
+
+    #[test]
+    fn the_origin_peer_sees_what_federation_always_answered() {
+        let p = view(whole(), visibility::of(Relation::OriginPeer));
+        let expected = pb::Need {
+            id: "n1".into(),
+            community_code: "500103003013".into(),
+            category_code: "house-safety".into(),
+            description: "墙体开裂，电话 13812345678".into(),
+            state: pb::NeedState::InProgress as i32,
+            status_note: "专家已到现场".into(),
+            // Empty on federation needs: the street office is not theirs.
+            agency_responsible: "渝中区解放碑街道".into(),
+            request_time: Some(prost_types::Timestamp { seconds: 1, nanos: 0 }),
+            update_time: Some(prost_types::Timestamp { seconds: 2, nanos: 0 }),
+            expected_time: Some(prost_types::Timestamp { seconds: 3, nanos: 0 }),
+            origin_peer: "sichuan".into(),
+            origin_community_code: "510104020001".into(),
+            origin_community_name: "书院街社区".into(),
+            title: "加装电梯咨询".into(),
+            wanted_profession: "planner".into(),
+            wanted_specialty: "加装电梯".into(),
+            origin_request_id: "sc-1".into(),
+            ..Default::default()
+        };
+        assert_eq!(p, expected);
     }
 }

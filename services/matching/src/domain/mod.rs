@@ -1,5 +1,6 @@
 //! Matching's rules, free of I/O: community profiles, the match life cycle,
-//! recommendation scores, teams and the need state machine.
+//! recommendation scores, teams, the need state machine and who sees what
+//! of a need.
 
 pub mod community;
 pub mod division;
@@ -8,3 +9,4 @@ pub mod lifecycle;
 pub mod need;
 pub mod score;
 pub mod team;
+pub mod visibility;

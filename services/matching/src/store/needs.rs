@@ -254,6 +254,10 @@ pub struct Filter {
     pub category: String,
     pub overdue_at: Option<DateTime<Utc>>,
     pub only_assignee: Option<String>,
+    /// Only needs requested at or after this time (public reads).
+    pub requested_after: Option<DateTime<Utc>>,
+    /// Residents' needs only, not other provinces' support requests.
+    pub without_federation: bool,
 }
 
 const CLOSED: [&str; 4] = ["resolved", "closed_not_resolved", "duplicate", "not_applicable"];
@@ -292,6 +296,12 @@ pub async fn list(db: &impl ConnectionTrait, f: &Filter, offset: u64, size: u64)
     }
     if let Some(a) = &f.only_assignee {
         select.and_where(Expr::col("professional_id").eq(a.clone()));
+    }
+    if let Some(after) = f.requested_after {
+        select.and_where(Expr::col("requested_at").gte(after));
+    }
+    if f.without_federation {
+        select.and_where(Expr::col("origin_peer").eq(""));
     }
     db.query_all(&select).await?.iter().map(from_row).collect()
 }
