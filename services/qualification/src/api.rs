@@ -1,7 +1,7 @@
 //! gRPC mapping of QualificationService: validation, permissions, the
 //! workflow, and masking of personal data.
 
-use crate::domain::{self, Action, ApplicationInput, Rules, State, transition};
+use crate::domain::{self, Action, ApplicationInput, Rules, State, transition, workflow};
 use crate::store::{self, Application, DecisionRow, QueueFilter, StoredFinding};
 use chrono::{NaiveDate, Utc};
 use kit::auth::{Principal, Role, principal};
@@ -457,10 +457,41 @@ impl Qualification {
         self.to_proto(&app, caller, false).await
     }
 
+    /// Whether the request repeats the newest decision (see `workflow::repeats`).
+    async fn repeats(
+        &self,
+        app: &Application,
+        action: Action,
+        caller: &Principal,
+        reason: &str,
+    ) -> ServiceResult<bool> {
+        let decisions = store::decisions(&self.db, &app.id).await?;
+        let newest = decisions.last().map(|d| workflow::PastDecision {
+            action: &d.decision,
+            actor: &d.reviewer_account_id,
+            reason: &d.reason,
+            to_state: &d.to_state,
+            at: d.created_at,
+        });
+        Ok(workflow::repeats(
+            newest,
+            action,
+            &caller.account_id,
+            reason,
+            app.state,
+            Utc::now(),
+        ))
+    }
+
     async fn submit(&self, caller: &Principal, id: &str) -> ServiceResult<pb::Application> {
         let mut app = self.load(id).await?;
         if app.account_id != caller.account_id {
             return Err(ServiceError::PermissionDenied("只能提交本人的申请".into()));
+        }
+        // A submission retried: the version it froze is the current one.
+        let submitted_as = format!("第 {} 版", app.version);
+        if self.repeats(&app, Action::Submit, caller, &submitted_as).await? {
+            return self.to_proto(&app, caller, false).await;
         }
         let next =
             transition(app.state, Action::Submit).map_err(|e| ServiceError::FailedPrecondition(e.to_string()))?;
@@ -686,6 +717,9 @@ impl Qualification {
         }
         let mut app = self.load(&req.id).await?;
         self.require_reviewer(caller, &app)?;
+        if self.repeats(&app, action, caller, &reason).await? {
+            return self.to_proto(&app, caller, false).await;
+        }
         let from = app.state;
         let next = transition(from, action).map_err(|e| ServiceError::FailedPrecondition(e.to_string()))?;
         if action == Action::Approve && !app.form.employer_verified {

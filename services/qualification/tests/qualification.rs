@@ -315,6 +315,17 @@ async fn review_workflow_scope_and_events(db: TestDb) {
         .into_inner();
     assert_eq!(submitted.state, pb::ApplicationState::Submitted as i32);
     assert_eq!(submitted.version, 1);
+    let resubmitted = s
+        .q()
+        .submit_application(t(pb::SubmitApplicationRequest { id: draft.id.clone() }, &applicant))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (resubmitted.state, resubmitted.version),
+        (submitted.state, 1),
+        "a retried submission is the same submission"
+    );
     assert_eq!(submitted.years_of_practice, 11);
     assert_eq!(submitted.id_number, ID_A, "the applicant sees their own data");
     assert!(submitted.findings.iter().any(|f| f.code == "employer_unverified"));
@@ -419,6 +430,20 @@ async fn review_workflow_scope_and_events(db: TestDb) {
         .into_inner();
     assert_eq!(approved.state, pb::ApplicationState::Approved as i32);
     assert!(!approved.qualified_until.is_empty());
+    // The same decision retried (its answer lost) answers the application;
+    // a different one is still refused.
+    let retried = q
+        .decide_application(t(
+            decide(&draft.id, pb::Decision::Approve, "资料齐全，从业11年"),
+            &reviewer,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (retried.state, retried.qualified_until.as_str()),
+        (approved.state, approved.qualified_until.as_str())
+    );
     assert_eq!(
         code(
             q.decide_application(t(decide(&draft.id, pb::Decision::Approve, "再次"), &reviewer))
@@ -739,6 +764,20 @@ async fn prechecks_duplicates_and_encryption(db: TestDb) {
         .into_inner();
     assert_eq!(renewed.state, pb::ApplicationState::Approved as i32);
     assert!(renewed.qualified_until.as_str() > "2026-01-01");
+    // A renewal retried is not a second renewal: one event, the same date.
+    let again = s
+        .q()
+        .decide_application(t(
+            decide(&original.id, pb::Decision::Renew, "复审通过"),
+            &other_reviewer,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again.qualified_until, renewed.qualified_until);
+    let renewals =
+        "SELECT COUNT(*) FROM outbox_events WHERE event_type = 'sanshi.qualification.v1.QualificationRenewed'";
+    assert_eq!(Stack::count(&s.qdb, renewals).await, 1);
 
     // The queue's filters: profession and submission date.
     let list = |filter: pb::ListApplicationsRequest| {

@@ -224,6 +224,40 @@ pub struct IllegalTransition {
     pub action: Action,
 }
 
+/// The newest decision on an application, as stored.
+#[derive(Debug, Clone, Copy)]
+pub struct PastDecision<'a> {
+    pub action: &'a str,
+    pub actor: &'a str,
+    pub reason: &'a str,
+    pub to_state: &'a str,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+/// How long a repeated decision counts as a retry of the first.
+pub const RETRY_WINDOW: chrono::TimeDelta = chrono::TimeDelta::hours(1);
+
+/// Whether `action` by `actor` with `reason` repeats the newest decision on
+/// an application still in the state that decision left (a retry whose
+/// answer was lost): it is answered with the application as it is, not
+/// applied again (no second event, no second renewal).
+pub fn repeats(
+    newest: Option<PastDecision>,
+    action: Action,
+    actor: &str,
+    reason: &str,
+    state: State,
+    now: chrono::DateTime<chrono::Utc>,
+) -> bool {
+    newest.is_some_and(|d| {
+        d.action == action.as_str()
+            && d.actor == actor
+            && d.reason == reason
+            && d.to_state == state.as_str()
+            && now - d.at <= RETRY_WINDOW
+    })
+}
+
 /// The state after `action`, or why it is not allowed.
 pub fn transition(from: State, action: Action) -> Result<State, IllegalTransition> {
     use Action as A;
@@ -253,6 +287,37 @@ mod tests {
 
     use Action as A;
     use State as S;
+
+    #[test]
+    fn a_repeated_decision_is_a_retry_only_while_nothing_changed() {
+        let now = chrono::Utc::now();
+        let approved = PastDecision {
+            action: A::Approve.as_str(),
+            actor: "r1",
+            reason: "材料齐全",
+            to_state: S::Approved.as_str(),
+            at: now,
+        };
+        assert!(repeats(Some(approved), A::Approve, "r1", "材料齐全", S::Approved, now));
+        assert!(
+            !repeats(Some(approved), A::Approve, "r2", "材料齐全", S::Approved, now),
+            "another reviewer"
+        );
+        assert!(
+            !repeats(Some(approved), A::Renew, "r1", "材料齐全", S::Approved, now),
+            "another action"
+        );
+        assert!(
+            !repeats(Some(approved), A::Approve, "r1", "材料齐全", S::Suspended, now),
+            "changed since"
+        );
+        let later = now + RETRY_WINDOW + chrono::TimeDelta::seconds(1);
+        assert!(
+            !repeats(Some(approved), A::Approve, "r1", "材料齐全", S::Approved, later),
+            "long after"
+        );
+        assert!(!repeats(None, A::Approve, "r1", "材料齐全", S::Approved, now));
+    }
 
     /// Every (state, action) pair, written out: `Some(target)` where legal,
     /// `None` where not. Reading a row answers "what can happen in this state".
