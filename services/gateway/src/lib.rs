@@ -180,6 +180,10 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
         &config.auth.audience,
         keys,
     ));
+    verifier.follow_revocations(
+        kit::auth::revocations_from_url(&config.upstreams.identity_url)?,
+        kit::auth::REVOCATION_POLL,
+    );
     let limits = Arc::new(limits::Limits::new(&config.limits, verifier.clone()));
     // One shutdown for the HTTP and the federation ports.
     let (stop, stopped) = tokio::sync::watch::channel(false);

@@ -88,6 +88,22 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
         &config.tokens.audience,
         key_source,
     ));
+    // Identity follows its own revocations from its database (once migrated).
+    let revocation_source: kit::auth::RevocationSource = {
+        let identity = identity.clone();
+        Arc::new(move |after| {
+            let identity = identity.clone();
+            Box::pin(async move {
+                let listed = identity.revocations(after).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                let last = listed.iter().map(|r| r.sequence).max().unwrap_or(after);
+                Ok((
+                    listed.into_iter().map(|r| (r.key_hash, r.refused_until)).collect(),
+                    last,
+                ))
+            })
+        })
+    };
+    let own_verifier = verifier.clone();
 
     let max = config.server.max_message_bytes;
     let services = Services::new()
@@ -119,6 +135,7 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
         .await
         .context("migrate identity database")?;
     kit::metrics::watch_database(NAME, db.clone());
+    own_verifier.follow_revocations(revocation_source, kit::auth::REVOCATION_POLL);
     identity.idempotency.spawn_sweeper(db.clone(), events.clone());
     events.start_sequencer();
     let tree = domain::region::RegionTree::new(store::regions::all(&db).await?);

@@ -37,6 +37,10 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
     let events = EventLog::new(db.clone(), consumers::PRODUCER, EventLogOptions::default());
     let keys = kit::auth::jwks_from_url(&config.auth.identity_url)?;
     let verifier = Arc::new(Verifier::new(&config.auth.issuer, &config.auth.audience, keys));
+    verifier.follow_revocations(
+        kit::auth::revocations_from_url(&config.auth.identity_url)?,
+        kit::auth::REVOCATION_POLL,
+    );
     let idempotency = kit::idempotency::Idempotency::new(config.pii.cipher()?, config.database.idempotency_ttl());
     let incentive = Arc::new(api::Incentive::new(db.clone(), events.clone(), idempotency.clone()));
     let services = Services::new()

@@ -154,6 +154,10 @@ pub struct Claims {
     pub name: String,
     pub kind: PrincipalKind,
     pub roles: Vec<RoleClaim>,
+    /// The sign-in session (refresh-token family) the token belongs to;
+    /// empty for service tokens. Logging out revokes the session's tokens.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub sid: String,
 }
 
 /// A verified caller.
@@ -319,6 +323,8 @@ pub enum AuthError {
     MissingClaim(String),
     #[error("invalid claims: {0}")]
     Claims(String),
+    #[error("token revoked")]
+    Revoked,
 }
 
 impl From<AuthError> for ServiceError {
@@ -326,6 +332,9 @@ impl From<AuthError> for ServiceError {
         tracing::info!(reason = %error, "token rejected");
         match error {
             AuthError::Expired => ServiceError::Unauthenticated("登录已过期，请重新登录".into()),
+            AuthError::Revoked => {
+                ServiceError::Unauthenticated("登录已失效（已退出、改密、停用或权限变更），请重新登录".into())
+            }
             _ => ServiceError::Unauthenticated("登录凭证无效，请重新登录".into()),
         }
     }
@@ -391,6 +400,84 @@ pub fn static_keys(keys: Vec<PublicJwk>) -> KeySource {
     })
 }
 
+/// Access tokens revoked before they expire (logout, password change, an
+/// account disabled, roles changed): keys are SHA-256 hex of `sub:<account
+/// id>` or `sid:<session id>`, each with the time (Unix seconds) up to which
+/// tokens issued are refused. Identity lists them; every verifier follows the
+/// list ([`Verifier::follow_revocations`]) and refuses such tokens within
+/// seconds, instead of at their expiry.
+#[derive(Default)]
+pub struct Revocations {
+    refused_until: std::sync::RwLock<HashMap<String, i64>>,
+}
+
+impl Revocations {
+    /// The key of a revoked subject (`"sub"`) or session (`"sid"`).
+    pub fn key(kind: &str, value: &str) -> String {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(format!("{kind}:{value}").as_bytes());
+        digest.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Adds revocations; a later time for the same key wins.
+    pub fn apply(&self, entries: impl IntoIterator<Item = (String, i64)>) {
+        let mut map = self.refused_until.write().unwrap_or_else(|p| p.into_inner());
+        for (key, until) in entries {
+            let entry = map.entry(key).or_insert(until);
+            *entry = (*entry).max(until);
+        }
+        // Tokens live at most an hour (service tokens included): older entries refuse nothing.
+        let horizon = chrono::Utc::now().timestamp() - REVOCATION_HORIZON_SECS;
+        map.retain(|_, until| *until > horizon);
+    }
+
+    /// Whether a token of `subject` in `session`, issued at `issued_at`, is revoked.
+    pub fn revoked(&self, subject: &str, session: &str, issued_at: i64) -> bool {
+        let map = self.refused_until.read().unwrap_or_else(|p| p.into_inner());
+        if map.is_empty() {
+            return false;
+        }
+        let refused = |key: String| map.get(&key).is_some_and(|until| issued_at <= *until);
+        refused(Self::key("sub", subject)) || (!session.is_empty() && refused(Self::key("sid", session)))
+    }
+}
+
+/// How often verifiers ask identity for new revocations: a revoked token is
+/// refused everywhere within about this long (the goal is five seconds).
+pub const REVOCATION_POLL: Duration = Duration::from_secs(1);
+
+/// How far back revocations matter: longer than any token lives.
+pub const REVOCATION_HORIZON_SECS: i64 = 3600;
+
+/// Where a verifier gets revocations: those after a sequence number (0: the
+/// recent ones), and the last sequence number seen.
+pub type RevocationSource =
+    Arc<dyn Fn(i64) -> BoxFuture<'static, anyhow::Result<(Vec<(String, i64)>, i64)>> + Send + Sync>;
+
+/// A revocation source that asks identity's `ListRevocations` RPC at `url`.
+pub fn revocations_from_url(url: &str) -> anyhow::Result<RevocationSource> {
+    let channel = tonic::transport::Endpoint::from_shared(url.to_string())?
+        .connect_timeout(Duration::from_secs(5))
+        .connect_lazy();
+    let channel = tonic::service::interceptor::InterceptedService::new(channel, crate::grpc::TraceInterceptor);
+    Ok(Arc::new(move |after| {
+        let mut client = sanshi_proto::identity::v1::auth_service_client::AuthServiceClient::new(channel.clone());
+        Box::pin(async move {
+            let listed = client
+                .list_revocations(sanshi_proto::identity::v1::ListRevocationsRequest { after_sequence: after })
+                .await?
+                .into_inner();
+            let last = listed.revocations.iter().map(|r| r.sequence).max().unwrap_or(after);
+            let entries = listed
+                .revocations
+                .into_iter()
+                .map(|r| (r.key_hash, r.refused_until))
+                .collect();
+            Ok((entries, last))
+        })
+    }))
+}
+
 struct KeyCache {
     keys: HashMap<String, DecodingKey>,
     fetched_at: Option<Instant>,
@@ -411,7 +498,16 @@ pub struct Verifier {
     /// same token for its whole lifetime, and an Ed25519 check per call is the
     /// largest cost of an authenticated read. Keyed by the whole token, so only
     /// the identical string hits; entries are dropped at expiry.
-    verified: std::sync::Mutex<HashMap<String, (Principal, i64)>>,
+    verified: std::sync::Mutex<HashMap<String, (Principal, Verified)>>,
+    revocations: Revocations,
+}
+
+/// What a verified token's claims say beyond its principal.
+#[derive(Debug, Clone)]
+struct Verified {
+    exp: i64,
+    iat: i64,
+    sid: String,
 }
 
 /// Verified tokens remembered at most; past it expired entries are swept,
@@ -432,34 +528,79 @@ impl Verifier {
             max_age: Duration::from_secs(300),
             max_refreshes_per_second: 10,
             verified: std::sync::Mutex::new(HashMap::new()),
+            revocations: Revocations::default(),
         }
     }
 
     pub async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
         let now = chrono::Utc::now().timestamp();
-        if let Some((principal, exp)) = self.verified_cache().get(token)
-            && *exp > now
-        {
-            return Ok(principal.clone());
-        }
-        let (principal, exp) = self.verify_uncached(token).await?;
-        let mut cache = self.verified_cache();
-        if cache.len() >= VERIFIED_CAPACITY {
-            cache.retain(|_, (_, exp)| *exp > now);
-            if cache.len() >= VERIFIED_CAPACITY {
-                cache.clear();
+        let cached = self.verified_cache().get(token).filter(|(_, v)| v.exp > now).cloned();
+        let (principal, verified) = match cached {
+            Some(hit) => hit,
+            None => {
+                let fresh = self.verify_uncached(token).await?;
+                let mut cache = self.verified_cache();
+                if cache.len() >= VERIFIED_CAPACITY {
+                    cache.retain(|_, (_, v)| v.exp > now);
+                    if cache.len() >= VERIFIED_CAPACITY {
+                        cache.clear();
+                    }
+                }
+                cache.insert(token.to_string(), fresh.clone());
+                fresh
             }
+        };
+        // Checked on every call, cached or not: a revocation applies at once.
+        if self
+            .revocations
+            .revoked(&principal.account_id, &verified.sid, verified.iat)
+        {
+            return Err(AuthError::Revoked);
         }
-        cache.insert(token.to_string(), (principal.clone(), exp));
         Ok(principal)
     }
 
-    fn verified_cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Principal, i64)>> {
+    /// The revocations this verifier applies (tests, and identity's own feed).
+    pub fn revocations(&self) -> &Revocations {
+        &self.revocations
+    }
+
+    /// Follows `source` every `interval` for as long as the verifier lives:
+    /// tokens revoked in identity are refused here within about `interval`.
+    pub fn follow_revocations(self: &Arc<Self>, source: RevocationSource, interval: Duration) {
+        let verifier = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut after = 0;
+            let mut failing = false;
+            loop {
+                let Some(live) = verifier.upgrade() else { return };
+                match source(after).await {
+                    Ok((entries, last)) => {
+                        if failing {
+                            tracing::info!("revocation list reachable again");
+                            failing = false;
+                        }
+                        live.revocations.apply(entries);
+                        after = last;
+                    }
+                    Err(error) if !failing => {
+                        tracing::warn!(error = %error, "revocation list unreachable");
+                        failing = true;
+                    }
+                    Err(_) => {}
+                }
+                drop(live);
+                tokio::time::sleep(interval).await;
+            }
+        });
+    }
+
+    fn verified_cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Principal, Verified)>> {
         // A panic while holding the lock leaves a map that is still valid.
         self.verified.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    async fn verify_uncached(&self, token: &str) -> Result<(Principal, i64), AuthError> {
+    async fn verify_uncached(&self, token: &str) -> Result<(Principal, Verified), AuthError> {
         // Pin the algorithm before anything else looks at the token, so that
         // `none`, HMAC or any other algorithm is refused as such.
         let alg = token
@@ -498,8 +639,12 @@ impl Verifier {
                 _ => AuthError::Malformed,
             }
         })?;
-        let exp = data.claims.exp;
-        Ok((Principal::from_claims(data.claims, token.to_string())?, exp))
+        let verified = Verified {
+            exp: data.claims.exp,
+            iat: data.claims.iat,
+            sid: data.claims.sid.clone(),
+        };
+        Ok((Principal::from_claims(data.claims, token.to_string())?, verified))
     }
 
     async fn key(&self, kid: &str) -> Option<DecodingKey> {
@@ -722,6 +867,7 @@ pub mod testing {
             name: sub.into(),
             kind,
             roles,
+            sid: String::new(),
         }
     }
 
@@ -757,6 +903,34 @@ pub mod testing {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn revocations_refuse_tokens_issued_up_to_their_time() {
+        let revocations = super::Revocations::default();
+        let now = chrono::Utc::now().timestamp();
+        assert!(!revocations.revoked("a1", "s1", now));
+        revocations.apply([
+            (super::Revocations::key("sub", "a1"), now),
+            (super::Revocations::key("sid", "s2"), now),
+            // Older than any token lives: dropped.
+            (
+                super::Revocations::key("sub", "old"),
+                now - 2 * super::REVOCATION_HORIZON_SECS,
+            ),
+        ]);
+        assert!(revocations.revoked("a1", "", now - 10), "issued before");
+        assert!(revocations.revoked("a1", "s9", now), "issued in the same second");
+        assert!(!revocations.revoked("a1", "s9", now + 1), "signed in again later");
+        assert!(revocations.revoked("a2", "s2", now), "its session ended");
+        assert!(
+            !revocations.revoked("a2", "s3", now),
+            "another session of the same account"
+        );
+        assert!(!revocations.revoked("old", "", now - 3 * super::REVOCATION_HORIZON_SECS));
+        // A later revocation of the same key wins; an earlier one does not undo it.
+        revocations.apply([(super::Revocations::key("sub", "a1"), now - 100)]);
+        assert!(revocations.revoked("a1", "", now));
+    }
+
     use super::testing::*;
     use super::*;
 
@@ -888,7 +1062,7 @@ mod tests {
         assert!(
             v.verified_cache()
                 .get(&token)
-                .is_some_and(|(_, exp)| *exp <= chrono::Utc::now().timestamp())
+                .is_some_and(|(_, v)| v.exp <= chrono::Utc::now().timestamp())
         );
         assert!(v.verify(&token).await.is_ok());
         let mut old = claims.clone();

@@ -38,6 +38,10 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
     let events = EventLog::new(db.clone(), NAME, EventLogOptions::default());
     let keys = kit::auth::jwks_from_url(&config.auth.identity_url)?;
     let verifier = Arc::new(Verifier::new(&config.auth.issuer, &config.auth.audience, keys));
+    verifier.follow_revocations(
+        kit::auth::revocations_from_url(&config.auth.identity_url)?,
+        kit::auth::REVOCATION_POLL,
+    );
     let services = Services::new()
         .with(
             NotificationServiceServer::new(api::Service(Arc::new(api::Inbox {

@@ -107,6 +107,10 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
     });
     let keys = kit::auth::jwks_from_url(&config.auth.identity_url)?;
     let verifier = Arc::new(Verifier::new(&config.auth.issuer, &config.auth.audience, keys));
+    verifier.follow_revocations(
+        kit::auth::revocations_from_url(&config.auth.identity_url)?,
+        kit::auth::REVOCATION_POLL,
+    );
     let max = config.server.max_message_bytes;
     let services = Services::new()
         .with(RecordServiceServer::new(api::records::Records(records.clone())).max_decoding_message_size(max))

@@ -865,6 +865,7 @@ pub const ROUTES: &[Route] = &[
 pub const INTERNAL_RPCS: &[&str] = &[
     "sanshi.events.v1.EventStreamService/Subscribe",
     "sanshi.identity.v1.AuthService/IssueServiceToken",
+    "sanshi.identity.v1.AuthService/ListRevocations",
     "sanshi.matching.v1.FederationSupportService/SearchPublicExperts",
     "sanshi.matching.v1.FederationSupportService/CreateSupportNeed",
     "sanshi.matching.v1.FederationSupportService/GetSupportNeed",

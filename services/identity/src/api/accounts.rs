@@ -370,6 +370,11 @@ impl Identity {
         } else {
             store::accounts::revoke(&txn, account_id, role, region.as_str()).await?
         };
+        if changed && !add {
+            // Tokens carry roles: those issued before lose them everywhere now;
+            // the sessions stay, and their next refresh carries the roles left.
+            store::tokens::revoke_access(&txn, &kit::auth::Revocations::key("sub", account_id)).await?;
+        }
         if changed {
             let grant = pb::RoleGrant {
                 role: role.to_proto(),

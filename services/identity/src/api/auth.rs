@@ -52,6 +52,7 @@ impl Identity {
         &self,
         db: &impl ConnectionTrait,
         account: &account::Model,
+        session: &str,
     ) -> ServiceResult<(String, i64)> {
         let service = account.kind == "service";
         let roles = if service {
@@ -89,6 +90,7 @@ impl Identity {
                 PrincipalKind::Person
             },
             roles,
+            sid: session.to_string(),
         };
         Ok((self.signing_key(db).await?.sign(&claims), ttl.num_seconds()))
     }
@@ -101,7 +103,7 @@ impl Identity {
         family_id: String,
         refresh_expires_at: chrono::DateTime<Utc>,
     ) -> ServiceResult<pb::TokenPair> {
-        let (access_token, expires_in) = self.access_token(db, account).await?;
+        let (access_token, expires_in) = self.access_token(db, account, &family_id).await?;
         let refresh_token = new_refresh_token();
         store::tokens::insert_refresh(
             db,
@@ -418,7 +420,7 @@ impl Identity {
             .await?;
         let txn = kit::db::begin(&self.db).await?;
         store::tokens::clear_failures(&txn, &key.bucket()).await?;
-        let (access_token, expires_in) = self.access_token(&txn, &account).await?;
+        let (access_token, expires_in) = self.access_token(&txn, &account, "").await?;
         self.audit(
             &txn,
             AuditEvent::new(&account.id, "service_token", &account.username, Outcome::Success),
@@ -437,6 +439,19 @@ impl Identity {
         Ok(store::keys::published(&self.db, horizon).await?)
     }
 
+    /// Revocations after `after` (0: the last hour's), for verifiers.
+    pub async fn revocations(&self, after: i64) -> ServiceResult<Vec<pb::Revocation>> {
+        Ok(store::tokens::revocations(&self.db, after, 1000)
+            .await?
+            .into_iter()
+            .map(|(sequence, key_hash, refused_until)| pb::Revocation {
+                sequence,
+                key_hash,
+                refused_until,
+            })
+            .collect())
+    }
+
     /// A service token for identity itself (to read other services' event streams).
     pub async fn self_service_token(&self) -> ServiceResult<String> {
         let now = Utc::now();
@@ -453,6 +468,7 @@ impl Identity {
                 role: Role::Service,
                 region: None,
             }],
+            sid: String::new(),
         };
         Ok(self.signing_key(&self.db).await?.sign(&claims))
     }
@@ -533,6 +549,15 @@ impl AuthService for Auth {
         Ok(Response::new(
             self.identity.service_token(request.into_inner(), source).await?,
         ))
+    }
+
+    async fn list_revocations(
+        &self,
+        request: Request<pb::ListRevocationsRequest>,
+    ) -> Result<Response<pb::ListRevocationsResponse>, Status> {
+        let after = request.into_inner().after_sequence.max(0);
+        let revocations = self.identity.revocations(after).await?;
+        Ok(Response::new(pb::ListRevocationsResponse { revocations }))
     }
 
     async fn get_jwks(&self, _request: Request<pb::GetJwksRequest>) -> Result<Response<pb::GetJwksResponse>, Status> {

@@ -44,7 +44,52 @@ pub async fn spend_refresh(db: &impl ConnectionTrait, token_hash: &str) -> Resul
     Ok(result.rows_affected == 1)
 }
 
+/// Refuses, in every service within seconds, the access tokens of `key`
+/// (`kit::auth::Revocations::key`) issued up to now.
+pub async fn revoke_access(db: &impl ConnectionTrait, key: &str) -> Result<(), DbErr> {
+    let now = Utc::now();
+    let insert = sea_orm::sea_query::Query::insert()
+        .into_table("token_revocations")
+        .columns(["key_hash", "refused_until", "created_at"])
+        .values_panic([key.into(), now.timestamp().into(), now.into()])
+        .to_owned();
+    db.execute(&insert).await.map(|_| ())
+}
+
+/// Revocations after `after_seq` (0: those of the last hour), oldest first.
+pub async fn revocations(
+    db: &impl ConnectionTrait,
+    after_seq: i64,
+    limit: u64,
+) -> Result<Vec<(i64, String, i64)>, DbErr> {
+    use sea_orm::sea_query::{ExprTrait, Order, Query};
+    let mut select = Query::select()
+        .columns(["seq", "key_hash", "refused_until"])
+        .from("token_revocations")
+        .and_where(Expr::col("seq").gt(after_seq))
+        .order_by("seq", Order::Asc)
+        .limit(limit)
+        .to_owned();
+    if after_seq == 0 {
+        let horizon = Utc::now() - chrono::Duration::seconds(kit::auth::REVOCATION_HORIZON_SECS);
+        select.and_where(Expr::col("created_at").gt(horizon));
+    }
+    db.query_all(&select)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok((
+                r.try_get("", "seq")?,
+                r.try_get("", "key_hash")?,
+                r.try_get("", "refused_until")?,
+            ))
+        })
+        .collect()
+}
+
+/// Ends a sign-in session: its refresh tokens, and its access tokens everywhere.
 pub async fn revoke_family(db: &impl ConnectionTrait, family_id: &str) -> Result<u64, DbErr> {
+    revoke_access(db, &kit::auth::Revocations::key("sid", family_id)).await?;
     let result = refresh_token::Entity::update_many()
         .col_expr(refresh_token::Column::RevokedAt, Expr::value(Utc::now()))
         .filter(refresh_token::Column::FamilyId.eq(family_id))
@@ -54,7 +99,9 @@ pub async fn revoke_family(db: &impl ConnectionTrait, family_id: &str) -> Result
     Ok(result.rows_affected)
 }
 
+/// Ends every session of an account: refresh tokens, and access tokens everywhere.
 pub async fn revoke_account(db: &impl ConnectionTrait, account_id: &str) -> Result<u64, DbErr> {
+    revoke_access(db, &kit::auth::Revocations::key("sub", account_id)).await?;
     let result = refresh_token::Entity::update_many()
         .col_expr(refresh_token::Column::RevokedAt, Expr::value(Utc::now()))
         .filter(refresh_token::Column::AccountId.eq(account_id))
