@@ -1556,6 +1556,261 @@ async fn federation_support(db: TestDb) {
     assert_eq!(later[0].need.as_ref().unwrap().state, S::Assigned as i32);
 }
 
+/// Outbox events of a kind (`MatchConfirmed`, `NeedAssigned`, …).
+async fn published(s: &testkit::Stack, event: &str) -> i64 {
+    s.count(&format!(
+        "SELECT COUNT(*) FROM outbox_events WHERE event_type = 'sanshi.matching.v1.{event}'"
+    ))
+    .await
+}
+
+/// A transition retried after its answer was lost (no request_id) answers
+/// the resource as it is and applies nothing again: no second event, no
+/// second history row, no state moved back. Another transition is refused.
+async fn retried_transitions_apply_once(db: TestDb) {
+    let s = stack(db, "").await;
+    let (a, a_id, _) = s.professional(planner("pro_a", &["500103"]), 21).await;
+    let (b, b_id, _) = s.professional(planner("pro_b", &["500103"]), 22).await;
+    let worker = s.person("worker_msl", id::Role::CommunityWorker, MINSHENGLU).await;
+    let resident = s.person("resident_msl", id::Role::Resident, MINSHENGLU).await;
+    let street = s.login("jiefangbei").await;
+    let mut m = s.matches();
+    let get_match = |id: &str| pb::GetMatchRequest { id: id.into() };
+
+    // Accept, retried: the match as confirmed, one MatchConfirmed.
+    let invited = m
+        .invite_professional(t(invite(MINSHENGLU, &a_id, ""), &worker))
+        .await
+        .unwrap()
+        .into_inner();
+    m.respond_to_match(t(respond(&invited.id, true), &a)).await.unwrap();
+    let confirmed = m.get_match(t(get_match(&invited.id), &a)).await.unwrap().into_inner();
+    assert_eq!(confirmed.state, pb::MatchState::Active as i32);
+    let again = m
+        .respond_to_match(t(respond(&invited.id, true), &a))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again, confirmed, "answered as it is, not confirmed again");
+    assert_eq!(published(&s, "MatchConfirmed").await, 1);
+    // The professional's status is not what decides a retry (set directly:
+    // a real suspension would suspend the match too).
+    s.execute(&format!(
+        "UPDATE professionals SET status = 'suspended' WHERE account_id = '{a_id}'"
+    ))
+    .await;
+    let again = m
+        .respond_to_match(t(respond(&invited.id, true), &a))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again.state, pb::MatchState::Active as i32);
+    s.execute(&format!(
+        "UPDATE professionals SET status = 'active' WHERE account_id = '{a_id}'"
+    ))
+    .await;
+    // The opposite answer stays refused.
+    assert_eq!(
+        code(m.respond_to_match(t(respond(&invited.id, false), &a)).await),
+        Code::FailedPrecondition
+    );
+    assert_eq!(published(&s, "MatchConfirmed").await, 1);
+
+    // Decline, retried: declined; accepting after it stays refused.
+    let applied = m
+        .apply_to_community(t(apply(LIANHUACHI), &a))
+        .await
+        .unwrap()
+        .into_inner();
+    let declined = m
+        .respond_to_match(t(respond(&applied.id, false), &street))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(declined.state, pb::MatchState::Declined as i32);
+    let again = m
+        .respond_to_match(t(respond(&applied.id, false), &street))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again.state, pb::MatchState::Declined as i32);
+    assert_eq!(
+        code(m.respond_to_match(t(respond(&applied.id, true), &street)).await),
+        Code::FailedPrecondition
+    );
+
+    // Withdraw, retried by the initiator: withdrawn; the other side is refused.
+    let applied = m
+        .apply_to_community(t(apply(ZOURONGLU), &a))
+        .await
+        .unwrap()
+        .into_inner();
+    let withdraw = pb::WithdrawMatchRequest { id: applied.id.clone() };
+    let withdrawn = m.withdraw_match(t(withdraw.clone(), &a)).await.unwrap().into_inner();
+    assert_eq!(withdrawn.state, pb::MatchState::Withdrawn as i32);
+    let again = m.withdraw_match(t(withdraw.clone(), &a)).await.unwrap().into_inner();
+    assert_eq!(again.state, pb::MatchState::Withdrawn as i32);
+    assert_eq!(
+        code(m.withdraw_match(t(withdraw, &street)).await),
+        Code::FailedPrecondition
+    );
+    assert_eq!(
+        code(m.respond_to_match(t(respond(&applied.id, true), &street)).await),
+        Code::FailedPrecondition
+    );
+
+    // b is matched too, for a re-assignment below.
+    let invited_b = m
+        .invite_professional(t(invite(MINSHENGLU, &b_id, ""), &worker))
+        .await
+        .unwrap()
+        .into_inner();
+    m.respond_to_match(t(respond(&invited_b.id, true), &b)).await.unwrap();
+    assert_eq!(published(&s, "MatchConfirmed").await, 2);
+
+    // Needs: every keyless retry of the newest change answers the need.
+    let mut n = s.needs();
+    let need = n
+        .submit_need(t(
+            pb::SubmitNeedRequest {
+                community_code: MINSHENGLU.into(),
+                category_code: "elevator".into(),
+                description: "3栋希望加装电梯，请专业人员评估".into(),
+                ..Default::default()
+            },
+            &resident,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let history_rows = format!("SELECT COUNT(*) FROM need_history WHERE need_id = '{}'", need.id);
+    let status = |action: pb::NeedAction, note: &str| pb::UpdateNeedStatusRequest {
+        id: need.id.clone(),
+        action: action as i32,
+        note: note.into(),
+        ..Default::default()
+    };
+    let get_need = || pb::GetNeedRequest {
+        id: need.id.clone(),
+        ..Default::default()
+    };
+    let triage = status(pb::NeedAction::Triage, "已受理");
+    n.update_need_status(t(triage.clone(), &worker)).await.unwrap();
+    let seen = n.get_need(t(get_need(), &worker)).await.unwrap().into_inner();
+    let again = n
+        .update_need_status(t(triage.clone(), &worker))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again, seen, "the need as the worker sees it, unchanged");
+    assert_eq!(s.count(&history_rows).await, 2);
+    // The same words from someone else are their own change, refused in this state.
+    assert_eq!(
+        code(n.update_need_status(t(triage, &street)).await),
+        Code::FailedPrecondition
+    );
+
+    // Assign, retried: one NeedAssigned; once started, the retry leaves it started.
+    let mut assign = status(pb::NeedAction::Assign, "派给王工");
+    assign.assignee_professional_account_id = a_id.clone();
+    n.update_need_status(t(assign.clone(), &worker)).await.unwrap();
+    let again = n
+        .update_need_status(t(assign.clone(), &worker))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again.state, pb::NeedState::Assigned as i32);
+    assert_eq!(published(&s, "NeedAssigned").await, 1);
+    assert_eq!(s.count(&history_rows).await, 3);
+    n.update_need_status(t(status(pb::NeedAction::Start, "已到现场"), &a))
+        .await
+        .unwrap();
+    let again = n
+        .update_need_status(t(assign.clone(), &worker))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        again.state,
+        pb::NeedState::InProgress as i32,
+        "not taken back to ASSIGNED"
+    );
+    assert_eq!(again.assigned_professional_account_id, a_id);
+    assert_eq!(published(&s, "NeedAssigned").await, 1);
+    assert_eq!(s.count(&history_rows).await, 4);
+    // Another assignee is a real re-assignment.
+    assign.assignee_professional_account_id = b_id.clone();
+    let reassigned = n
+        .update_need_status(t(assign.clone(), &worker))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (reassigned.state, reassigned.assigned_professional_account_id.as_str()),
+        (pb::NeedState::Assigned as i32, b_id.as_str())
+    );
+    assert_eq!(published(&s, "NeedAssigned").await, 2);
+    assert_eq!(s.count(&history_rows).await, 5);
+
+    // Resolve, retried: one NeedResolved; closing it otherwise is refused.
+    n.update_need_status(t(status(pb::NeedAction::Start, "已到现场"), &b))
+        .await
+        .unwrap();
+    let resolve = status(pb::NeedAction::Resolve, "已出具可行性意见");
+    n.update_need_status(t(resolve.clone(), &b)).await.unwrap();
+    let again = n.update_need_status(t(resolve, &b)).await.unwrap().into_inner();
+    assert_eq!(again.state, pb::NeedState::Resolved as i32);
+    assert_eq!(published(&s, "NeedResolved").await, 1);
+    assert_eq!(s.count(&history_rows).await, 7);
+    assert_eq!(
+        code(
+            n.update_need_status(t(status(pb::NeedAction::CloseNotResolved, "已出具可行性意见"), &worker))
+                .await
+        ),
+        Code::FailedPrecondition
+    );
+
+    // Evaluate, retried: one NeedEvaluated; other stars stay refused.
+    let evaluate = |stars| pb::EvaluateNeedRequest {
+        id: need.id.clone(),
+        satisfaction: stars,
+        comment: "很专业".into(),
+    };
+    n.evaluate_need(t(evaluate(5), &resident)).await.unwrap();
+    let again = n.evaluate_need(t(evaluate(5), &resident)).await.unwrap().into_inner();
+    assert_eq!((again.satisfaction, again.evaluation_comment.as_str()), (5, "很专业"));
+    assert_eq!(published(&s, "NeedEvaluated").await, 1);
+    assert_eq!(
+        code(n.evaluate_need(t(evaluate(4), &resident)).await),
+        Code::FailedPrecondition
+    );
+
+    // End, retried by the same side with the same reason: one MatchEnded.
+    let end = |reason: &str| pb::EndMatchRequest {
+        id: invited.id.clone(),
+        reason: reason.into(),
+    };
+    m.end_match(t(end("项目已完成"), &worker)).await.unwrap();
+    let ended = m
+        .get_match(t(get_match(&invited.id), &worker))
+        .await
+        .unwrap()
+        .into_inner();
+    let again = m.end_match(t(end("项目已完成"), &worker)).await.unwrap().into_inner();
+    assert_eq!(again, ended);
+    assert_eq!(ended.ended_by, pb::MatchSide::Community as i32);
+    assert_eq!(published(&s, "MatchEnded").await, 1);
+    assert_eq!(
+        code(m.end_match(t(end("另有安排"), &worker)).await),
+        Code::FailedPrecondition
+    );
+    assert_eq!(
+        code(m.end_match(t(end("项目已完成"), &a)).await),
+        Code::FailedPrecondition
+    );
+    assert_eq!(published(&s, "MatchEnded").await, 1);
+}
+
 kit::db_tests!(
     federation_support,
     batch_assignment_is_proposed_reviewed_and_applied,
@@ -1564,5 +1819,6 @@ kit::db_tests!(
     recommendations_show_their_factors,
     needs_closed_loop,
     needs_are_private_to_their_residents,
-    teams_per_region
+    teams_per_region,
+    retried_transitions_apply_once
 );

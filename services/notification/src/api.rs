@@ -187,8 +187,10 @@ impl Inbox {
             .await?
             .filter(|d| sees_all(caller) || d.owner_id == caller.account_id)
             .ok_or_else(|| ServiceError::not_found("投递", id))?;
+        // Delivered: nothing to retry; answered as it is (the retry of a retry
+        // whose answer was lost finds it so), never sent again.
         if d.state == "delivered" {
-            return Err(ServiceError::FailedPrecondition("该通知已送达，无需重试".into()));
+            return Ok(delivery_to_proto(&d));
         }
         let now = chrono::Utc::now();
         // A fresh start: the full number of attempts again, the first one now.

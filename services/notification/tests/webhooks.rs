@@ -243,8 +243,25 @@ async fn webhooks_retry_and_dead_letter(db: TestDb) {
         (fixed[0].state, fixed[0].attempts),
         (pb::DeliveryState::Delivered as i32, 1)
     );
-    let done = client.retry_delivery(t(retry, &city)).await.unwrap_err();
-    assert_eq!(done.code(), tonic::Code::FailedPrecondition);
+    // Retried once delivered (the admin's answer lost): the delivery as it
+    // is, not reset and not sent again.
+    let done = client.retry_delivery(t(retry, &city)).await.unwrap().into_inner();
+    assert_eq!(
+        (done.id.as_str(), done.state, done.attempts),
+        (fixed[0].id.as_str(), pb::DeliveryState::Delivered as i32, 1)
+    );
+    assert_eq!(done.update_time, fixed[0].update_time);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        receiver.lock().unwrap().hits.get("down"),
+        Some(&4),
+        "three failures, then one success"
+    );
+    let still = settled(&mut client, &down).await;
+    assert_eq!(
+        (still[0].state, still[0].attempts),
+        (pb::DeliveryState::Delivered as i32, 1)
+    );
     // Every attempt's outcome is counted for the operators' metrics (per
     // process: at least this test's own).
     let metrics = kit::metrics::render().await;

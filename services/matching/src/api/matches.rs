@@ -6,7 +6,9 @@ use super::{
     side_to_proto, timestamp, viewer_prefixes,
 };
 use crate::domain::geo::haversine_km;
-use crate::domain::lifecycle::{LifecycleError, MatchFacts, MatchState, Side, has_room, response_hours};
+use crate::domain::lifecycle::{
+    self, Change, LifecycleError, MatchFacts, MatchState, Settled, Side, has_room, response_hours,
+};
 use crate::domain::{need, score};
 use crate::store::{self, communities::Community, matches::Match, page, professionals::Professional};
 use chrono::Utc;
@@ -60,6 +62,19 @@ fn match_proto(m: &Match, community: Option<&Community>, professional: Option<&P
         end_reason: m.end_reason.clone(),
         ended_by: side_to_proto(m.ended_by),
         assignment_id: m.assignment_id.clone(),
+    }
+}
+
+/// What match `m` records of how it got to its state (`lifecycle::repeats`).
+fn settled(m: &Match) -> Settled<'_> {
+    Settled {
+        state: m.state,
+        initiated_by: m.initiated_by,
+        responded_at: m.responded_at,
+        confirmed_at: m.confirmed_at,
+        ended_at: m.ended_at,
+        ended_by: m.ended_by,
+        end_reason: &m.end_reason,
     }
 }
 
@@ -257,6 +272,11 @@ impl Matching {
         if !sides.contains(&by) {
             return Err(LifecycleError::NotTheOtherSide.into());
         }
+        // A retried answer: the match as it is, before any check it would now fail.
+        let change = Change::Respond { by, accept: req.accept };
+        if lifecycle::repeats(&settled(&m), change, Utc::now()) {
+            return self.match_to_proto(&m).await;
+        }
         let txn = kit::db::begin(&self.db).await?;
         // Serialises acceptances for this professional, so two cannot both take the last place.
         store::touch(&txn, "professionals", "account_id", &m.professional_id).await?;
@@ -326,6 +346,9 @@ impl Matching {
         } else {
             sides[0]
         };
+        if lifecycle::repeats(&settled(&m), Change::Withdraw { by }, Utc::now()) {
+            return self.match_to_proto(&m).await;
+        }
         m.state = facts.withdraw(by, Utc::now())?;
         let txn = kit::db::begin(&self.db).await?;
         if !store::matches::update(&txn, &m, MatchState::Pending).await? {
@@ -346,6 +369,13 @@ impl Matching {
             initiated_by: m.initiated_by,
             expires_at: m.expires_at,
         };
+        let change = Change::End {
+            by,
+            reason: &req.reason,
+        };
+        if lifecycle::repeats(&settled(&m), change, Utc::now()) {
+            return self.match_to_proto(&m).await;
+        }
         let before = m.state;
         m.state = facts.end(&req.reason).map_err(|e| match e {
             LifecycleError::ReasonRequired | LifecycleError::ReasonTooLong => {

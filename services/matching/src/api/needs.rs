@@ -641,6 +641,12 @@ impl Matching {
 
     async fn update_status(&self, caller: &Principal, req: pb::UpdateNeedStatusRequest) -> ServiceResult<pb::Need> {
         let action = action_from_proto(req.action).ok_or_else(|| ServiceError::invalid("action", "请选择操作"))?;
+        // Without a key, a retry is recognised by the need's history.
+        if req.request_id.is_empty()
+            && let Some(answer) = self.repeated_change(caller, &req, action).await?
+        {
+            return Ok(answer);
+        }
         // A retry finds the stored response before the state check, which it
         // would now fail. The caller is part of the scope: another caller's
         // request with the same key is another request, never a replay.
@@ -658,6 +664,59 @@ impl Matching {
         let v = self.visibility_for(caller, &n).await?;
         response.history = self.need_to_proto(&n, true).await?.history;
         Ok(view(response, v))
+    }
+
+    /// The need as the caller sees it when `req` repeats its newest change
+    /// (`need::repeats`): a retry whose answer was lost, applied nothing again.
+    /// None otherwise, and for whoever could not make the change: the change
+    /// itself answers them.
+    async fn repeated_change(
+        &self,
+        caller: &Principal,
+        req: &pb::UpdateNeedStatusRequest,
+        action: NeedAction,
+    ) -> ServiceResult<Option<pb::Need>> {
+        let n = self.load_need(&req.id).await?;
+        let actors = self.actors(caller, &n).await?;
+        let Some(v) = visibility::visibility(&relations_of(caller, &n, &actors)) else {
+            return Ok(None);
+        };
+        if !actors.iter().any(|a| need::allowed(action, *a)) {
+            return Ok(None);
+        }
+        let same_target = match action {
+            NeedAction::Assign => {
+                req.assignee_professional_account_id.trim() == n.professional_id
+                    && req.assignee_team_id.trim() == n.team_id
+            }
+            NeedAction::MarkDuplicate => req.duplicate_of.trim() == n.duplicate_of,
+            _ => true,
+        };
+        let history = store::needs::history(&self.db, &n.id).await?;
+        let repeated = {
+            let past: Vec<need::PastChange> = history
+                .iter()
+                .map(|h| need::PastChange {
+                    action: h.action,
+                    actor: &h.actor_id,
+                    note: &h.note,
+                    to: h.to,
+                    at: h.at,
+                })
+                .collect();
+            let asked = need::Asked {
+                action,
+                actor: &caller.account_id,
+                note: &req.note,
+                same_target,
+            };
+            need::repeats(&past, n.state, &asked, Utc::now())
+        };
+        if !repeated {
+            return Ok(None);
+        }
+        let history = history.into_iter().map(change_to_proto).collect();
+        Ok(Some(view(need_proto(&n, history), v)))
     }
 
     async fn change_status(
@@ -760,6 +819,11 @@ impl Matching {
         let comment = req.comment.trim().to_string();
         if comment.chars().count() > 500 {
             return Err(ServiceError::invalid("comment", "评价不超过 500 个字"));
+        }
+        // A retried evaluation: the need as it is, announced once.
+        if need::evaluation_repeats(n.satisfaction, &n.evaluation_comment, req.satisfaction, &comment) {
+            let v = self.visibility_for(caller, &n).await?;
+            return Ok(view(self.need_to_proto(&n, true).await?, v));
         }
         if !need::can_evaluate(n.state) {
             return Err(ServiceError::FailedPrecondition("需求办结后才能评价".into()));

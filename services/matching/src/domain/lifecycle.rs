@@ -175,6 +175,64 @@ impl MatchFacts {
     }
 }
 
+/// How long a repeated answer or ending counts as a retry of the first.
+pub const RETRY_WINDOW: chrono::TimeDelta = chrono::TimeDelta::hours(1);
+
+/// A change asked of a match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change<'a> {
+    /// The other side accepts (`true`) or declines.
+    Respond {
+        by: Side,
+        accept: bool,
+    },
+    Withdraw {
+        by: Side,
+    },
+    End {
+        by: Side,
+        reason: &'a str,
+    },
+}
+
+/// What a match records of the change that left it in its state.
+#[derive(Debug, Clone, Copy)]
+pub struct Settled<'a> {
+    pub state: MatchState,
+    pub initiated_by: Side,
+    pub responded_at: Option<DateTime<Utc>>,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub ended_by: Option<Side>,
+    pub end_reason: &'a str,
+}
+
+/// Whether `change` is the one that left the match as it is (a retry whose
+/// answer was lost): it is answered with the match, and nothing is applied
+/// again. Answers and endings count within [`RETRY_WINDOW`] of being made,
+/// by the same side (and, for an ending, with the same reason); a
+/// withdrawal, which only the initiator makes, by the initiator.
+pub fn repeats(m: &Settled, change: Change, now: DateTime<Utc>) -> bool {
+    let recent = |at: Option<DateTime<Utc>>| at.is_some_and(|at| now - at <= RETRY_WINDOW);
+    match change {
+        Change::Respond { by, accept } => {
+            let answered = if accept {
+                m.state == MatchState::Active && m.confirmed_at.is_some()
+            } else {
+                m.state == MatchState::Declined
+            };
+            by == m.initiated_by.other() && answered && recent(m.responded_at)
+        }
+        Change::Withdraw { by } => by == m.initiated_by && m.state == MatchState::Withdrawn,
+        Change::End { by, reason } => {
+            m.state == MatchState::Ended
+                && m.ended_by == Some(by)
+                && m.end_reason == reason.trim()
+                && recent(m.ended_at)
+        }
+    }
+}
+
 /// Whether a professional with `active` matches may take another.
 pub fn has_room(active: i32, capacity: i32) -> bool {
     active < capacity
@@ -261,6 +319,93 @@ mod tests {
         assert_eq!(active.end(&"长".repeat(201)), Err(LifecycleError::ReasonTooLong));
         assert_eq!(active.end("项目完成"), Ok(MatchState::Ended));
         assert!(matches!(invitation(now).end("x"), Err(LifecycleError::WrongState(_))));
+    }
+
+    #[test]
+    fn retried_answers_withdrawals_and_endings_are_recognised() {
+        let now = Utc::now();
+        let settled = |state: MatchState| Settled {
+            state,
+            initiated_by: Side::Community,
+            responded_at: Some(now),
+            confirmed_at: (state == MatchState::Active).then_some(now),
+            ended_at: None,
+            ended_by: None,
+            end_reason: "",
+        };
+        let accept = Change::Respond {
+            by: Side::Professional,
+            accept: true,
+        };
+        let decline = Change::Respond {
+            by: Side::Professional,
+            accept: false,
+        };
+        let active = settled(MatchState::Active);
+        assert!(repeats(&active, accept, now));
+        assert!(!repeats(&active, decline, now), "the opposite answer");
+        assert!(
+            !repeats(
+                &active,
+                Change::Respond {
+                    by: Side::Community,
+                    accept: true
+                },
+                now
+            ),
+            "the initiator"
+        );
+        assert!(
+            !repeats(&active, accept, now + RETRY_WINDOW + chrono::TimeDelta::seconds(1)),
+            "long after"
+        );
+        assert!(
+            !repeats(
+                &Settled {
+                    confirmed_at: None,
+                    ..active
+                },
+                accept,
+                now
+            ),
+            "never confirmed"
+        );
+        let declined = settled(MatchState::Declined);
+        assert!(repeats(&declined, decline, now));
+        assert!(!repeats(&declined, accept, now));
+        assert!(!repeats(&settled(MatchState::Pending), accept, now));
+        assert!(!repeats(&settled(MatchState::Suspended), accept, now));
+
+        let withdrawn = settled(MatchState::Withdrawn);
+        assert!(repeats(&withdrawn, Change::Withdraw { by: Side::Community }, now));
+        assert!(!repeats(&withdrawn, Change::Withdraw { by: Side::Professional }, now));
+        assert!(!repeats(&declined, Change::Withdraw { by: Side::Community }, now));
+
+        let ended = Settled {
+            ended_at: Some(now),
+            ended_by: Some(Side::Community),
+            end_reason: "项目已完成",
+            ..settled(MatchState::Ended)
+        };
+        let end = |by: Side, reason: &'static str| Change::End { by, reason };
+        assert!(repeats(&ended, end(Side::Community, " 项目已完成 "), now));
+        assert!(
+            !repeats(&ended, end(Side::Professional, "项目已完成"), now),
+            "the other side"
+        );
+        assert!(
+            !repeats(&ended, end(Side::Community, "另有安排"), now),
+            "another reason"
+        );
+        assert!(
+            !repeats(
+                &ended,
+                end(Side::Community, "项目已完成"),
+                now + RETRY_WINDOW + chrono::TimeDelta::seconds(1)
+            ),
+            "long after"
+        );
+        assert!(!repeats(&active, end(Side::Community, "项目已完成"), now));
     }
 
     #[test]

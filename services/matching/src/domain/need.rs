@@ -304,6 +304,61 @@ pub fn transition(from: NeedState, action: NeedAction, actors: &[Actor], note: &
     Ok(to)
 }
 
+/// How long a repeated change counts as a retry of the first.
+pub const RETRY_WINDOW: Duration = Duration::hours(1);
+
+/// A change in a need's history, as stored.
+#[derive(Debug, Clone, Copy)]
+pub struct PastChange<'a> {
+    pub action: Option<NeedAction>,
+    pub actor: &'a str,
+    pub note: &'a str,
+    pub to: NeedState,
+    pub at: DateTime<Utc>,
+}
+
+/// A status change as asked. `same_target`: its assignee (ASSIGN) or
+/// original (MARK_DUPLICATE) is the need's current one; true for other actions.
+#[derive(Debug, Clone, Copy)]
+pub struct Asked<'a> {
+    pub action: NeedAction,
+    pub actor: &'a str,
+    pub note: &'a str,
+    pub same_target: bool,
+}
+
+/// Whether `asked` repeats the newest change of `history` (oldest first) on
+/// a need now in `state` (a retry whose answer was lost): same action, actor,
+/// note and target, within [`RETRY_WINDOW`], and the need still where that
+/// change left it. It is answered with the need, applied nothing again. An
+/// assignment the assignee has started since is still the same assignment:
+/// a retry neither announces it again nor takes the work back to ASSIGNED.
+pub fn repeats(history: &[PastChange], state: NeedState, asked: &Asked, now: DateTime<Utc>) -> bool {
+    let mut newest_first = history.iter().rev();
+    let Some(mut last) = newest_first.next() else {
+        return false;
+    };
+    if asked.action == NeedAction::Assign && state == NeedState::InProgress && last.action == Some(NeedAction::Start) {
+        match newest_first.next() {
+            Some(before) if before.to == NeedState::Assigned => last = before,
+            _ => return false,
+        }
+    } else if last.to != state {
+        return false;
+    }
+    last.action == Some(asked.action)
+        && last.actor == asked.actor
+        && last.note == asked.note.trim()
+        && asked.same_target
+        && now - last.at <= RETRY_WINDOW
+}
+
+/// Whether an evaluation repeats the one the need has (only its submitter
+/// evaluates, once): answered with the need, not announced again.
+pub fn evaluation_repeats(stored_satisfaction: i32, stored_comment: &str, satisfaction: i32, comment: &str) -> bool {
+    stored_satisfaction != 0 && stored_satisfaction == satisfaction && stored_comment == comment.trim()
+}
+
 /// Whether a need is past its deadline and still open.
 pub fn is_overdue(state: NeedState, expected: DateTime<Utc>, now: DateTime<Utc>) -> bool {
     !state.is_closed() && now > expected
@@ -420,6 +475,107 @@ mod tests {
             transition(S::Submitted, A::Triage, &[Actor::Community], &"字".repeat(501)),
             Err(NeedError::NoteTooLong)
         );
+    }
+
+    #[test]
+    fn a_retried_change_repeats_the_newest_entry_only() {
+        let now = Utc::now();
+        let entry = |action: NeedAction, actor: &'static str, note: &'static str, to: NeedState| PastChange {
+            action: Some(action),
+            actor,
+            note,
+            to,
+            at: now,
+        };
+        let asked = |action: NeedAction, actor: &'static str, note: &'static str| Asked {
+            action,
+            actor,
+            note,
+            same_target: true,
+        };
+        let submitted = PastChange {
+            action: None,
+            actor: "resident",
+            note: "已收到",
+            to: S::Submitted,
+            at: now,
+        };
+        let triaged = [submitted, entry(A::Triage, "w1", "已受理", S::Triaged)];
+        assert!(repeats(&triaged, S::Triaged, &asked(A::Triage, "w1", " 已受理 "), now));
+        assert!(
+            !repeats(&triaged, S::Triaged, &asked(A::Triage, "w2", "已受理"), now),
+            "another actor"
+        );
+        assert!(
+            !repeats(&triaged, S::Triaged, &asked(A::Triage, "w1", "另一说明"), now),
+            "another note"
+        );
+        assert!(
+            !repeats(&triaged, S::Triaged, &asked(A::MarkDuplicate, "w1", "已受理"), now),
+            "another action"
+        );
+        assert!(
+            !repeats(&triaged, S::Duplicate, &asked(A::Triage, "w1", "已受理"), now),
+            "changed since"
+        );
+        assert!(
+            !repeats(
+                &triaged,
+                S::Triaged,
+                &asked(A::Triage, "w1", "已受理"),
+                now + RETRY_WINDOW + Duration::seconds(1)
+            ),
+            "long after"
+        );
+        assert!(!repeats(
+            &[submitted],
+            S::Submitted,
+            &asked(A::Triage, "resident", "已收到"),
+            now
+        ));
+        assert!(!repeats(&[], S::Triaged, &asked(A::Triage, "w1", "已受理"), now));
+
+        // An assignment: the same assignee only, even once started.
+        let assigned = [
+            submitted,
+            entry(A::Triage, "w1", "已受理", S::Triaged),
+            entry(A::Assign, "w1", "派给王工", S::Assigned),
+        ];
+        let assign = asked(A::Assign, "w1", "派给王工");
+        assert!(repeats(&assigned, S::Assigned, &assign, now));
+        let elsewhere = Asked {
+            same_target: false,
+            ..assign
+        };
+        assert!(!repeats(&assigned, S::Assigned, &elsewhere, now), "another assignee");
+        let started = [
+            submitted,
+            entry(A::Triage, "w1", "已受理", S::Triaged),
+            entry(A::Assign, "w1", "派给王工", S::Assigned),
+            entry(A::Start, "pro", "已到现场", S::InProgress),
+        ];
+        assert!(repeats(&started, S::InProgress, &assign, now));
+        assert!(!repeats(&started, S::InProgress, &elsewhere, now));
+        assert!(repeats(
+            &started,
+            S::InProgress,
+            &asked(A::Start, "pro", "已到现场"),
+            now
+        ));
+        assert!(!repeats(
+            &started,
+            S::InProgress,
+            &asked(A::Triage, "w1", "已受理"),
+            now
+        ));
+    }
+
+    #[test]
+    fn a_retried_evaluation_is_the_same_stars_and_words() {
+        assert!(evaluation_repeats(5, "很专业", 5, " 很专业 "));
+        assert!(!evaluation_repeats(5, "很专业", 4, "很专业"));
+        assert!(!evaluation_repeats(5, "很专业", 5, "一般"));
+        assert!(!evaluation_repeats(0, "", 0, ""));
     }
 
     #[test]
