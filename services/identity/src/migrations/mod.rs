@@ -6,6 +6,7 @@ mod m20261122_000101_identity_tables;
 mod m20261122_000102_regions;
 mod m20261122_000103_audit_append_only;
 mod m20261203_000104_audit_head_mac;
+mod m20261215_000105_phone_codes;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
         all.push(Box::new(m20261122_000102_regions::Migration));
         all.push(Box::new(m20261122_000103_audit_append_only::Migration));
         all.push(Box::new(m20261203_000104_audit_head_mac::Migration));
+        all.push(Box::new(m20261215_000105_phone_codes::Migration));
         all
     }
 }
