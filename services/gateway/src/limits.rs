@@ -73,7 +73,12 @@ impl Limits {
     }
 }
 
-const CREDENTIAL_ROUTES: [&str; 3] = ["/api/v1/auth/login", "/api/v1/auth/register", "/api/v1/auth/refresh"];
+const CREDENTIAL_ROUTES: [&str; 4] = [
+    "/api/v1/auth/login",
+    "/api/v1/auth/register",
+    "/api/v1/auth/refresh",
+    "/api/v1/auth/phone-codes",
+];
 
 /// The middleware: admits the request or answers 429.
 pub async fn limit(State(limits): State<Arc<Limits>>, request: Request, next: Next) -> Response {

@@ -46,6 +46,22 @@ max_delay_secs = 900
 # gRPC endpoint of the qualification service whose decisions grant the
 # professional role; empty while there is none.
 qualification_url = ""
+
+[sms]
+# Who texts one-time codes: "none" (nobody: codes cannot be requested, so
+# nobody can register) or "log" (written to the log at info, target
+# sanshi::sms, and not sent: for `sanshi dev` only).
+provider = "none"
+
+[phone_codes]
+# A code is valid ttl_secs and void after max_attempts wrong guesses. One
+# number gets a code at most every resend_interval_secs and per_phone_per_hour
+# an hour; one client address requests at most per_source_per_hour an hour.
+ttl_secs = 300
+max_attempts = 5
+resend_interval_secs = 60
+per_phone_per_hour = 5
+per_source_per_hour = 10
 "#;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -58,8 +74,72 @@ pub struct Config {
     pub pii: PiiConfig,
     pub lockout: LockoutConfig,
     pub consumers: ConsumersConfig,
+    pub sms: SmsConfig,
+    pub phone_codes: PhoneCodesConfig,
     #[serde(default)]
     pub bootstrap: Bootstrap,
+}
+
+/// Who texts one-time codes (`crate::sms`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmsConfig {
+    /// `none` or `log`.
+    pub provider: String,
+}
+
+/// One-time phone codes (`domain::phone_code`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhoneCodesConfig {
+    pub ttl_secs: i64,
+    pub max_attempts: i32,
+    pub resend_interval_secs: i64,
+    pub per_phone_per_hour: usize,
+    pub per_source_per_hour: usize,
+}
+
+impl PhoneCodesConfig {
+    pub fn policy(&self) -> crate::domain::phone_code::PhoneCodePolicy {
+        crate::domain::phone_code::PhoneCodePolicy {
+            ttl: chrono::Duration::seconds(self.ttl_secs),
+            max_attempts: self.max_attempts,
+            resend_interval: chrono::Duration::seconds(self.resend_interval_secs),
+            per_phone_per_hour: self.per_phone_per_hour,
+            per_source_per_hour: self.per_source_per_hour,
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !(60..=1800).contains(&self.ttl_secs) {
+            return Err(ConfigError::new(
+                "phone_codes.ttl_secs",
+                "must be between 60 and 1800 seconds",
+            ));
+        }
+        if !(1..=10).contains(&self.max_attempts) {
+            return Err(ConfigError::new("phone_codes.max_attempts", "must be between 1 and 10"));
+        }
+        if !(1..=3600).contains(&self.resend_interval_secs) {
+            return Err(ConfigError::new(
+                "phone_codes.resend_interval_secs",
+                "must be between 1 and 3600 seconds",
+            ));
+        }
+        if !(1..=100).contains(&self.per_phone_per_hour) {
+            return Err(ConfigError::new(
+                "phone_codes.per_phone_per_hour",
+                "must be between 1 and 100",
+            ));
+        }
+        if !(1..=100_000).contains(&self.per_source_per_hour) {
+            return Err(ConfigError::new(
+                "phone_codes.per_source_per_hour",
+                "must be between 1 and 100000",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Event streams identity follows.
@@ -196,6 +276,10 @@ impl Validate for Config {
             kit::config::require_http_url("consumers.qualification_url", &self.consumers.qualification_url)?;
         }
         self.lockout.validate()?;
+        if !["none", "log"].contains(&self.sms.provider.as_str()) {
+            return Err(ConfigError::new("sms.provider", "must be \"none\" or \"log\""));
+        }
+        self.phone_codes.validate()?;
         for (i, account) in self.bootstrap.accounts.iter().enumerate() {
             let key = |field: &str| format!("bootstrap.accounts[{i}].{field}");
             crate::domain::account::validate_username(&account.username)
@@ -275,6 +359,28 @@ mod tests {
         let err = with(&bad_db).unwrap_err();
         assert_eq!(err.key, "database.url");
         assert!(err.reason.starts_with("unsupported scheme"), "{err}");
+    }
+
+    #[test]
+    fn sms_and_phone_code_settings_are_validated() {
+        let defaults = with(KEYS).unwrap();
+        assert_eq!(defaults.sms.provider, "none", "nothing is sent unless configured");
+        let policy = defaults.phone_codes.policy();
+        assert_eq!(policy, crate::domain::phone_code::PhoneCodePolicy::default());
+        assert!(with(&format!("{KEYS}[sms]\nprovider = \"log\"\n")).is_ok());
+        let err = with(&format!("{KEYS}[sms]\nprovider = \"memory\"\n")).unwrap_err();
+        assert_eq!(err.key, "sms.provider");
+        let cases = [
+            ("ttl_secs = 10", "phone_codes.ttl_secs"),
+            ("max_attempts = 0", "phone_codes.max_attempts"),
+            ("resend_interval_secs = 0", "phone_codes.resend_interval_secs"),
+            ("per_phone_per_hour = 0", "phone_codes.per_phone_per_hour"),
+            ("per_source_per_hour = 0", "phone_codes.per_source_per_hour"),
+        ];
+        for (setting, key) in cases {
+            let err = with(&format!("{KEYS}[phone_codes]\n{setting}\n")).unwrap_err();
+            assert_eq!(err.key, key, "{setting}");
+        }
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! tokens (Ed25519 JWT + JWKS) and the hash-chained audit log.
 //!
 //! [`serve`] runs it until `shutdown` resolves; [`start`] returns once it is
-//! listening (tests use it with port 0).
+//! listening (tests use it with port 0); [`start_with`] as well, texting
+//! one-time codes with the given [`sms::SmsSender`] (tests and `sanshi dev`
+//! pass an [`sms::Outbox`] to read them).
 
 pub mod api;
 pub mod config;
@@ -11,6 +13,7 @@ pub mod domain;
 pub mod events;
 pub mod migrations;
 pub mod passwords;
+pub mod sms;
 pub mod store;
 pub mod testing;
 
@@ -42,7 +45,26 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + '
 
 /// Starts serving: health reports NOT_SERVING (and other RPCs UNAVAILABLE)
 /// until migrations, the signing key and bootstrap accounts are in place.
+/// One-time codes go through the configured `sms.provider`.
 pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<Running> {
+    let sms = sms::from_config(&config.sms);
+    start_with(config, sms, shutdown).await
+}
+
+/// As [`start`], with one-time codes texted by `sms` (none: codes cannot be
+/// requested) instead of the configured provider.
+pub async fn start_with(
+    config: Config,
+    sms: Option<Arc<dyn sms::SmsSender>>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<Running> {
+    match (&sms, config.sms.provider.as_str()) {
+        (None, _) => tracing::info!("no sms provider: phone codes cannot be requested, so nobody can register"),
+        (Some(_), "log") => {
+            tracing::warn!("sms provider \"log\": codes are written to the log, not sent (development only)")
+        }
+        _ => {}
+    }
     let db = kit::db::connect(&config.database)
         .await
         .context("connect identity database")?;
@@ -51,6 +73,11 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
     let events = EventLog::new(db.clone(), events::PRODUCER, EventLogOptions::default());
     let regions = Arc::new(std::sync::OnceLock::new());
     let audit_key = cipher.derive_key("audit-chain");
+    let phone_codes = api::phone_codes::PhoneCodes {
+        policy: config.phone_codes.policy(),
+        key: cipher.derive_key("phone-codes"),
+        sms,
+    };
     let identity = Arc::new(Identity {
         audit_key,
         audit_checkpoint: std::sync::Mutex::new(None),
@@ -73,6 +100,7 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
         attempts: Default::default(),
         events: events.clone(),
         regions: regions.clone(),
+        phone_codes,
     });
 
     // Identity verifies its own tokens from its own key table.

@@ -5,6 +5,17 @@
 
 use crate::Config;
 
+/// Keeps the text messages (one-time codes) a test's identity sends: pass it
+/// to [`crate::start_with`] and read the codes with `wait_code`.
+pub use crate::sms::Outbox as SmsOutbox;
+
+/// An outbox for [`crate::start_with`], and the sender to pass.
+pub fn sms_outbox() -> (SmsOutbox, Option<std::sync::Arc<dyn crate::sms::SmsSender>>) {
+    let outbox = SmsOutbox::new();
+    let sender: std::sync::Arc<dyn crate::sms::SmsSender> = std::sync::Arc::new(outbox.clone());
+    (outbox, Some(sender))
+}
+
 pub const PASSWORD: &str = "Sanshi2026";
 pub const SERVICE_SECRET: &str = "test-service-secret-0123456789";
 

@@ -222,12 +222,14 @@ async fn weak_passwords_are_refused_with_the_reason(db: TestDb) {
         .expect("a strong password is accepted");
 
     // Self-registration.
+    let code = h.registration_code("13900002222").await;
     let register = |password: &str| pb::RegisterAccountRequest {
         username: "zhaogong".into(),
         display_name: "赵工".into(),
         phone: "13900002222".into(),
         password: password.into(),
         community_code: "500103003013".into(),
+        phone_code: code.clone(),
     };
     let refused = h
         .accounts()

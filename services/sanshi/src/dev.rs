@@ -122,6 +122,8 @@ pub fn identity_config(layout: &Layout) -> anyhow::Result<identity::Config> {
         {DEV_PII}
         [consumers]
         qualification_url = "{qualification}"
+        [sms]
+        provider = "log"
         [bootstrap]
         accounts = [{accounts}]
         services = [{services}]
@@ -264,6 +266,10 @@ pub struct Suite {
     pub incentive: kit::server::Running,
     pub notification: kit::server::Running,
     pub gateway: gateway::Running,
+    /// The text messages identity sent: registration codes, which `sanshi
+    /// dev` does not send but writes to its log (target `sanshi::sms`), and
+    /// which tests read here.
+    pub sms: identity::sms::Outbox,
     stop: tokio::sync::broadcast::Sender<()>,
 }
 
@@ -294,7 +300,10 @@ pub async fn start(layout: &Layout) -> anyhow::Result<Suite> {
             let _ = rx.recv().await;
         }
     };
-    let identity = identity::start(identity_config(layout)?, signal(&stop)).await?;
+    // Codes are logged (the configured "log" provider) and kept for tests.
+    let sms = identity::sms::Outbox::logging();
+    let sender: std::sync::Arc<dyn identity::sms::SmsSender> = std::sync::Arc::new(sms.clone());
+    let identity = identity::start_with(identity_config(layout)?, Some(sender), signal(&stop)).await?;
     let qualification = qualification::start(qualification_config(layout)?, signal(&stop)).await?;
     let matching = matching::start(matching_config(layout)?, signal(&stop)).await?;
     let records = records::start(records_config(layout)?, signal(&stop)).await?;
@@ -309,6 +318,7 @@ pub async fn start(layout: &Layout) -> anyhow::Result<Suite> {
         incentive,
         notification,
         gateway,
+        sms,
         stop,
     })
 }
@@ -422,6 +432,9 @@ pub async fn run(data_dir: &Path, host: &str) -> anyhow::Result<()> {
         println!("  {username} / {DEMO_PASSWORD}    # {name}, {role} @ {region}");
     }
     println!();
+    println!("Registration codes (POST /api/v1/auth/phone-codes) are not texted: they appear in this log");
+    println!("as `sanshi::sms` lines, for development only.");
+    println!();
 
     kit::server::shutdown_signal().await;
     suite.stop().await
@@ -437,6 +450,11 @@ mod tests {
         let federation = dir.path().join("federation");
         let mut layout = Layout::dev(dir.path(), "127.0.0.1");
         layout.federation = Some(dev_federation(&federation, 50050).unwrap());
+        assert_eq!(
+            identity_config(&layout).unwrap().sms.provider,
+            "log",
+            "codes go to the log"
+        );
         let config = gateway_config(&layout).unwrap();
         assert!(config.federation.enabled);
         assert_eq!(config.federation.peers[0].name, "chongqing");

@@ -79,18 +79,11 @@ async fn the_programme_loop_over_http(db: TestDb) {
     let yuzhong = http.login("yuzhong", password).await;
     let jiefangbei = http.login("jiefangbei", password).await;
 
-    // A resident registers and applies.
-    let (status, account) = http
-        .post(
-            "/api/v1/auth/register",
-            None,
-            json!({
-                "username": "lingong", "display_name": "林工", "phone": "13800001234",
-                "password": "Register2026", "community_code": MINSHENGLU
-            }),
-        )
-        .await;
+    // A resident proves their phone with the code texted to it (logged by
+    // `sanshi dev`), registers and applies.
+    let (status, account) = common::register(&http, &suite.sms, "lingong", "林工", "13800001234", "Register2026").await;
     assert_eq!(status, 201, "{account}");
+    assert_eq!(account["region_code"], MINSHENGLU);
     let me = http.login("lingong", "Register2026").await;
     let mut application = json!({
         "real_name": "林建国",

@@ -192,9 +192,10 @@ async fn federation_between_two_platforms(db: TestDb) {
     );
 
     // Experts on both sides; one in Chongqing does not consent.
-    let (alice, alice_application) = common::qualify(&cq_http, &cq_reviewer, "lingong", "林建国", 11, true).await;
-    let _bob = common::qualify(&cq_http, &cq_reviewer, "wanggong", "王不公开", 12, false).await;
-    let _carol = common::qualify(&sc_http, &sc_reviewer, "chengong", "陈蜀华", 13, true).await;
+    let (alice, alice_application) =
+        common::qualify(&cq_http, &cq.sms, &cq_reviewer, "lingong", "林建国", 11, true).await;
+    let _bob = common::qualify(&cq_http, &cq.sms, &cq_reviewer, "wanggong", "王不公开", 12, false).await;
+    let _carol = common::qualify(&sc_http, &sc.sms, &sc_reviewer, "chengong", "陈蜀华", 13, true).await;
     let (_, alice_profile) = cq_http.get("/api/v1/professionals/me", &alice).await;
     let alice_account = alice_profile["account_id"].as_str().unwrap().to_string();
     let mut seen = Seen::default();

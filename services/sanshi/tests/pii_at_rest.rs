@@ -116,7 +116,7 @@ async fn no_personal_data_in_the_clear(db: TestDb) {
         client: reqwest::Client::new(),
     };
     let reviewer = http.login("reviewer", sanshi::dev::DEMO_PASSWORD).await;
-    let (me, application_id) = common::qualify(&http, &reviewer, "zhanggong", "张工", 7, true).await;
+    let (me, application_id) = common::qualify(&http, &suite.sms, &reviewer, "zhanggong", "张工", 7, true).await;
     let (_, again) = http
         .post(
             "/api/v1/applications",

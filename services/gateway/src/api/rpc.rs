@@ -68,8 +68,12 @@ pub struct Upstreams {
     pub gateway_tokens: Option<kit::grpc::TokenSource>,
 }
 
-/// The RPCs whose caller's address identity counts failures by.
-const SIGN_INS: [&str; 1] = ["sanshi.identity.v1.AuthService.Login"];
+/// The RPCs whose caller's address identity counts by: failed logins, and
+/// phone-code requests (limited per client address).
+const SIGN_INS: [&str; 2] = [
+    "sanshi.identity.v1.AuthService.Login",
+    "sanshi.identity.v1.AuthService.RequestPhoneCode",
+];
 
 /// Metadata naming the end client's address (identity's `attempts::CLIENT_IP_METADATA`).
 const CLIENT_IP_METADATA: &str = "x-sanshi-client-ip";

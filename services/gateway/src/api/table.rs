@@ -100,6 +100,12 @@ pub const ROUTES: &[Route] = &[
             "居民注册",
         )
     },
+    post(
+        "/api/v1/auth/phone-codes",
+        "sanshi.identity.v1.AuthService/RequestPhoneCode",
+        "auth",
+        "获取手机验证码",
+    ),
     Route {
         answer: Some("tokens"),
         ..post(

@@ -1,12 +1,14 @@
 //! AccountService: admins manage accounts inside their region scope, with
 //! roles below their own; everyone reads and edits their own profile.
 
+use super::phone_codes::wrong_code;
 use super::{Identity, decode_page_token, encode_page_token, page_size};
 use crate::domain::account::{
     check_grant, check_manage, check_read, validate_display_name, validate_grant, validate_username,
 };
 use crate::domain::audit::{AuditEvent, Outcome};
 use crate::domain::password::{Holder, NewPassword};
+use crate::domain::phone_code;
 use crate::passwords;
 use crate::store;
 use crate::store::accounts::{AccountChanges, AccountRecord, NewAccount};
@@ -159,6 +161,9 @@ impl Identity {
         Ok(response)
     }
 
+    /// Self-registration, proven by the code texted to the phone. A wrong
+    /// code and a phone that already has an account fail alike (INVALID_ARGUMENT
+    /// on `phone_code`): registering tells nobody which numbers are registered.
     pub async fn register(&self, req: pb::RegisterAccountRequest) -> ServiceResult<pb::Account> {
         let mut v = Violations::new();
         v.check("username", validate_username(&req.username));
@@ -175,26 +180,45 @@ impl Identity {
         {
             v.add("community_code", "请选择所在社区（12 位社区代码）");
         }
+        let code = v.check("phone_code", phone_code::parse_code(&req.phone_code));
         v.into_result()?;
-        let (Some(phone), Some(community), Some(password)) = (phone, community, password) else {
+        let (Some(phone), Some(community), Some(password), Some(code)) = (phone, community, password, code) else {
             return Err(ServiceError::invalid("phone", "手机号或社区代码无效"));
         };
         self.require_region_exists("community_code", &community)?;
+        // The proof first: a wrong guess costs no password hashing.
+        let proof = self
+            .check_phone_code(phone_code::Purpose::Registration, &phone, &code)
+            .await?;
         let password_hash = passwords::hash(password.into_string()).await?;
         let id = uuid::Uuid::now_v7().to_string();
+        let phone_hash = self.cipher.lookup_hash("phone", phone.as_str());
         let txn = kit::db::begin(&self.db).await?;
+        // Spent with the account's creation: if that fails (a taken
+        // username), the code still serves the next try.
+        self.spend_phone_code(&txn, &proof).await?;
+        if store::accounts::phone_registered(&txn, &phone_hash).await? {
+            // Only a number registered since its code was sent gets here (a
+            // registered number is sent none): the same answer as a wrong code.
+            return Err(wrong_code());
+        }
         let new = NewAccount {
             id: id.clone(),
             username: req.username.clone(),
             display_name: req.display_name.trim().to_string(),
             phone_sealed: Some(self.cipher.seal(phone.as_str().as_bytes())),
-            phone_hash: Some(self.cipher.lookup_hash("phone", phone.as_str())),
+            phone_hash: Some(phone_hash),
             region_code: community.to_string(),
             kind: "person",
             password_hash,
             roles: vec![(Role::Resident, community.to_string())],
         };
-        let record = store::accounts::insert(&txn, new).await?;
+        let record = store::accounts::insert(&txn, new).await.map_err(|error| match error {
+            // The username is no personal data; a number registered by a
+            // concurrent registration is answered as a wrong code.
+            ServiceError::AlreadyExists(message) if message.contains("手机号") => wrong_code(),
+            other => other,
+        })?;
         crate::events::publish(&txn, &id, &super::account_created(&record)).await?;
         self.audit(
             &txn,

@@ -10,7 +10,8 @@ use tonic::Request;
 pub const CLIENT_IP_METADATA: &str = "x-sanshi-client-ip";
 
 /// Where a login, service-token or password-change attempt comes from, for
-/// the lockout (which counts failures per account *and* source).
+/// the lockout (which counts failures per account *and* source), and where a
+/// phone-code request comes from, for its limit per client address.
 ///
 /// The source is the peer address of the gRPC connection, with one
 /// exception: a caller holding a verified service token (the gateway, which

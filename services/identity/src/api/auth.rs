@@ -582,4 +582,15 @@ impl AuthService for Auth {
         };
         Ok(Response::new(pb::RotateSigningKeyResponse { kid }))
     }
+
+    async fn request_phone_code(
+        &self,
+        request: Request<pb::RequestPhoneCodeRequest>,
+    ) -> Result<Response<pb::RequestPhoneCodeResponse>, Status> {
+        // Limited per client address too: the gateway's, as for a login.
+        let source = source_of(&request);
+        Ok(Response::new(
+            self.identity.request_phone_code(request.into_inner(), source).await?,
+        ))
+    }
 }

@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod attempts;
 pub mod audit;
 pub mod auth;
+pub mod phone_codes;
 pub mod regions;
 
 use crate::domain::audit::{AuditEvent, Outcome};
@@ -45,6 +46,8 @@ pub struct Identity {
     pub regions: std::sync::Arc<std::sync::OnceLock<crate::domain::region::RegionTree>>,
     /// The outbox's sequencer; told after each commit that published.
     pub events: std::sync::Arc<kit::events::EventLog>,
+    /// One-time codes proving a phone number (registration).
+    pub phone_codes: phone_codes::PhoneCodes,
 }
 
 impl Identity {

@@ -4,4 +4,5 @@ pub mod account;
 pub mod audit;
 pub mod lockout;
 pub mod password;
+pub mod phone_code;
 pub mod region;

@@ -7,6 +7,7 @@ mod m20261122_000102_regions;
 mod m20261122_000103_audit_append_only;
 mod m20261203_000104_audit_head_mac;
 mod m20261203_000105_token_revocations;
+mod m20261203_000106_phone_codes;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
         all.push(Box::new(m20261122_000103_audit_append_only::Migration));
         all.push(Box::new(m20261203_000104_audit_head_mac::Migration));
         all.push(Box::new(m20261203_000105_token_revocations::Migration));
+        all.push(Box::new(m20261203_000106_phone_codes::Migration));
         all
     }
 }

@@ -82,6 +82,15 @@ pub async fn insert(db: &impl ConnectionTrait, new: NewAccount) -> ServiceResult
     })
 }
 
+/// Whether an account has the number whose lookup hash (`lookup_hash("phone", …)`) is `phone_hash`.
+pub async fn phone_registered(db: &impl ConnectionTrait, phone_hash: &str) -> Result<bool, DbErr> {
+    Ok(account::Entity::find()
+        .filter(account::Column::PhoneHash.eq(phone_hash))
+        .one(db)
+        .await?
+        .is_some())
+}
+
 pub async fn find_by_username(db: &impl ConnectionTrait, username: &str) -> Result<Option<account::Model>, DbErr> {
     account::Entity::find()
         .filter(account::Column::Username.eq(username))

@@ -165,3 +165,52 @@ pub mod signing_key {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod phone_code {
+    use sea_orm::entity::prelude::*;
+
+    /// The live one-time code of a number for a purpose; none in the clear.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "phone_codes")]
+    pub struct Model {
+        /// Keyed hash of the number (`lookup_hash("phone-code", …)`).
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub phone_hash: String,
+        /// `domain::phone_code::Purpose::as_str`.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub purpose: String,
+        /// `domain::phone_code::code_mac` of the code.
+        pub code_mac: String,
+        /// Wrong guesses so far.
+        pub attempts: i32,
+        pub expires_at: DateTimeUtc,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod phone_code_request {
+    use sea_orm::entity::prelude::*;
+
+    /// One code sent (or withheld from a registered number), counted by the
+    /// sending limits for an hour.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "phone_code_requests")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        /// `phone:<keyed hash of the number>` or `source:<keyed hash of the
+        /// client address>` (`domain::phone_code::phone_bucket`, `source_bucket`).
+        pub bucket: String,
+        pub requested_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

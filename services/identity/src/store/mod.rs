@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod audit;
 pub mod entities;
 pub mod keys;
+pub mod phone_codes;
 pub mod regions;
 pub mod tokens;
 

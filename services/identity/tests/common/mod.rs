@@ -18,6 +18,8 @@ pub struct Harness {
     pub channel: Channel,
     /// Where the service listens.
     pub addr: std::net::SocketAddr,
+    /// The text messages (one-time codes) it sent.
+    pub sms: identity::testing::SmsOutbox,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -33,8 +35,20 @@ impl Harness {
     }
 
     pub async fn start_with(db: TestDb, config: Config) -> Self {
+        let (sms, sender) = identity::testing::sms_outbox();
+        Self::start_with_sms(db, config, sms, sender).await
+    }
+
+    /// Started with `sender` texting the codes (`None`: no SMS provider);
+    /// `sms` is what the test reads them from.
+    pub async fn start_with_sms(
+        db: TestDb,
+        config: Config,
+        sms: identity::testing::SmsOutbox,
+        sender: Option<std::sync::Arc<dyn identity::sms::SmsSender>>,
+    ) -> Self {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let running = identity::start(config.clone(), async {
+        let running = identity::start_with(config.clone(), sender, async {
             let _ = stopped.await;
         })
         .await
@@ -48,6 +62,7 @@ impl Harness {
             config,
             channel,
             addr,
+            sms,
             stop: Some(stop),
             task: Some(task),
         }
@@ -95,6 +110,19 @@ impl Harness {
             })
             .await?;
         Ok(response.into_inner().tokens.expect("tokens"))
+    }
+
+    /// Asks for a registration code for `phone` and returns it as texted.
+    pub async fn registration_code(&self, phone: &str) -> String {
+        let before = self.sms.sent_to(phone).len();
+        self.auth()
+            .request_phone_code(pb::RequestPhoneCodeRequest {
+                phone: phone.into(),
+                purpose: pb::PhoneCodePurpose::Registration as i32,
+            })
+            .await
+            .expect("a code is sent");
+        self.sms.wait_code(phone, before + 1).await.expect("the code arrives")
     }
 
     /// Logs in and returns the access token.

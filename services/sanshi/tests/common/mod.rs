@@ -98,12 +98,45 @@ pub async fn start_suite(
     }
 }
 
+/// Registers as a person does through the gateway: asks for a code for
+/// `phone`, reads it from the suite's `sms` outbox (where `sanshi dev` keeps
+/// what it logs) and registers in 民生路社区 with it; the answer.
+pub async fn register(
+    http: &Http,
+    sms: &identity::sms::Outbox,
+    username: &str,
+    display_name: &str,
+    phone: &str,
+    password: &str,
+) -> (StatusCode, Value) {
+    let before = sms.sent_to(phone).len();
+    let (status, sent) = http
+        .post(
+            "/api/v1/auth/phone-codes",
+            None,
+            json!({ "phone": phone, "purpose": "PHONE_CODE_PURPOSE_REGISTRATION" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{sent}");
+    let code = sms.wait_code(phone, before + 1).await.expect("the code is texted");
+    http.post(
+        "/api/v1/auth/register",
+        None,
+        json!({
+            "username": username, "display_name": display_name, "phone": phone,
+            "password": password, "community_code": "500103003013", "phone_code": code
+        }),
+    )
+    .await
+}
+
 /// Registers `username`, applies as a planner serving 渝中区 and has the
 /// reviewer approve; the account's token (and the application's id) once
 /// matching knows it active. `n` (0–99) makes the ID number, phone and
-/// certificate unique.
+/// certificate unique; `sms` is the suite's outbox (`Suite::sms`).
 pub async fn qualify(
     http: &Http,
+    sms: &identity::sms::Outbox,
     reviewer: &str,
     username: &str,
     real_name: &str,
@@ -112,16 +145,7 @@ pub async fn qualify(
 ) -> (String, String) {
     let password = "Register2026";
     let phone = format!("138000012{n:02}");
-    let (status, account) = http
-        .post(
-            "/api/v1/auth/register",
-            None,
-            json!({
-                "username": username, "display_name": real_name, "phone": phone,
-                "password": password, "community_code": "500103003013"
-            }),
-        )
-        .await;
+    let (status, account) = register(http, sms, username, real_name, &phone, password).await;
     assert_eq!(status, 201, "{account}");
     let me = http.login(username, password).await;
     let application = json!({
