@@ -213,6 +213,10 @@ pub async fn start(config: Config, shutdown: impl Future<Output = ()> + Send + '
     let local_addr = listener.local_addr()?;
     let admin_addr = kit::metrics::serve_admin(NAME, &config.server).await?;
     let app = router(api, peers, limits, &config).into_make_service_with_connect_info::<SocketAddr>();
+    // TCP_NODELAY, as on every gRPC port (`kit::server::incoming`).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |stream: &mut tokio::net::TcpStream| {
+        let _ = stream.set_nodelay(true);
+    });
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {

@@ -202,8 +202,7 @@ pub async fn start(
         .trace_fn(move |request| rpc_span(name, request))
         .layer(layers)
         .add_routes(routes.routes());
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-    let task = tokio::spawn(server.serve_with_incoming_shutdown(incoming, shutdown));
+    let task = tokio::spawn(server.serve_with_incoming_shutdown(incoming(listener), shutdown));
     tracing::info!(service = name, addr = %local_addr, "listening");
     let admin_addr = crate::metrics::serve_admin(name, config).await?;
     Ok(Running {
@@ -216,6 +215,20 @@ pub async fn start(
         shutdown_started,
         grace: Duration::from_millis(config.shutdown_grace_ms),
         task,
+    })
+}
+
+/// Accepted connections with TCP_NODELAY set. Without it an answer larger
+/// than one segment waits for the client's delayed ACK (Nagle's algorithm):
+/// about 40 ms added to every answer over ~1 KB.
+pub fn incoming(listener: TcpListener) -> impl futures::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    use futures::StreamExt as _;
+    tokio_stream::wrappers::TcpListenerStream::new(listener).map(|accepted| {
+        accepted.inspect(|stream| {
+            if let Err(error) = stream.set_nodelay(true) {
+                tracing::debug!(error = %error, "tcp_nodelay not set");
+            }
+        })
     })
 }
 

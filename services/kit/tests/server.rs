@@ -174,3 +174,15 @@ async fn the_log_level_changes_at_run_time() {
     assert_eq!(allowed.status(), 200);
     assert!(!get().await.contains("kit=debug"));
 }
+
+/// Accepted connections answer without Nagle's delay.
+#[tokio::test]
+async fn accepted_connections_have_tcp_nodelay() {
+    use futures::StreamExt as _;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut incoming = Box::pin(kit::server::incoming(listener));
+    let _client = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let accepted = incoming.next().await.unwrap().unwrap();
+    assert!(accepted.nodelay().unwrap());
+}

@@ -98,7 +98,7 @@ pub async fn start(
         .await
         .map_err(|e| anyhow::anyhow!("bind federation port {addr}: {e}"))?;
     let local_addr = listener.local_addr()?;
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    let incoming = kit::server::incoming(listener);
     let server = tonic::transport::Server::builder()
         .tls_config(tls)?
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
