@@ -219,11 +219,7 @@ impl PiiCipher {
     /// Keyed hash for equality lookups (hex HMAC-SHA-256 of `purpose:value`),
     /// so equal values of different kinds never share a hash.
     pub fn lookup_hash(&self, purpose: &str, value: &str) -> String {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.hash_key).expect("hmac takes any key length");
-        mac.update(purpose.as_bytes());
-        mac.update(b":");
-        mac.update(value.as_bytes());
-        hex(&mac.finalize().into_bytes())
+        mac_hex(&self.hash_key, &[purpose.as_bytes(), value.as_bytes()])
     }
 }
 
@@ -236,6 +232,19 @@ impl PiiCipher {
         mac.update(purpose.as_bytes());
         mac.finalize().into_bytes().into()
     }
+}
+
+/// Hex HMAC-SHA-256 of `parts` joined by `:` under `key` (audit chains,
+/// stored codes: values a database writer must not be able to forge).
+pub fn mac_hex(key: &[u8], parts: &[&[u8]]) -> String {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("hmac takes any key length");
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            mac.update(b":");
+        }
+        mac.update(part);
+    }
+    hex(&mac.finalize().into_bytes())
 }
 
 pub fn hex(bytes: &[u8]) -> String {

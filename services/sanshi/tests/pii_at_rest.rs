@@ -84,28 +84,12 @@ async fn dump(db: &TestDb) -> Vec<(String, Vec<u8>)> {
 }
 
 async fn no_personal_data_in_the_clear(db: TestDb) {
-    let mut databases = Vec::new();
-    for _ in 0..5 {
-        databases.push(TestDb::of_kind(db.kind).await.unwrap());
-    }
-    let folder = tempfile::tempdir().unwrap();
-    let all: Vec<&TestDb> = std::iter::once(&db).chain(databases.iter()).collect();
-    let mut layout = sanshi::dev::Layout {
-        host: "127.0.0.1".into(),
-        ports: std::array::from_fn(|_| testkit::free_port()),
-        databases: std::array::from_fn(|i| all[i].config.url.clone()),
-        attachments: folder.path().to_path_buf(),
-        rating_window_secs: 2,
-        min_visit_minutes: 1,
-        log_level: "warn".into(),
-        metrics_port: None,
-        max_connections: 4,
-        federation: None,
-    };
-    let suite = common::start_suite(&mut layout, |layout| {
-        layout.ports = std::array::from_fn(|_| testkit::free_port());
-    })
-    .await;
+    let common::TestSuite {
+        suite,
+        layout,
+        databases,
+        attachments: _attachments,
+    } = common::suite_on(&db).await;
     let seeded = sanshi::dev::seed(&suite, &layout).await.unwrap();
     assert!(seeded > 0, "the demo data was seeded");
 
@@ -140,6 +124,7 @@ async fn no_personal_data_in_the_clear(db: TestDb) {
     phones.extend(["13800000001", "13800000002", "13800000003", "13800001207"].map(String::from));
     let mut found = Vec::new();
     let mut cells = 0;
+    let all: Vec<&TestDb> = std::iter::once(&db).chain(databases.iter()).collect();
     for (i, database) in all.iter().enumerate() {
         for (place, bytes) in dump(database).await {
             cells += 1;

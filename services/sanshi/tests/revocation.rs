@@ -45,28 +45,12 @@ async fn seconds_until_refused(http: &Http, suite: &sanshi::dev::Suite, token: &
 }
 
 async fn revoked_tokens_are_refused_everywhere(db: TestDb) {
-    let mut databases = Vec::new();
-    for _ in 0..5 {
-        databases.push(TestDb::of_kind(db.kind).await.unwrap());
-    }
-    let folder = tempfile::tempdir().unwrap();
-    let all: Vec<&TestDb> = std::iter::once(&db).chain(databases.iter()).collect();
-    let mut layout = sanshi::dev::Layout {
-        host: "127.0.0.1".into(),
-        ports: std::array::from_fn(|_| testkit::free_port()),
-        databases: std::array::from_fn(|i| all[i].config.url.clone()),
-        attachments: folder.path().to_path_buf(),
-        rating_window_secs: 2,
-        min_visit_minutes: 1,
-        log_level: "warn".into(),
-        metrics_port: None,
-        max_connections: 4,
-        federation: None,
-    };
-    let suite = common::start_suite(&mut layout, |layout| {
-        layout.ports = std::array::from_fn(|_| testkit::free_port());
-    })
-    .await;
+    let common::TestSuite {
+        suite,
+        layout: _,
+        databases,
+        attachments: _attachments,
+    } = common::suite_on(&db).await;
     let http = Http {
         base: format!("http://{}", suite.gateway.local_addr),
         client: reqwest::Client::new(),

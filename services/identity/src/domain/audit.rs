@@ -10,9 +10,6 @@
 //! head, held by the process and written to the audit log stream) catches a
 //! head replayed from an older copy of the database.
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
-
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,9 +86,7 @@ pub fn entry_hash(key: &[u8], prev_hash: &str, seq: i64, at: &str, event: &Audit
         event.outcome.as_str(),
         event.detail
     ]);
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("hmac takes any key length");
-    mac.update(fields.to_string().as_bytes());
-    kit::pii::hex(&mac.finalize().into_bytes())
+    kit::pii::mac_hex(key, &[fields.to_string().as_bytes()])
 }
 
 pub fn chain(key: &[u8], prev: Option<(&i64, &str)>, at: String, event: AuditEvent) -> ChainedEntry {
@@ -130,9 +125,7 @@ impl Head {
 
 /// MAC of a head: who cannot compute it cannot move the head.
 pub fn head_mac(key: &[u8], seq: i64, hash: &str) -> String {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("hmac takes any key length");
-    mac.update(format!("audit-head:{seq}:{hash}").as_bytes());
-    kit::pii::hex(&mac.finalize().into_bytes())
+    kit::pii::mac_hex(key, &[format!("audit-head:{seq}:{hash}").as_bytes()])
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

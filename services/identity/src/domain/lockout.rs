@@ -58,12 +58,7 @@ pub fn locked_until(policy: LockoutPolicy, failures: &[DateTime<Utc>], now: Date
 /// What the person is told while their source waits: when to try again,
 /// rounded up to the second, or to the minute past one.
 pub fn lockout_message(wait: Duration) -> String {
-    let seconds = ((wait.num_milliseconds() + 999) / 1000).max(1);
-    if seconds < 60 {
-        format!("登录失败次数过多，请 {seconds} 秒后再试")
-    } else {
-        format!("登录失败次数过多，请 {} 分钟后再试", (seconds + 59) / 60)
-    }
+    format!("登录失败次数过多，请 {}后再试", super::wait_in_words(wait))
 }
 
 /// Where a login attempt comes from: a client's address. IPv6 clients are

@@ -13,8 +13,6 @@
 //! a wrong code does ([`WRONG_CODE`]).
 
 use chrono::{DateTime, Duration, Utc};
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 
 /// Digits in a code.
 pub const CODE_DIGITS: usize = 6;
@@ -89,13 +87,10 @@ pub fn parse_code(input: &str) -> Result<String, &'static str> {
 /// `phone_hash`, for `purpose`: hex HMAC-SHA-256 under `key`. Bound to the
 /// number and purpose, so it proves nothing for another.
 pub fn code_mac(key: &[u8; 32], purpose: Purpose, phone_hash: &str, code: &str) -> String {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("hmac takes any key length");
-    mac.update(purpose.as_str().as_bytes());
-    mac.update(b":");
-    mac.update(phone_hash.as_bytes());
-    mac.update(b":");
-    mac.update(code.as_bytes());
-    kit::pii::hex(&mac.finalize().into_bytes())
+    kit::pii::mac_hex(
+        key,
+        &[purpose.as_str().as_bytes(), phone_hash.as_bytes(), code.as_bytes()],
+    )
 }
 
 /// Equality whose time does not depend on where the inputs differ.
@@ -170,12 +165,7 @@ pub fn next_send_at(
 /// What the requester is told while sending waits: when to try again,
 /// rounded up to the second (up to the resend minute), or to the minute.
 pub fn rate_limit_message(wait: Duration) -> String {
-    let seconds = ((wait.num_milliseconds() + 999) / 1000).max(1);
-    if seconds <= 60 {
-        format!("验证码发送过于频繁，请 {seconds} 秒后再试")
-    } else {
-        format!("验证码发送过于频繁，请 {} 分钟后再试", (seconds + 59) / 60)
-    }
+    format!("验证码发送过于频繁，请 {}后再试", super::wait_in_words(wait))
 }
 
 /// The text message carrying `code`.
@@ -313,7 +303,7 @@ mod tests {
         );
         assert_eq!(
             rate_limit_message(Duration::milliseconds(59_500)),
-            "验证码发送过于频繁，请 60 秒后再试"
+            "验证码发送过于频繁，请 1 分钟后再试"
         );
         assert_eq!(
             rate_limit_message(Duration::seconds(61)),

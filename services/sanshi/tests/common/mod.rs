@@ -199,3 +199,48 @@ pub async fn qualify(
     .await;
     (me, id)
 }
+
+/// The whole suite as `sanshi dev` starts it, for a test: `db` is identity's
+/// database and `databases` the other services' (of the same kind), random
+/// ports, attachments in a temporary folder, no metrics port.
+pub struct TestSuite {
+    pub suite: sanshi::dev::Suite,
+    pub layout: sanshi::dev::Layout,
+    pub databases: Vec<kit::db::testing::TestDb>,
+    /// Keep it bound: the folder is deleted when it drops.
+    pub attachments: tempfile::TempDir,
+}
+
+pub async fn suite_on(db: &kit::db::testing::TestDb) -> TestSuite {
+    let mut databases = Vec::new();
+    for _ in 0..5 {
+        databases.push(kit::db::testing::TestDb::of_kind(db.kind).await.unwrap());
+    }
+    let attachments = tempfile::tempdir().unwrap();
+    let urls: Vec<String> = std::iter::once(db)
+        .chain(databases.iter())
+        .map(|d| d.config.url.clone())
+        .collect();
+    let mut layout = sanshi::dev::Layout {
+        host: "127.0.0.1".into(),
+        ports: std::array::from_fn(|_| testkit::free_port()),
+        databases: std::array::from_fn(|i| urls[i].clone()),
+        attachments: attachments.path().to_path_buf(),
+        rating_window_secs: 2,
+        min_visit_minutes: 1,
+        log_level: "warn".into(),
+        metrics_port: None,
+        max_connections: 4,
+        federation: None,
+    };
+    let suite = start_suite(&mut layout, |layout| {
+        layout.ports = std::array::from_fn(|_| testkit::free_port());
+    })
+    .await;
+    TestSuite {
+        suite,
+        layout,
+        databases,
+        attachments,
+    }
+}
