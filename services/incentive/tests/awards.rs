@@ -227,7 +227,67 @@ async fn rule_sets_apply_from_their_moment(db: TestDb) {
     );
 }
 
+/// `(professional, points, services)` on `region`'s 2026 board.
+async fn board(db: &TestDb, region: &str) -> Vec<(String, i64, i32)> {
+    ledger::leaderboard(&db.conn, region, None, 2026, 0, 0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.professional_id, r.points, r.services))
+        .collect()
+}
+
+/// The per-region totals behind leaderboards follow records into their
+/// communities' streets, districts and city, and follow an amendment that
+/// moves a record to another community.
+async fn boards_follow_records_and_amendments(db: TestDb) {
+    migrated(&db).await;
+    let at = |record: &str, professional: &str, community: &str| {
+        let mut r = scored(record, professional, 2026, 5.0, 4);
+        r.community_code = community.into();
+        r
+    };
+    apply(
+        &db,
+        &[
+            at("r1", "pa", "500103003013"),
+            at("r2", "pa", "500103003014"),
+            at("r3", "pb", "500104001001"),
+        ],
+    )
+    .await;
+    let balance = |p: &'static str| {
+        let conn = db.conn.clone();
+        async move { ledger::balance(&conn, p, Some(2026)).await.unwrap() }
+    };
+    let (pa, pb) = (balance("pa").await, balance("pb").await);
+    assert!(pa > 0 && pb > 0);
+    let city = board(&db, "50").await;
+    let mut expected = vec![("pa".to_string(), pa, 2), ("pb".to_string(), pb, 1)];
+    expected.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    assert_eq!(city, expected);
+    assert_eq!(board(&db, "500103").await, vec![("pa".to_string(), pa, 2)]);
+    assert_eq!(board(&db, "500103003013").await.len(), 1);
+    assert!(board(&db, "500105").await.is_empty());
+
+    // r2 was in fact in 500104001001.
+    let mut moved = at("r2", "pa", "500104001001");
+    moved.version = 1;
+    apply(&db, &[moved]).await;
+    let yuzhong = board(&db, "500103").await;
+    assert_eq!(yuzhong.len(), 1);
+    assert_eq!(yuzhong[0].2, 1, "one service left in 500103: {yuzhong:?}");
+    let services: Vec<(String, i32)> = board(&db, "500104").await.into_iter().map(|r| (r.0, r.2)).collect();
+    assert!(
+        services.contains(&("pa".to_string(), 1)) && services.contains(&("pb".to_string(), 1)),
+        "{services:?}"
+    );
+    let city: i64 = board(&db, "50").await.iter().filter(|r| r.0 == "pa").map(|r| r.1).sum();
+    assert_eq!(city, balance("pa").await, "the city's total is the balance");
+}
+
 kit::db_tests!(
+    boards_follow_records_and_amendments,
     exactly_once_in_any_order,
     progressive_bonus_across_two_years,
     batches_equal_one_by_one,

@@ -3,7 +3,8 @@
 //! edits, checked after every step against a plain in-memory model — the
 //! balance is the sum of the entries (and so is the running year total the
 //! database keeps), a source is counted once, and no entry ever changes or
-//! disappears.
+//! disappears — and each region's leaderboard, read from the running
+//! per-region totals, is the entries' sum over the region's communities.
 
 use incentive::store::ledger::{self, Entry, Kind};
 use kit::db::testing::TestDb;
@@ -17,6 +18,7 @@ enum Op {
         professional: usize,
         source: usize,
         amount: i64,
+        community: usize,
     },
     Compensate {
         entry: usize,
@@ -31,14 +33,28 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        4 => (0..3usize, 0..8usize, 1..500i64).prop_map(|(professional, source, amount)| Op::Award { professional, source, amount }),
+        4 => (0..3usize, 0..8usize, 1..500i64, 0..COMMUNITIES.len()).prop_map(|(professional, source, amount, community)| Op::Award { professional, source, amount, community }),
         1 => any::<usize>().prop_map(|entry| Op::Compensate { entry }),
         1 => any::<usize>().prop_map(|entry| Op::TryUpdate { entry }),
         1 => any::<usize>().prop_map(|entry| Op::TryDelete { entry }),
     ]
 }
 
-fn entry(professional: &str, source: String, kind: Kind, amount: i64, compensates: &str) -> Entry {
+/// Communities in two streets of one district and in another district.
+const COMMUNITIES: [&str; 4] = ["500103003013", "500103003014", "500103002001", "500104001001"];
+
+/// Regions whose leaderboards are checked: every level above the communities.
+const BOARDS: [&str; 7] = [
+    "50",
+    "5001",
+    "500103",
+    "500103003",
+    "500103003013",
+    "500103002001",
+    "500104",
+];
+
+fn entry(professional: &str, source: String, kind: Kind, amount: i64, compensates: &str, region: &str) -> Entry {
     Entry {
         id: uuid::Uuid::now_v7().to_string(),
         professional_id: professional.to_string(),
@@ -52,7 +68,7 @@ fn entry(professional: &str, source: String, kind: Kind, amount: i64, compensate
         reason: String::new(),
         actor_id: "test".into(),
         created_at: chrono::Utc::now(),
-        region_code: "500103003013".into(),
+        region_code: region.into(),
     }
 }
 
@@ -68,9 +84,17 @@ async fn run(db: &TestDb, case: usize, ops: Vec<Op>) {
                 professional,
                 source,
                 amount,
+                community,
             } => {
                 let source = format!("c{case}:record:{source}");
-                let e = entry(&professionals[professional], source.clone(), Kind::Award, amount, "");
+                let e = entry(
+                    &professionals[professional],
+                    source.clone(),
+                    Kind::Award,
+                    amount,
+                    "",
+                    COMMUNITIES[community],
+                );
                 let appended = ledger::append(conn, &e).await.unwrap();
                 assert_eq!(appended, !sources.contains_key(&source), "{source}");
                 if appended {
@@ -87,6 +111,7 @@ async fn run(db: &TestDb, case: usize, ops: Vec<Op>) {
                     Kind::Compensation,
                     -original.amount,
                     &original.id,
+                    &original.region_code,
                 );
                 let appended = ledger::append(conn, &e).await.unwrap();
                 assert_eq!(appended, !sources.contains_key(&source));
@@ -125,6 +150,28 @@ async fn run(db: &TestDb, case: usize, ops: Vec<Op>) {
                 sum,
                 "balance of {p}"
             );
+        }
+        for region in BOARDS {
+            let mut want: Vec<(String, i64)> = professionals
+                .iter()
+                .filter_map(|p| {
+                    let mine: Vec<&Entry> = model
+                        .iter()
+                        .filter(|e| &e.professional_id == p && e.region_code.starts_with(region))
+                        .collect();
+                    (!mine.is_empty()).then(|| (p.clone(), mine.iter().map(|e| e.amount).sum()))
+                })
+                .collect();
+            want.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            // Earlier cases' professionals share the database: keep this case's.
+            let got: Vec<(String, i64)> = ledger::leaderboard(conn, region, None, 2026, 0, 0, 100_000)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|r| professionals.contains(&r.professional_id))
+                .map(|r| (r.professional_id, r.points))
+                .collect();
+            assert_eq!(got, want, "leaderboard of {region}");
         }
         let drift = incentive::store::years::totals_drift(conn, 2026).await.unwrap();
         assert!(

@@ -23,23 +23,111 @@ pub const TTL: Duration = Duration::from_secs(30);
 /// Child regions computed at once for `GetByRegion`.
 const FAN_OUT: usize = 8;
 
+/// How long region names and children are reused before identity is asked
+/// again; a changed `tree_version` drops them at once.
+pub const REGION_TTL: Duration = Duration::from_secs(600);
+
+/// Figures per caller and region, and the region tree's names and children
+/// (public reference data, shared by every caller).
 #[derive(Default)]
-pub struct Cache(Mutex<HashMap<(String, String), (Instant, pb::StatsOverview)>>);
+pub struct Cache {
+    figures: Mutex<HashMap<(String, String), (Instant, pb::StatsOverview)>>,
+    regions: Mutex<RegionCache>,
+}
+
+#[derive(Default)]
+struct RegionCache {
+    /// identity's `tree_version` of what is held here.
+    version: String,
+    /// Child codes of a parent, as listed when they were fetched.
+    children: HashMap<String, (Instant, Vec<String>)>,
+    names: HashMap<String, String>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 impl Cache {
     fn get(&self, key: &(String, String)) -> Option<pb::StatsOverview> {
-        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(key)
+        lock(&self.figures)
+            .get(key)
             .filter(|(at, _)| at.elapsed() < TTL)
             .map(|(_, v)| v.clone())
     }
 
     fn put(&self, key: (String, String), value: pb::StatsOverview) {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = lock(&self.figures);
         if map.len() > 10_000 {
             map.retain(|_, (at, _)| at.elapsed() < TTL);
         }
         map.insert(key, (Instant::now(), value));
+    }
+
+    /// The codes of `parent`'s children, from identity when not held (or
+    /// held for longer than [`REGION_TTL`]).
+    async fn children(&self, up: &Upstreams, token: &str, parent: &str) -> Result<Vec<String>, Status> {
+        if let Some((at, codes)) = lock(&self.regions).children.get(parent)
+            && at.elapsed() < REGION_TTL
+        {
+            return Ok(codes.clone());
+        }
+        let mut client = identity::region_service_client::RegionServiceClient::new(channel(up, "sanshi.identity.v1")?);
+        let mut rows = Vec::new();
+        let mut version = String::new();
+        let mut page_token = String::new();
+        loop {
+            let page = client
+                .list_regions(req(
+                    identity::ListRegionsRequest {
+                        parent_code: parent.into(),
+                        page_size: 1000,
+                        page_token,
+                    },
+                    token,
+                ))
+                .await?
+                .into_inner();
+            rows.extend(page.regions);
+            version = page.tree_version;
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            page_token = page.next_page_token;
+        }
+        let codes: Vec<String> = rows.iter().map(|r| r.code.clone()).collect();
+        let mut held = lock(&self.regions);
+        if held.version != version {
+            *held = RegionCache {
+                version,
+                ..Default::default()
+            };
+        }
+        held.names.extend(rows.into_iter().map(|r| (r.code, r.name)));
+        held.children
+            .insert(parent.to_string(), (Instant::now(), codes.clone()));
+        Ok(codes)
+    }
+
+    /// A region's name: held from an earlier listing, or asked of identity
+    /// ("" when identity does not know it).
+    async fn region_name(&self, up: &Upstreams, token: &str, code: &str) -> Result<String, Status> {
+        if let Some(name) = lock(&self.regions).names.get(code) {
+            return Ok(name.clone());
+        }
+        let mut client = identity::region_service_client::RegionServiceClient::new(channel(up, "sanshi.identity.v1")?);
+        match client
+            .get_region(req(identity::GetRegionRequest { code: code.into() }, token))
+            .await
+        {
+            Ok(region) => {
+                let name = region.into_inner().name;
+                lock(&self.regions).names.insert(code.to_string(), name.clone());
+                Ok(name)
+            }
+            Err(e) if e.code() == Code::NotFound => Ok(String::new()),
+            Err(e) => Err(e),
+        }
     }
 }
 
@@ -69,7 +157,6 @@ pub async fn overview(up: &Upstreams, cache: &Cache, token: &str, region: &str) 
     if let Some(hit) = cache.get(&key) {
         return Ok(hit);
     }
-    let mut regions = identity::region_service_client::RegionServiceClient::new(channel(up, "sanshi.identity.v1")?);
     let mut apps = qualification::qualification_service_client::QualificationServiceClient::new(channel(
         up,
         "sanshi.qualification.v1",
@@ -84,7 +171,7 @@ pub async fn overview(up: &Upstreams, cache: &Cache, token: &str, region: &str) 
     // is left empty).
     let star_scope = region.to_string();
     let (name, counts, matching_stats, record_stats, stars, top) = tokio::join!(
-        regions.get_region(req(identity::GetRegionRequest { code: region.into() }, token)),
+        cache.region_name(up, token, region),
         apps.count_applications(req(
             qualification::CountApplicationsRequest {
                 region_code: region.into()
@@ -166,7 +253,7 @@ pub async fn overview(up: &Upstreams, cache: &Cache, token: &str, region: &str) 
     };
     let result = pb::StatsOverview {
         region_code: region.to_string(),
-        region_name: name.map(|r| r.into_inner().name).unwrap_or_default(),
+        region_name: name.unwrap_or_default(),
         professionals,
         qualified,
         communities: matching_stats.communities,
@@ -192,44 +279,13 @@ pub async fn by_region(up: &Upstreams, cache: &Cache, token: &str, region: &str)
     let region = region.trim();
     kit::region::RegionCode::parse(region)
         .map_err(|_| Status::from(kit::ServiceError::invalid("region", "请填写有效的行政区划代码")))?;
-    let mut regions = identity::region_service_client::RegionServiceClient::new(channel(up, "sanshi.identity.v1")?);
-    let mut children = Vec::new();
-    let mut page_token = String::new();
-    loop {
-        let page = regions
-            .list_regions(req(
-                identity::ListRegionsRequest {
-                    parent_code: region.into(),
-                    page_size: 500,
-                    page_token,
-                },
-                token,
-            ))
-            .await?
-            .into_inner();
-        children.extend(page.regions.into_iter().map(|r| r.code));
-        if page.next_page_token.is_empty() {
-            break;
-        }
-        page_token = page.next_page_token;
-    }
+    let mut children = cache.children(up, token, region).await?;
     // A province-level city (50) lists its districts under two
     // administrative groupings (5001 市辖区, 5002 县): report the districts.
     if region.len() == 2 {
         let mut districts = Vec::new();
         for group in children {
-            let page = regions
-                .list_regions(req(
-                    identity::ListRegionsRequest {
-                        parent_code: group,
-                        page_size: 500,
-                        page_token: String::new(),
-                    },
-                    token,
-                ))
-                .await?
-                .into_inner();
-            districts.extend(page.regions.into_iter().map(|r| r.code));
+            districts.extend(cache.children(up, token, &group).await?);
         }
         children = districts;
     }

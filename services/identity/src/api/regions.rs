@@ -77,6 +77,7 @@ impl Regions {
         Ok(pb::ListRegionsResponse {
             regions: rows.into_iter().map(to_proto).collect(),
             next_page_token,
+            tree_version: tree.version().to_string(),
         })
     }
 

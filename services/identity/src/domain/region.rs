@@ -88,6 +88,18 @@ mod tests {
     }
 
     #[test]
+    fn tree_version_follows_the_rows() {
+        let header = "code,name,level,parent_code,lon,lat\n";
+        let tree = |rows: &str| RegionTree::new(parse_csv(&format!("{header}{rows}")).unwrap());
+        let one = tree("50,重庆市,province,,,\n5001,市辖区,city,50,,\n");
+        let same = tree("5001,市辖区,city,50,,\n50,重庆市,province,,,\n");
+        let renamed = tree("50,重庆市,province,,,\n5001,重庆市辖区,city,50,,\n");
+        assert_eq!(one.version(), same.version(), "row order does not matter");
+        assert_ne!(one.version(), renamed.version());
+        assert_eq!(one.version().len(), 16);
+    }
+
+    #[test]
     fn rejects_inconsistent_rows() {
         let header = "code,name,level,parent_code,lon,lat\n";
         assert!(parse_csv(&format!("{header}500103,渝中区,street,5001,,\n")).is_err());
@@ -105,6 +117,9 @@ pub struct RegionTree {
     by_code: std::collections::HashMap<String, RegionRow>,
     /// Child codes in code order; the key "" holds the top-level regions.
     children: std::collections::HashMap<String, Vec<String>>,
+    /// A digest of every row, so that callers caching regions can tell a
+    /// changed tree from the one they hold (the same on every replica).
+    version: String,
 }
 
 impl RegionTree {
@@ -116,7 +131,33 @@ impl RegionTree {
             tree.by_code.insert(row.code.clone(), row);
         }
         tree.children.values_mut().for_each(|codes| codes.sort_unstable());
+        tree.version = tree.digest();
         tree
+    }
+
+    fn digest(&self) -> String {
+        use sha2::Digest;
+        let mut codes: Vec<&String> = self.by_code.keys().collect();
+        codes.sort_unstable();
+        let mut hash = sha2::Sha256::new();
+        for code in codes {
+            let row = &self.by_code[code];
+            let line = format!(
+                "{}\t{}\t{}\t{:?}\t{:?}\n",
+                row.code,
+                row.name,
+                row.parent_code.as_deref().unwrap_or(""),
+                row.lon,
+                row.lat
+            );
+            hash.update(line.as_bytes());
+        }
+        hash.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// See [`RegionTree::version`]'s field: changes whenever any row does.
+    pub fn version(&self) -> &str {
+        &self.version
     }
 
     pub fn len(&self) -> usize {

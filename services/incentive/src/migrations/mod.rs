@@ -6,6 +6,7 @@ mod m20261122_000501_ledger;
 mod m20261122_000502_standing;
 mod m20261122_000503_year_totals;
 mod m20261122_000504_one_transaction_closing;
+mod m20261203_000505_region_totals;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
         all.push(Box::new(m20261122_000502_standing::Migration));
         all.push(Box::new(m20261122_000503_year_totals::Migration));
         all.push(Box::new(m20261122_000504_one_transaction_closing::Migration));
+        all.push(Box::new(m20261203_000505_region_totals::Migration));
         all
     }
 }

@@ -204,7 +204,7 @@ pub struct Ranked {
     pub stars: i32,
 }
 
-/// Professionals ranked by points earned in `region` (a code prefix) in
+/// Professionals ranked by points earned in `region` (its communities and itself) in
 /// `year`, optionally of one profession; `stars_year` is the closed year
 /// whose star ratings are shown.
 pub async fn leaderboard(
@@ -216,33 +216,24 @@ pub async fn leaderboard(
     offset: u64,
     limit: u64,
 ) -> ServiceResult<Vec<Ranked>> {
-    let like = format!("{region}%");
-    let mut values: Vec<sea_orm::Value> = vec![
-        year.into(),
-        like.clone().into(),
-        stars_year.into(),
-        year.into(),
-        like.into(),
-    ];
+    // The running totals per region (migration 000505) hold each
+    // professional's points in `region` and its services there: a page is
+    // the first rows of the `region_totals_board` index.
+    let mut values: Vec<sea_orm::Value> = vec![stars_year.into(), year.into(), region.into()];
     let mut filter = String::new();
     if let Some(p) = profession {
         filter.push_str(" AND p.profession = ?");
         values.push(p.into());
     }
     let sql = format!(
-        "SELECT l.professional_id, CAST(SUM(l.amount) AS BIGINT) AS points, \
-         COALESCE(MAX(p.real_name), '') AS real_name, COALESCE(MAX(p.profession), '') AS profession, \
-         CAST(COALESCE(MAX(a.stars), 0) AS INTEGER) AS stars, \
-         CAST(COALESCE(MAX(r.services), 0) AS INTEGER) AS services \
-         FROM ledger_entries l \
-         LEFT JOIN professionals p ON p.account_id = l.professional_id \
-         LEFT JOIN (SELECT professional_id, COUNT(*) AS services FROM record_awards \
-                    WHERE year = ? AND region_code LIKE ? GROUP BY professional_id) r \
-                ON r.professional_id = l.professional_id \
-         LEFT JOIN annual_results a ON a.professional_id = l.professional_id AND a.year = ? \
-         WHERE l.year = ? AND l.region_code LIKE ?{filter} \
-         GROUP BY l.professional_id \
-         ORDER BY points DESC, l.professional_id \
+        "SELECT t.professional_id, t.points, \
+         COALESCE(p.real_name, '') AS real_name, COALESCE(p.profession, '') AS profession, \
+         CAST(COALESCE(a.stars, 0) AS INTEGER) AS stars, t.services \
+         FROM region_totals t \
+         LEFT JOIN professionals p ON p.account_id = t.professional_id \
+         LEFT JOIN annual_results a ON a.professional_id = t.professional_id AND a.year = ? \
+         WHERE t.year = ? AND t.region_code = ? AND t.entries > 0{filter} \
+         ORDER BY t.points DESC, t.professional_id \
          LIMIT {limit} OFFSET {offset}"
     );
     db.query_all_raw(kit::db::statement(db, &sql, values))
