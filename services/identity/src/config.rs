@@ -42,6 +42,12 @@ window_secs = 3600
 base_delay_secs = 60
 max_delay_secs = 900
 
+[passwords]
+# Memory that Argon2id hashing may hold at once (each hash or check takes
+# 19 MiB, the OWASP minimum): this many MiB / 19 run at a time (at least
+# one) and the rest wait their turn. Raise it with the pod's memory limit.
+hashing_memory_mib = 40
+
 [consumers]
 # gRPC endpoint of the qualification service whose decisions grant the
 # professional role; empty while there is none.
@@ -73,6 +79,7 @@ pub struct Config {
     pub tokens: TokenConfig,
     pub pii: PiiConfig,
     pub lockout: LockoutConfig,
+    pub passwords: PasswordsConfig,
     pub consumers: ConsumersConfig,
     pub sms: SmsConfig,
     pub phone_codes: PhoneCodesConfig,
@@ -140,6 +147,13 @@ impl PhoneCodesConfig {
         }
         Ok(())
     }
+}
+
+/// Password hashing (`crate::passwords`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordsConfig {
+    pub hashing_memory_mib: usize,
 }
 
 /// Event streams identity follows.
@@ -253,6 +267,12 @@ impl Validate for Config {
         self.server.validate("server")?;
         self.database.validate()?;
         self.telemetry.validate()?;
+        if !(19..=65_536).contains(&self.passwords.hashing_memory_mib) {
+            return Err(ConfigError::new(
+                "passwords.hashing_memory_mib",
+                "must be between 19 (one hash) and 65536",
+            ));
+        }
         if !(60..=900).contains(&self.tokens.access_ttl_secs) {
             return Err(ConfigError::new(
                 "tokens.access_ttl_secs",

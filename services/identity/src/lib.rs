@@ -65,6 +65,8 @@ pub async fn start_with(
         }
         _ => {}
     }
+    kit::memory::return_large_blocks();
+    passwords::bound_memory(config.passwords.hashing_memory_mib);
     let db = kit::db::connect(&config.database)
         .await
         .context("connect identity database")?;

@@ -21,6 +21,7 @@ pub mod error;
 pub mod events;
 pub mod grpc;
 pub mod idempotency;
+pub mod memory;
 pub mod metrics;
 pub mod page;
 pub mod pii;

@@ -154,6 +154,7 @@ pub async fn start(
     services: Services,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Running> {
+    crate::memory::return_large_blocks();
     let listener = TcpListener::bind(config.addr())
         .await
         .map_err(|e| anyhow::anyhow!("bind {}: {e}", config.addr()))?;

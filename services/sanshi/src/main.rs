@@ -4,6 +4,7 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    kit::memory::return_large_blocks();
     let cli = sanshi::Cli::parse();
     match sanshi::run(cli).await {
         Ok(code) => code,
