@@ -28,7 +28,7 @@ async fn red(request: axum::extract::Request, next: axum::middleware::Next) -> a
     let started = std::time::Instant::now();
     let method = request.method().clone();
     let fixed = match request.uri().path() {
-        path @ ("/healthz"
+        path @ (routes::HEALTH
         | "/api/v1/openapi.json"
         | "/open311/v2/discovery.json"
         | "/open311/v2/services.json"
@@ -91,8 +91,7 @@ pub fn router(
             get(federation::client::peer_experts),
         )
         .with_state(federation);
-    Router::new()
-        .route("/healthz", get(routes::healthz))
+    let guarded: Router = Router::new()
         .route("/api/v1/openapi.json", get(api::openapi_json))
         .route("/api/v1/{*path}", any(api::dispatch))
         .with_state(api)
@@ -105,9 +104,6 @@ pub fn router(
         .layer(axum::middleware::from_fn(red))
         .layer(
             tower::ServiceBuilder::new()
-                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-                .layer(PropagateRequestIdLayer::x_request_id())
-                .layer(TraceLayer::new_for_http().make_span_with(http_span))
                 .layer(tower_http::timeout::TimeoutLayer::with_status_code(
                     http::StatusCode::GATEWAY_TIMEOUT,
                     Duration::from_millis(config.server.request_timeout_ms),
@@ -116,7 +112,20 @@ pub fn router(
                     config.server.concurrency_limit,
                 ))
                 .layer(axum::extract::DefaultBodyLimit::max(config.server.max_message_bytes)),
-        )
+        );
+    // Health answers from here, outside the rate limits, the concurrency
+    // limit and the timeout: a gateway under load (or a client over its
+    // limit, all probes sharing the kubelet's address) must not fail its
+    // probes and be restarted for it.
+    let health: Router = Router::new()
+        .route(routes::HEALTH, get(routes::healthz))
+        .layer(axum::middleware::from_fn(red));
+    health.merge(guarded).layer(
+        tower::ServiceBuilder::new()
+            .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+            .layer(PropagateRequestIdLayer::x_request_id())
+            .layer(TraceLayer::new_for_http().make_span_with(http_span)),
+    )
 }
 
 fn http_span(request: &http::Request<axum::body::Body>) -> tracing::Span {

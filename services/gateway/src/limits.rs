@@ -1,7 +1,8 @@
 //! Rate limiting: a token bucket per authenticated principal (the account a
 //! verified bearer token names), per peer IP for anonymous calls, and a
 //! tighter one per peer IP for the credential routes (login, register,
-//! refresh). Over the limit: 429 with `Retry-After`.
+//! refresh). Over the limit: 429 with `Retry-After`. Health
+//! (`routes::HEALTH`) is answered outside these limits (`crate::router`).
 
 use crate::config::LimitsConfig;
 use crate::problem::ApiError;

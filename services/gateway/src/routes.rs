@@ -4,6 +4,11 @@
 use crate::problem::ApiError;
 use axum::Json;
 
+/// The health path (Kubernetes' startup, liveness and readiness probes):
+/// never rate-limited, nor queued behind the concurrency limit
+/// (`crate::router`).
+pub const HEALTH: &str = "/healthz";
+
 pub async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }

@@ -74,6 +74,12 @@ impl Stack {
         .await
     }
 
+    /// The status of `GET path`, without credentials.
+    async fn status(&self, path: &str) -> u16 {
+        let response = self.client.get(format!("{}{path}", self.base)).send().await.unwrap();
+        response.status().as_u16()
+    }
+
     async fn stop(self) {
         for stop in self.stop {
             let _ = stop.send(());
@@ -306,4 +312,32 @@ async fn limits_cors_and_gzip(db: TestDb) {
     s.stop().await;
 }
 
-kit::db_tests!(login_refresh_and_me, errors_are_problem_details, limits_cors_and_gzip);
+async fn health_is_never_rate_limited(db: TestDb) {
+    // Two calls per address, then one a minute.
+    let s = stack_with(db, "[limits]\nper_ip_per_minute = 1\nper_ip_burst = 2\n").await;
+    let mut health = Vec::new();
+    for _ in 0..5 {
+        health.push(s.status("/healthz").await);
+    }
+    assert_eq!(health, [200; 5], "probes take nothing from the address's allowance");
+    let mut api = Vec::new();
+    for _ in 0..3 {
+        api.push(s.status("/api/v1/openapi.json").await);
+    }
+    assert_eq!(api, [200, 200, 429]);
+    // Over the limit: the API still refuses, health still answers.
+    let mut health = Vec::new();
+    for _ in 0..5 {
+        health.push(s.status("/healthz").await);
+    }
+    assert_eq!(health, [200; 5]);
+    assert_eq!(s.status("/api/v1/openapi.json").await, 429);
+    s.stop().await;
+}
+
+kit::db_tests!(
+    login_refresh_and_me,
+    errors_are_problem_details,
+    limits_cors_and_gzip,
+    health_is_never_rate_limited,
+);

@@ -75,16 +75,131 @@ fn env_vars_for(
 }
 
 /// Loads `T` from `defaults` with `overrides` (TOML text) on top, ignoring
-/// the environment: for tests and for `sanshi dev`, which configure in code.
+/// the environment: for tests, which configure in code.
 pub fn from_toml<T: DeserializeOwned + Validate>(defaults: &str, overrides: &str) -> Result<T, ConfigError> {
-    let loaded = config::Config::builder()
-        .add_source(config::File::from_str(defaults, config::FileFormat::Toml))
-        .add_source(config::File::from_str(overrides, config::FileFormat::Toml))
-        .build()
-        .map_err(from_config_error)?;
-    let value: T = loaded.try_deserialize().map_err(from_config_error)?;
-    value.validate()?;
-    Ok(value)
+    finish(
+        config::Config::builder()
+            .add_source(config::File::from_str(defaults, config::FileFormat::Toml))
+            .add_source(config::File::from_str(overrides, config::FileFormat::Toml)),
+    )
+}
+
+/// What configures the services of a process that runs several of them
+/// (`sanshi dev`) on top of the settings it gives each itself: a TOML file
+/// with one table per service (`[gateway.limits]`, `[records.rules]`), then
+/// the environment variables `<PREFIX>_<SERVICE>__<SECTION>__<KEY>`
+/// (`SANSHI_GATEWAY__LIMITS__PER_IP_BURST`): a standalone service's
+/// variables with the service's name in front, since one process cannot
+/// tell whose `SANSHI_SERVER__PORT` it would be. The default overrides
+/// nothing.
+#[derive(Clone, Default)]
+pub struct Overrides {
+    prefix: String,
+    /// The file's table of each service.
+    tables: std::collections::HashMap<String, config::Map<String, config::Value>>,
+    /// The variables under the prefix; each service takes its own.
+    vars: std::collections::HashMap<String, String>,
+}
+
+impl std::fmt::Debug for Overrides {
+    // Values can be secrets: names only.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Overrides")
+            .field("tables", &self.tables.keys().collect::<Vec<_>>())
+            .field("vars", &self.vars.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Overrides {
+    /// Reads `file` (if any) and the environment; `services` are the tables
+    /// the file may have (`env_prefix` is normally `SANSHI`).
+    pub fn load(file: Option<&Path>, env_prefix: &str, services: &[&str]) -> Result<Self, ConfigError> {
+        Self::with_vars(file, env_prefix, services, std::env::vars())
+    }
+
+    /// [`Overrides::load`] with the environment given.
+    pub fn with_vars(
+        file: Option<&Path>,
+        env_prefix: &str,
+        services: &[&str],
+        vars: impl Iterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut tables = std::collections::HashMap::new();
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError::new(
+                    "--config",
+                    format!("file {} does not exist", path.display()),
+                ));
+            }
+            let top: std::collections::HashMap<String, config::Value> = config::Config::builder()
+                .add_source(config::File::from(path).format(config::FileFormat::Toml))
+                .build()
+                .and_then(|c| c.try_deserialize())
+                .map_err(from_config_error)?;
+            for (service, value) in top {
+                if !services.contains(&service.as_str()) {
+                    return Err(ConfigError::new(
+                        service,
+                        format!("not a service (one of {})", services.join(", ")),
+                    ));
+                }
+                let Ok(table) = value.into_table() else {
+                    return Err(ConfigError::new(service, "must be a table of sections, e.g. [gateway.limits]"));
+                };
+                tables.insert(service, table);
+            }
+        }
+        let head = format!("{env_prefix}_");
+        Ok(Self {
+            prefix: env_prefix.to_string(),
+            tables,
+            vars: vars.filter(|(name, _)| name.starts_with(&head)).collect(),
+        })
+    }
+
+    /// Loads `service`'s `T`: `defaults`, then `own` (TOML text: what the
+    /// process sets), then the file's table, then the variables; validated,
+    /// and an error names the key with the service in front
+    /// (`gateway.limits.per_ip_burst: …`).
+    pub fn apply<T: DeserializeOwned + Validate>(
+        &self,
+        service: &str,
+        defaults: &str,
+        own: &str,
+    ) -> Result<T, ConfigError> {
+        // SANSHI_GATEWAY__LIMITS__PER_IP_BURST is the gateway's SANSHI_LIMITS__PER_IP_BURST.
+        let head = format!("{}_{}__", self.prefix, service.to_uppercase());
+        let scoped = self.vars.iter().filter_map(|(name, value)| {
+            let rest = name.strip_prefix(&head)?;
+            Some((format!("{}_{rest}", self.prefix), value.clone()))
+        });
+        let named = |e: ConfigError| ConfigError::new(format!("{service}.{}", e.key), e.reason);
+        let vars = env_vars_for(defaults, &self.prefix, scoped).map_err(named)?;
+        let mut builder = config::Config::builder()
+            .add_source(config::File::from_str(defaults, config::FileFormat::Toml))
+            .add_source(config::File::from_str(own, config::FileFormat::Toml));
+        if let Some(table) = self.tables.get(service) {
+            builder = builder.add_source(Table(table.clone()));
+        }
+        let builder = builder.add_source(env_source(&self.prefix, Some(vars)));
+        finish(builder).map_err(named)
+    }
+}
+
+/// A file's table of one service, as a source of its configuration.
+#[derive(Debug, Clone)]
+struct Table(config::Map<String, config::Value>);
+
+impl config::Source for Table {
+    fn clone_into_box(&self) -> Box<dyn config::Source + Send + Sync> {
+        Box::new(self.clone())
+    }
+
+    fn collect(&self) -> Result<config::Map<String, config::Value>, config::ConfigError> {
+        Ok(self.0.clone())
+    }
 }
 
 fn env_source(prefix: &str, vars: Option<std::collections::HashMap<String, String>>) -> config::Environment {
@@ -110,7 +225,14 @@ fn load_from<T: DeserializeOwned + Validate>(
         }
         builder = builder.add_source(config::File::from(path).format(config::FileFormat::Toml));
     }
-    let loaded = builder.add_source(env).build().map_err(from_config_error)?;
+    finish(builder.add_source(env))
+}
+
+/// Builds, deserialises and validates.
+fn finish<T: DeserializeOwned + Validate>(
+    builder: config::ConfigBuilder<config::builder::DefaultState>,
+) -> Result<T, ConfigError> {
+    let loaded = builder.build().map_err(from_config_error)?;
     let value: T = loaded.try_deserialize().map_err(from_config_error)?;
     value.validate()?;
     Ok(value)
@@ -496,6 +618,50 @@ mod tests {
         assert_eq!(kept.keys().collect::<Vec<_>>(), ["SANSHI_SERVER__PORT"]);
         let c: Sample = load_from(DEFAULTS, None, env_source("SANSHI", Some(kept))).unwrap();
         assert_eq!(c.server.port, 7000);
+    }
+
+    #[test]
+    fn overrides_layer_a_services_table_and_its_variables_over_its_own_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("dev.toml");
+        let table = "[identity.server]\nport = 6000\nrequest_timeout_ms = 5000\n";
+        std::fs::write(&file, table).unwrap();
+        let vars = [
+            ("SANSHI_IDENTITY__SERVER__PORT", "7000"),
+            ("SANSHI_SERVER__CONCURRENCY_LIMIT", "1"),
+            ("SANSHI_MATCHING__SERVER__CONCURRENCY_LIMIT", "2"),
+        ];
+        let overrides = Overrides::with_vars(
+            Some(&file),
+            "SANSHI",
+            &["identity", "matching"],
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+        .unwrap();
+        let own = "[server]\nport = 5000\nrequest_timeout_ms = 1000\nshutdown_grace_ms = 1\n";
+        let c: Sample = overrides.apply("identity", DEFAULTS, own).unwrap();
+        assert_eq!(c.server.port, 7000, "the variable wins over the file");
+        assert_eq!(c.server.request_timeout_ms, 5000, "the file wins over the own settings");
+        assert_eq!(c.server.shutdown_grace_ms, 1, "the own settings win over the defaults");
+        assert_eq!(c.server.concurrency_limit, 256, "not a standalone's nor another service's variable");
+        let m: Sample = overrides.apply("matching", DEFAULTS, own).unwrap();
+        assert_eq!((m.server.port, m.server.concurrency_limit), (5000, 2));
+        let plain: Sample = Overrides::default().apply("identity", DEFAULTS, own).unwrap();
+        assert_eq!(plain.server.port, 5000);
+
+        let bad = Overrides::with_vars(
+            None,
+            "SANSHI",
+            &["identity"],
+            std::iter::once(("SANSHI_IDENTITY__SERVER__PORT".to_string(), "eighty".to_string())),
+        )
+        .unwrap();
+        let err = bad.apply::<Sample>("identity", DEFAULTS, own).unwrap_err();
+        assert_eq!(err.key, "identity.server.port", "{err}");
+
+        std::fs::write(&file, "[identiy.server]\nport = 6000\n").unwrap();
+        let read = Overrides::with_vars(Some(&file), "SANSHI", &["identity"], std::iter::empty());
+        assert_eq!(read.unwrap_err().key, "identiy");
     }
 
     #[test]

@@ -54,6 +54,10 @@ pub struct Layout {
     /// The gateway's `[federation]` settings (TOML lines: `enabled = true`,
     /// the certificate, the peers …); None leaves federation off.
     pub federation: Option<String>,
+    /// What overrides the settings above and the rest of each service's:
+    /// `sanshi dev --config` and `SANSHI_<SERVICE>__<SECTION>__<KEY>`
+    /// variables (see [`read_overrides`]).
+    pub overrides: kit::config::Overrides,
 }
 
 /// The services with a database, in [`Layout::databases`] order.
@@ -65,6 +69,29 @@ pub const SERVICES: [&str; 6] = [
     "incentive",
     "notification",
 ];
+
+/// Every service `sanshi dev` configures: the tables its `--config` file may have.
+pub const CONFIGURED: [&str; 7] = [
+    "identity",
+    "qualification",
+    "matching",
+    "records",
+    "incentive",
+    "notification",
+    "gateway",
+];
+
+/// `sanshi dev`'s overrides: `file` (`--config`, one table per service:
+/// `[gateway.limits]`, `[records.rules]` …), then the environment's
+/// `SANSHI_<SERVICE>__<SECTION>__<KEY>` variables
+/// (`SANSHI_GATEWAY__LIMITS__PER_IP_BURST=1000`), over what dev sets itself;
+/// `vars` is the environment.
+pub fn read_overrides(
+    file: Option<&Path>,
+    vars: impl Iterator<Item = (String, String)>,
+) -> anyhow::Result<kit::config::Overrides> {
+    Ok(kit::config::Overrides::with_vars(file, "SANSHI", &CONFIGURED, vars)?)
+}
 
 impl Layout {
     /// `sanshi dev`: the default ports and a SQLite file per service in `data_dir`.
@@ -82,6 +109,7 @@ impl Layout {
             metrics_port: Some(9464),
             max_connections: 8,
             federation: None,
+            overrides: kit::config::Overrides::default(),
         }
     }
 
@@ -141,7 +169,7 @@ pub fn identity_config(layout: &Layout) -> anyhow::Result<identity::Config> {
         accounts = accounts.join(", "),
         services = services.join(", "),
     );
-    Ok(kit::config::from_toml(identity::config::DEFAULTS, &overrides)?)
+    Ok(layout.overrides.apply("identity", identity::config::DEFAULTS, &overrides)?)
 }
 
 /// The settings every service behind identity shares: its address, its
@@ -181,7 +209,7 @@ const DEV_PII: &str = concat!(
 
 pub fn qualification_config(layout: &Layout) -> anyhow::Result<qualification::Config> {
     let overrides = service_overrides(layout, 1) + DEV_PII;
-    Ok(kit::config::from_toml(qualification::config::DEFAULTS, &overrides)?)
+    Ok(layout.overrides.apply("qualification", qualification::config::DEFAULTS, &overrides)?)
 }
 
 pub fn matching_config(layout: &Layout) -> anyhow::Result<matching::Config> {
@@ -192,7 +220,7 @@ pub fn matching_config(layout: &Layout) -> anyhow::Result<matching::Config> {
             layout.url(1),
             layout.url(4)
         );
-    Ok(kit::config::from_toml(matching::config::DEFAULTS, &overrides)?)
+    Ok(layout.overrides.apply("matching", matching::config::DEFAULTS, &overrides)?)
 }
 
 pub fn records_config(layout: &Layout) -> anyhow::Result<records::Config> {
@@ -207,7 +235,7 @@ pub fn records_config(layout: &Layout) -> anyhow::Result<records::Config> {
             layout.rating_window_secs.clamp(1, 10),
             layout.min_visit_minutes,
         );
-    Ok(kit::config::from_toml(records::config::DEFAULTS, &overrides)?)
+    Ok(layout.overrides.apply("records", records::config::DEFAULTS, &overrides)?)
 }
 
 pub fn incentive_config(layout: &Layout) -> anyhow::Result<incentive::Config> {
@@ -218,7 +246,7 @@ pub fn incentive_config(layout: &Layout) -> anyhow::Result<incentive::Config> {
             layout.url(3),
             layout.url(1)
         );
-    Ok(kit::config::from_toml(incentive::config::DEFAULTS, &overrides)?)
+    Ok(layout.overrides.apply("incentive", incentive::config::DEFAULTS, &overrides)?)
 }
 
 pub fn notification_config(layout: &Layout) -> anyhow::Result<notification::Config> {
@@ -233,7 +261,7 @@ pub fn notification_config(layout: &Layout) -> anyhow::Result<notification::Conf
         // A developer's webhook receivers run on their own machine (the
         // README's relay at 127.0.0.1:9000); deployments reach public ones only.
         + "[webhook]\nallowed_private_cidrs = [\"127.0.0.0/8\", \"::1/128\"]\n";
-    Ok(kit::config::from_toml(notification::config::DEFAULTS, &overrides)?)
+    Ok(layout.overrides.apply("notification", notification::config::DEFAULTS, &overrides)?)
 }
 
 pub fn gateway_config(layout: &Layout) -> anyhow::Result<gateway::Config> {
@@ -254,7 +282,7 @@ pub fn gateway_config(layout: &Layout) -> anyhow::Result<gateway::Config> {
         secret = service_secret("gateway"),
         federation = layout.federation.as_deref().unwrap_or_default(),
     );
-    Ok(kit::config::from_toml(gateway::config::DEFAULTS, &overrides)?)
+    Ok(layout.overrides.apply("gateway", gateway::config::DEFAULTS, &overrides)?)
 }
 
 /// Every service of the platform, running in this process.
@@ -378,10 +406,13 @@ pub async fn seed(suite: &Suite, layout: &Layout) -> anyhow::Result<usize> {
     Ok(seeded)
 }
 
-pub async fn run(data_dir: &Path, host: &str) -> anyhow::Result<()> {
+/// `sanshi dev`: `config` is `--config`, a TOML file with a table per service.
+pub async fn run(data_dir: &Path, host: &str, config: Option<&Path>) -> anyhow::Result<()> {
+    let overrides = read_overrides(config, std::env::vars())?;
     std::fs::create_dir_all(data_dir)?;
     let mut layout = Layout::dev(data_dir, host);
     layout.federation = Some(dev_federation(&data_dir.join("federation"), 50050)?);
+    layout.overrides = overrides;
     let _telemetry = kit::telemetry::init("sanshi-dev", &identity_config(&layout)?.telemetry)?;
     let suite = start(&layout).await?;
     let (identity, qualification, matching, records, incentive, notification, gateway) = (
@@ -443,6 +474,69 @@ pub async fn run(data_dir: &Path, host: &str) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
+
+    fn vars(pairs: &[(&str, &str)]) -> std::vec::IntoIter<(String, String)> {
+        let owned: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        owned.into_iter()
+    }
+
+    #[test]
+    fn config_file_and_environment_override_what_dev_sets() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("dev.toml");
+        std::fs::write(
+            &file,
+            "[gateway.limits]\nper_ip_burst = 7\nper_principal_burst = 5000\n\
+             [records.rules]\nmin_duration_minutes = 5\nrating_window_secs = 600\n",
+        )
+        .unwrap();
+        let environment = vars(&[
+            ("SANSHI_GATEWAY__LIMITS__PER_IP_PER_MINUTE", "60000"),
+            ("SANSHI_GATEWAY__LIMITS__PER_IP_BURST", "9000"),
+            ("SANSHI_RECORDS__RULES__MIN_DURATION_MINUTES", "30"),
+            // A standalone service's variable: one process cannot tell whose it is.
+            ("SANSHI_LIMITS__PER_IP_BURST", "1"),
+            ("SANSHI_CONFIG", "/etc/sanshi/gateway.toml"),
+        ]);
+        let mut layout = Layout::dev(dir.path(), "127.0.0.1");
+        layout.overrides = read_overrides(Some(&file), environment).unwrap();
+
+        // What start() gives the gateway and records.
+        let gateway = gateway_config(&layout).unwrap();
+        assert_eq!(gateway.limits.per_ip_per_minute, 60000, "environment");
+        assert_eq!(gateway.limits.per_ip_burst, 9000, "the environment wins over the file");
+        assert_eq!(gateway.limits.per_principal_burst, 5000, "file");
+        assert_eq!(gateway.limits.login_per_ip_burst, 10, "untouched: the default");
+        assert_eq!(gateway.server.port, 8080, "untouched: dev's own");
+        let records = records_config(&layout).unwrap();
+        assert_eq!(records.rules.min_duration_minutes, 30, "the environment wins over dev's own");
+        assert_eq!(records.rules.rating_window_secs, 600, "the file wins over dev's own");
+        assert_eq!(records.server.port, 50054);
+
+        // Without overrides, dev's own settings.
+        let plain = Layout::dev(dir.path(), "127.0.0.1");
+        assert_eq!(gateway_config(&plain).unwrap().limits.per_ip_burst, 30);
+        assert_eq!(records_config(&plain).unwrap().rules.min_duration_minutes, 15);
+        assert_eq!(records_config(&plain).unwrap().rules.rating_window_secs, 120);
+
+        // A bad value names the service and the key; so does a table that is no service.
+        let bad = vars(&[("SANSHI_GATEWAY__LIMITS__PER_IP_BURST", "lots")]);
+        layout.overrides = read_overrides(None, bad).unwrap();
+        let error = gateway_config(&layout).unwrap_err().to_string();
+        assert!(error.starts_with("gateway.limits.per_ip_burst: "), "{error}");
+        std::fs::write(&file, "[gatway.limits]\nper_ip_burst = 7\n").unwrap();
+        let error = read_overrides(Some(&file), vars(&[])).unwrap_err().to_string();
+        assert!(error.starts_with("gatway: "), "{error}");
+
+        // `sanshi dev --config FILE`.
+        let args = ["sanshi", "dev", "--config", "dev.toml"];
+        let cli = crate::Cli::try_parse_from(args).unwrap();
+        let crate::Command::Dev { config, .. } = cli.command else {
+            panic!("not the dev command")
+        };
+        assert_eq!(config.as_deref(), Some(Path::new("dev.toml")));
+    }
 
     #[test]
     fn dev_federation_configures_the_gateway_with_itself_as_peer() {

@@ -21,7 +21,9 @@ pub struct Cli {
 pub enum Command {
     /// Runs every service and the gateway in one process on the default
     /// ports, each with its own SQLite file, seeded with real region data and
-    /// demo accounts.
+    /// demo accounts. Its settings can be overridden by --config, then by
+    /// SANSHI_<SERVICE>__<SECTION>__<KEY> environment variables
+    /// (SANSHI_GATEWAY__LIMITS__PER_IP_BURST=1000).
     Dev {
         /// Folder for the SQLite files.
         #[arg(long, default_value = "./data")]
@@ -29,6 +31,9 @@ pub enum Command {
         /// Host the services listen on.
         #[arg(long, default_value = "127.0.0.1")]
         host: String,
+        /// TOML file with a table per service ([gateway.limits], [records.rules] …).
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Runs one service from configuration (defaults, then --config, then
     /// SANSHI_* environment variables): the Kubernetes entry point.
@@ -93,7 +98,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
 async fn run_service_command(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Matching { .. } => Ok(()),
-        Command::Dev { data_dir, host } => dev::run(&data_dir, &host).await,
+        Command::Dev { data_dir, host, config } => dev::run(&data_dir, &host, config.as_deref()).await,
         Command::Serve { service, config } => serve(service, config).await,
         Command::Migrate { service, config } => migrate(service, config).await,
         Command::Config { service } => {

@@ -64,6 +64,7 @@ async fn the_programme_loop_over_http(db: TestDb) {
         metrics_port: Some(0),
         max_connections: 4,
         federation: None,
+        overrides: kit::config::Overrides::default(),
     };
     let suite = common::start_suite(&mut layout, |layout| {
         layout.ports = std::array::from_fn(|_| testkit::free_port());

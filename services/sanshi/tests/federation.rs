@@ -68,6 +68,7 @@ fn layout(databases: &[TestDb], folder: &Path, federation: String) -> sanshi::de
         // Two suites and another test's on one PostgreSQL (100 connections).
         max_connections: 3,
         federation: Some(federation),
+        overrides: kit::config::Overrides::default(),
     }
 }
 

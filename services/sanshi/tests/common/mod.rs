@@ -232,6 +232,7 @@ pub async fn suite_on(db: &kit::db::testing::TestDb) -> TestSuite {
         metrics_port: None,
         max_connections: 4,
         federation: None,
+        overrides: kit::config::Overrides::default(),
     };
     let suite = start_suite(&mut layout, |layout| {
         layout.ports = std::array::from_fn(|_| testkit::free_port());
