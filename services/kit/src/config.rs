@@ -146,7 +146,10 @@ impl Overrides {
                     ));
                 }
                 let Ok(table) = value.into_table() else {
-                    return Err(ConfigError::new(service, "must be a table of sections, e.g. [gateway.limits]"));
+                    return Err(ConfigError::new(
+                        service,
+                        "must be a table of sections, e.g. [gateway.limits]",
+                    ));
                 };
                 tables.insert(service, table);
             }
@@ -643,7 +646,10 @@ mod tests {
         assert_eq!(c.server.port, 7000, "the variable wins over the file");
         assert_eq!(c.server.request_timeout_ms, 5000, "the file wins over the own settings");
         assert_eq!(c.server.shutdown_grace_ms, 1, "the own settings win over the defaults");
-        assert_eq!(c.server.concurrency_limit, 256, "not a standalone's nor another service's variable");
+        assert_eq!(
+            c.server.concurrency_limit, 256,
+            "not a standalone's nor another service's variable"
+        );
         let m: Sample = overrides.apply("matching", DEFAULTS, own).unwrap();
         assert_eq!((m.server.port, m.server.concurrency_limit), (5000, 2));
         let plain: Sample = Overrides::default().apply("identity", DEFAULTS, own).unwrap();

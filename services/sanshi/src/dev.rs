@@ -169,7 +169,9 @@ pub fn identity_config(layout: &Layout) -> anyhow::Result<identity::Config> {
         accounts = accounts.join(", "),
         services = services.join(", "),
     );
-    Ok(layout.overrides.apply("identity", identity::config::DEFAULTS, &overrides)?)
+    Ok(layout
+        .overrides
+        .apply("identity", identity::config::DEFAULTS, &overrides)?)
 }
 
 /// The settings every service behind identity shares: its address, its
@@ -209,7 +211,9 @@ const DEV_PII: &str = concat!(
 
 pub fn qualification_config(layout: &Layout) -> anyhow::Result<qualification::Config> {
     let overrides = service_overrides(layout, 1) + DEV_PII;
-    Ok(layout.overrides.apply("qualification", qualification::config::DEFAULTS, &overrides)?)
+    Ok(layout
+        .overrides
+        .apply("qualification", qualification::config::DEFAULTS, &overrides)?)
 }
 
 pub fn matching_config(layout: &Layout) -> anyhow::Result<matching::Config> {
@@ -220,7 +224,9 @@ pub fn matching_config(layout: &Layout) -> anyhow::Result<matching::Config> {
             layout.url(1),
             layout.url(4)
         );
-    Ok(layout.overrides.apply("matching", matching::config::DEFAULTS, &overrides)?)
+    Ok(layout
+        .overrides
+        .apply("matching", matching::config::DEFAULTS, &overrides)?)
 }
 
 pub fn records_config(layout: &Layout) -> anyhow::Result<records::Config> {
@@ -235,7 +241,9 @@ pub fn records_config(layout: &Layout) -> anyhow::Result<records::Config> {
             layout.rating_window_secs.clamp(1, 10),
             layout.min_visit_minutes,
         );
-    Ok(layout.overrides.apply("records", records::config::DEFAULTS, &overrides)?)
+    Ok(layout
+        .overrides
+        .apply("records", records::config::DEFAULTS, &overrides)?)
 }
 
 pub fn incentive_config(layout: &Layout) -> anyhow::Result<incentive::Config> {
@@ -246,7 +254,9 @@ pub fn incentive_config(layout: &Layout) -> anyhow::Result<incentive::Config> {
             layout.url(3),
             layout.url(1)
         );
-    Ok(layout.overrides.apply("incentive", incentive::config::DEFAULTS, &overrides)?)
+    Ok(layout
+        .overrides
+        .apply("incentive", incentive::config::DEFAULTS, &overrides)?)
 }
 
 pub fn notification_config(layout: &Layout) -> anyhow::Result<notification::Config> {
@@ -261,7 +271,9 @@ pub fn notification_config(layout: &Layout) -> anyhow::Result<notification::Conf
         // A developer's webhook receivers run on their own machine (the
         // README's relay at 127.0.0.1:9000); deployments reach public ones only.
         + "[webhook]\nallowed_private_cidrs = [\"127.0.0.0/8\", \"::1/128\"]\n";
-    Ok(layout.overrides.apply("notification", notification::config::DEFAULTS, &overrides)?)
+    Ok(layout
+        .overrides
+        .apply("notification", notification::config::DEFAULTS, &overrides)?)
 }
 
 pub fn gateway_config(layout: &Layout) -> anyhow::Result<gateway::Config> {
@@ -282,7 +294,9 @@ pub fn gateway_config(layout: &Layout) -> anyhow::Result<gateway::Config> {
         secret = service_secret("gateway"),
         federation = layout.federation.as_deref().unwrap_or_default(),
     );
-    Ok(layout.overrides.apply("gateway", gateway::config::DEFAULTS, &overrides)?)
+    Ok(layout
+        .overrides
+        .apply("gateway", gateway::config::DEFAULTS, &overrides)?)
 }
 
 /// Every service of the platform, running in this process.
@@ -510,7 +524,10 @@ mod tests {
         assert_eq!(gateway.limits.login_per_ip_burst, 10, "untouched: the default");
         assert_eq!(gateway.server.port, 8080, "untouched: dev's own");
         let records = records_config(&layout).unwrap();
-        assert_eq!(records.rules.min_duration_minutes, 30, "the environment wins over dev's own");
+        assert_eq!(
+            records.rules.min_duration_minutes, 30,
+            "the environment wins over dev's own"
+        );
         assert_eq!(records.rules.rating_window_secs, 600, "the file wins over dev's own");
         assert_eq!(records.server.port, 50054);
 

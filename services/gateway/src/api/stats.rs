@@ -74,9 +74,8 @@ impl Cache {
         }
         let mut client = identity::region_service_client::RegionServiceClient::new(channel(up, "sanshi.identity.v1")?);
         let mut rows = Vec::new();
-        let mut version = String::new();
         let mut page_token = String::new();
-        loop {
+        let version = loop {
             let page = client
                 .list_regions(req(
                     identity::ListRegionsRequest {
@@ -89,12 +88,11 @@ impl Cache {
                 .await?
                 .into_inner();
             rows.extend(page.regions);
-            version = page.tree_version;
             if page.next_page_token.is_empty() {
-                break;
+                break page.tree_version;
             }
             page_token = page.next_page_token;
-        }
+        };
         let codes: Vec<String> = rows.iter().map(|r| r.code.clone()).collect();
         let mut held = lock(&self.regions);
         if held.version != version {
