@@ -203,14 +203,36 @@ pub fn contains(column: &'static str, text: &str) -> sea_orm::sea_query::SimpleE
 }
 
 /// `column` starts with the division-code `prefix` ("" matches every row):
-/// region scope in SQL, as `Scope::covers` is in code.
+/// region scope in SQL, as `Scope::covers` is in code. Written as the range
+/// [`code_range`] rather than `LIKE 'prefix%'`, so that both SQLite and
+/// PostgreSQL (whatever its collation) read it from an index on `column`
+/// instead of testing every row.
 pub fn code_prefix(column: &'static str, prefix: &str) -> sea_orm::sea_query::SimpleExpr {
     use sea_orm::sea_query::{Expr, ExprTrait};
     if prefix.is_empty() {
-        Expr::value(true)
-    } else {
-        Expr::col(column).like(format!("{prefix}%"))
+        return Expr::value(true);
     }
+    match code_range(prefix) {
+        Some((low, high)) => Expr::col(column).between(low, high),
+        None => {
+            Expr::col(column).like(sea_orm::sea_query::LikeExpr::new(format!("{}%", escape_like(prefix))).escape('\\'))
+        }
+    }
+}
+
+/// The longest division code (a community's).
+pub const CODE_LEN: usize = 12;
+
+/// The division codes that start with `prefix`, as an inclusive range: from
+/// the prefix itself to the prefix padded with nines to [`CODE_LEN`]. Codes
+/// are digits, so a code lies in the range exactly when it starts with the
+/// prefix. None when `prefix` is not digits or longer than a code. For raw
+/// SQL: `column BETWEEN ? AND ?` with the two bounds.
+pub fn code_range(prefix: &str) -> Option<(String, String)> {
+    if prefix.is_empty() || prefix.len() > CODE_LEN || !prefix.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((prefix.to_string(), format!("{prefix:9<CODE_LEN$}")))
 }
 
 /// Whether a database error means the database is out of reach (refused or
@@ -454,6 +476,36 @@ macro_rules! db_tests {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn code_range_holds_exactly_the_codes_under_a_prefix() {
+        assert_eq!(
+            super::code_range("500103"),
+            Some(("500103".to_string(), "500103999999".to_string()))
+        );
+        assert_eq!(super::code_range(""), None);
+        assert_eq!(super::code_range("50%"), None);
+        let inside = |prefix: &str, code: &str| {
+            let (low, high) = super::code_range(prefix).unwrap();
+            low.as_str() <= code && code <= high.as_str()
+        };
+        for (prefix, code) in [
+            ("50", "50"),
+            ("500103", "500103003013"),
+            ("5001", "500199"),
+            ("99", "999999999999"),
+        ] {
+            assert!(inside(prefix, code), "{code} under {prefix}");
+        }
+        for (prefix, code) in [
+            ("500103", "5001"),
+            ("500103", "500104"),
+            ("500103", "500102999999"),
+            ("51", "5"),
+        ] {
+            assert!(!inside(prefix, code), "{code} not under {prefix}");
+        }
+    }
+
     #[test]
     fn chunks_stay_under_the_statement_limit() {
         // Two rows of 40 % each fit; a third would not.

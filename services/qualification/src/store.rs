@@ -355,7 +355,7 @@ fn region_match(prefixes: &[String]) -> Condition {
     for prefix in prefixes {
         // A service region inside the prefix, or a district the prefix lies in
         // (a reviewer of a street sees applications for its whole district).
-        any = any.add(Expr::col("region_code").like(format!("{prefix}%")));
+        any = any.add(kit::db::code_prefix("region_code", prefix));
         if prefix.len() > 6 {
             any = any.add(Expr::col("region_code").eq(prefix[..6].to_string()));
         }

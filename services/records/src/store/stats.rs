@@ -24,14 +24,21 @@ pub async fn region(
     year_start: DateTime<Utc>,
     month_start: DateTime<Utc>,
 ) -> ServiceResult<Stats> {
-    let like = format!("{prefix}%");
+    // A code range, which the index on community_code serves.
+    let (low, high) =
+        kit::db::code_range(prefix).ok_or_else(|| kit::ServiceError::invalid("region_code", "区划代码无效"))?;
     let sql = "SELECT CAST(COUNT(*) AS BIGINT), \
                CAST(COALESCE(SUM(CASE WHEN start_at >= ? THEN 1 ELSE 0 END), 0) AS BIGINT), \
                CAST(COALESCE(SUM(CASE WHEN state IN ('confirmed', 'scored') THEN 1 ELSE 0 END), 0) AS BIGINT), \
                CAST(COALESCE(SUM(CASE WHEN community_rating > 0 THEN 1 ELSE 0 END), 0) AS BIGINT), \
                CAST(COALESCE(SUM(community_rating), 0) AS BIGINT) \
-               FROM records WHERE community_code LIKE ? AND start_at >= ?";
-    let values = vec![month_start.into(), like.clone().into(), year_start.into()];
+               FROM records WHERE community_code BETWEEN ? AND ? AND start_at >= ?";
+    let values = vec![
+        month_start.into(),
+        low.clone().into(),
+        high.clone().into(),
+        year_start.into(),
+    ];
     let mut s = Stats::default();
     if let Some(r) = db.query_one_raw(statement(db, sql, values)).await? {
         s.this_year = r.try_get_by_index(0)?;
@@ -42,9 +49,9 @@ pub async fn region(
     }
     let sql = "SELECT CAST(COUNT(*) AS BIGINT), CAST(COALESCE(SUM(rr.rating), 0) AS BIGINT) \
                FROM resident_ratings rr JOIN records r ON r.id = rr.record_id \
-               WHERE r.community_code LIKE ? AND r.start_at >= ?";
+               WHERE r.community_code BETWEEN ? AND ? AND r.start_at >= ?";
     if let Some(r) = db
-        .query_one_raw(statement(db, sql, vec![like.into(), year_start.into()]))
+        .query_one_raw(statement(db, sql, vec![low.into(), high.into(), year_start.into()]))
         .await?
     {
         s.resident_ratings = r.try_get_by_index(0)?;
