@@ -302,6 +302,20 @@ pub fn chunks_by_size<T>(rows: &[T], bytes: impl Fn(&T) -> usize) -> Vec<&[T]> {
     chunks
 }
 
+/// The most bound values one statement carries: SQLite allows 32,766,
+/// PostgreSQL 65,535.
+pub const MAX_STATEMENT_VALUES: usize = MAX_STATEMENT_ROWS * 16;
+
+/// [`chunks_by_size`] for rows of `columns` values each: also few enough
+/// rows that a chunk's values stay within [`MAX_STATEMENT_VALUES`] (wide
+/// rows, such as bulk loads of whole records, need it).
+pub fn chunks_by_width<T>(rows: &[T], columns: usize, bytes: impl Fn(&T) -> usize) -> Vec<&[T]> {
+    let most = (MAX_STATEMENT_VALUES / columns.max(1)).max(1);
+    rows.chunks(most)
+        .flat_map(|part| chunks_by_size(part, &bytes))
+        .collect()
+}
+
 /// A statement written with `?` placeholders (numbered `$1, $2…` for
 /// PostgreSQL); for the aggregates sea-query cannot express. `sql` must not
 /// contain a literal question mark.
@@ -520,6 +534,14 @@ mod tests {
         let small = vec![1; super::MAX_STATEMENT_ROWS * 2 + 1];
         let lengths: Vec<usize> = super::chunks_by_size(&small, |r| *r).iter().map(|c| c.len()).collect();
         assert_eq!(lengths, [super::MAX_STATEMENT_ROWS, super::MAX_STATEMENT_ROWS, 1]);
+    }
+
+    #[test]
+    fn wide_rows_stay_under_the_value_limit() {
+        let rows = vec![1; super::MAX_STATEMENT_ROWS];
+        let chunks = super::chunks_by_width(&rows, 32, |r| *r);
+        assert_eq!(chunks.iter().map(|c| c.len()).collect::<Vec<_>>(), [1000, 1000]);
+        assert!(chunks.iter().all(|c| c.len() * 32 <= super::MAX_STATEMENT_VALUES));
     }
 
     use super::*;

@@ -159,29 +159,31 @@ fn json<T: Serialize>(value: &T) -> Result<String, DbErr> {
     serde_json::to_string(value).map_err(|e| DbErr::Custom(format!("encode json: {e}")))
 }
 
-/// Inserts or replaces the application row and its region index.
-pub async fn save(db: &impl ConnectionTrait, cipher: &PiiCipher, app: &Application) -> Result<(), DbErr> {
-    let columns = [
-        "id",
-        "account_id",
-        "state",
-        "version",
-        "real_name",
-        "id_sealed",
-        "id_hash",
-        "phone_sealed",
-        "profession",
-        "form",
-        "findings",
-        "years_of_practice",
-        "qualified_until",
-        "duplicate_of",
-        "submitted_at",
-        "created_at",
-        "updated_at",
-    ];
+/// The columns of an application row, in the order of [`row`].
+const COLUMNS: [&str; 17] = [
+    "id",
+    "account_id",
+    "state",
+    "version",
+    "real_name",
+    "id_sealed",
+    "id_hash",
+    "phone_sealed",
+    "profession",
+    "form",
+    "findings",
+    "years_of_practice",
+    "qualified_until",
+    "duplicate_of",
+    "submitted_at",
+    "created_at",
+    "updated_at",
+];
+
+/// An application's row: personal data sealed, the form as JSON.
+fn row(cipher: &PiiCipher, app: &Application) -> Result<[sea_orm::sea_query::SimpleExpr; 17], DbErr> {
     let profession = (!app.form.profession.is_empty()).then(|| app.form.profession.clone());
-    let values: [sea_orm::sea_query::SimpleExpr; 17] = [
+    Ok([
         app.id.clone().into(),
         app.account_id.clone().into(),
         app.state.as_str().into(),
@@ -199,7 +201,20 @@ pub async fn save(db: &impl ConnectionTrait, cipher: &PiiCipher, app: &Applicati
         app.submitted_at.into(),
         app.created_at.into(),
         app.updated_at.into(),
-    ];
+    ])
+}
+
+/// The application's service regions, each once.
+fn region_codes(app: &Application) -> Vec<String> {
+    let mut codes = app.form.service_regions.clone();
+    codes.sort();
+    codes.dedup();
+    codes
+}
+
+/// Inserts or replaces the application row and its region index.
+pub async fn save(db: &impl ConnectionTrait, cipher: &PiiCipher, app: &Application) -> Result<(), DbErr> {
+    let values = row(cipher, app)?;
     db.execute(
         &Query::delete()
             .from_table("applications")
@@ -210,7 +225,7 @@ pub async fn save(db: &impl ConnectionTrait, cipher: &PiiCipher, app: &Applicati
     db.execute(
         &Query::insert()
             .into_table("applications")
-            .columns(columns)
+            .columns(COLUMNS)
             .values_panic(values)
             .to_owned(),
     )
@@ -222,9 +237,7 @@ pub async fn save(db: &impl ConnectionTrait, cipher: &PiiCipher, app: &Applicati
             .to_owned(),
     )
     .await?;
-    let mut codes = app.form.service_regions.clone();
-    codes.sort();
-    codes.dedup();
+    let codes = region_codes(app);
     if !codes.is_empty() {
         let mut insert = Query::insert()
             .into_table("application_regions")
@@ -238,32 +251,83 @@ pub async fn save(db: &impl ConnectionTrait, cipher: &PiiCipher, app: &Applicati
     Ok(())
 }
 
+/// Inserts new applications and their region index, many rows per
+/// statement (bulk loads; [`save`] writes one application, new or not).
+pub async fn save_many(db: &impl ConnectionTrait, cipher: &PiiCipher, apps: &[Application]) -> Result<(), DbErr> {
+    let size = |a: &Application| 1024 + 64 * a.form.specialties.len() + 192 * a.form.certificates.len();
+    for chunk in kit::db::chunks_by_width(apps, COLUMNS.len(), size) {
+        let mut insert = Query::insert();
+        insert.into_table("applications").columns(COLUMNS);
+        for app in chunk {
+            insert.values_panic(row(cipher, app)?);
+        }
+        db.execute(&insert).await?;
+    }
+    let regions: Vec<(&str, String)> = apps
+        .iter()
+        .flat_map(|app| region_codes(app).into_iter().map(move |code| (app.id.as_str(), code)))
+        .collect();
+    for chunk in kit::db::chunks_by_width(&regions, 2, |_| 64) {
+        let mut insert = Query::insert();
+        insert
+            .into_table("application_regions")
+            .columns(["application_id", "region_code"]);
+        for (id, code) in chunk {
+            insert.values_panic([(*id).into(), code.clone().into()]);
+        }
+        db.execute(&insert).await?;
+    }
+    Ok(())
+}
+
+/// The columns of a frozen version, in the order of [`version_row`].
+const VERSION_COLUMNS: [&str; 8] = [
+    "application_id",
+    "version",
+    "real_name",
+    "id_sealed",
+    "phone_sealed",
+    "form",
+    "findings",
+    "submitted_at",
+];
+
+fn version_row(cipher: &PiiCipher, app: &Application) -> Result<[sea_orm::sea_query::SimpleExpr; 8], DbErr> {
+    Ok([
+        app.id.clone().into(),
+        app.version.into(),
+        app.real_name.clone().into(),
+        sealed(cipher, &app.id_number).into(),
+        sealed(cipher, &app.phone).into(),
+        json(&app.form)?.into(),
+        json(&app.findings)?.into(),
+        app.submitted_at.unwrap_or_else(Utc::now).into(),
+    ])
+}
+
 /// Freezes the submitted version.
 pub async fn freeze_version(db: &impl ConnectionTrait, cipher: &PiiCipher, app: &Application) -> Result<(), DbErr> {
     let insert = Query::insert()
         .into_table("application_versions")
-        .columns([
-            "application_id",
-            "version",
-            "real_name",
-            "id_sealed",
-            "phone_sealed",
-            "form",
-            "findings",
-            "submitted_at",
-        ])
-        .values_panic([
-            app.id.clone().into(),
-            app.version.into(),
-            app.real_name.clone().into(),
-            sealed(cipher, &app.id_number).into(),
-            sealed(cipher, &app.phone).into(),
-            json(&app.form)?.into(),
-            json(&app.findings)?.into(),
-            app.submitted_at.unwrap_or_else(Utc::now).into(),
-        ])
+        .columns(VERSION_COLUMNS)
+        .values_panic(version_row(cipher, app)?)
         .to_owned();
     db.execute(&insert).await.map(|_| ())
+}
+
+/// Freezes the current versions of many applications, many rows per
+/// statement (bulk loads).
+pub async fn freeze_versions(db: &impl ConnectionTrait, cipher: &PiiCipher, apps: &[Application]) -> Result<(), DbErr> {
+    let size = |a: &Application| 1024 + 64 * a.form.specialties.len() + 192 * a.form.certificates.len();
+    for chunk in kit::db::chunks_by_width(apps, VERSION_COLUMNS.len(), size) {
+        let mut insert = Query::insert();
+        insert.into_table("application_versions").columns(VERSION_COLUMNS);
+        for app in chunk {
+            insert.values_panic(version_row(cipher, app)?);
+        }
+        db.execute(&insert).await?;
+    }
+    Ok(())
 }
 
 fn row_to_application(cipher: &PiiCipher, row: &QueryResult) -> ServiceResult<Application> {
@@ -496,6 +560,37 @@ pub async fn record_decision(db: &impl ConnectionTrait, application_id: &str, ro
         ])
         .to_owned();
     db.execute(&insert).await.map(|_| ())
+}
+
+/// Records many decisions, `(application id, decision)`, many rows per
+/// statement (bulk loads); each application's in the order given.
+pub async fn record_decisions(db: &impl ConnectionTrait, rows: &[(String, DecisionRow)]) -> Result<(), DbErr> {
+    let size = |(id, row): &(String, DecisionRow)| 128 + id.len() + row.reason.len();
+    for chunk in kit::db::chunks_by_width(rows, 7, size) {
+        let mut insert = Query::insert();
+        insert.into_table("decisions").columns([
+            "application_id",
+            "decision",
+            "from_state",
+            "to_state",
+            "reason",
+            "reviewer_account_id",
+            "created_at",
+        ]);
+        for (application_id, row) in chunk {
+            insert.values_panic([
+                application_id.clone().into(),
+                row.decision.clone().into(),
+                row.from_state.clone().into(),
+                row.to_state.clone().into(),
+                row.reason.clone().into(),
+                row.reviewer_account_id.clone().into(),
+                row.created_at.into(),
+            ]);
+        }
+        db.execute(&insert).await?;
+    }
+    Ok(())
 }
 
 pub async fn decisions(db: &impl ConnectionTrait, application_id: &str) -> Result<Vec<DecisionRow>, DbErr> {

@@ -147,7 +147,7 @@ pub fn identity_config(layout: &Layout) -> anyhow::Result<identity::Config> {
         [telemetry]
         log_format = "pretty"
         log_level = "{level}"
-        {DEV_PII}
+        {pii}
         [consumers]
         qualification_url = "{qualification}"
         [sms]
@@ -165,6 +165,7 @@ pub fn identity_config(layout: &Layout) -> anyhow::Result<identity::Config> {
         db = layout.databases[0],
         pool = layout.max_connections,
         level = layout.log_level,
+        pii = dev_pii(),
         qualification = layout.url(1),
         accounts = accounts.join(", "),
         services = services.join(", "),
@@ -203,14 +204,18 @@ fn service_overrides(layout: &Layout, index: usize) -> String {
     )
 }
 
-/// Public development keys: never use them outside `sanshi dev` and tests.
-const DEV_PII: &str = concat!(
-    "[pii]\nencryption_key = \"c2Fuc2hpLWRldi1vbmx5LWVuY3J5cHRpb24ta2V5ISE=\"\n",
-    "hash_key = \"c2Fuc2hpLWRldi1vbmx5LWxvb2t1cC1oYXNoLWtleSE=\"\n"
-);
+/// Public development keys of personal data (`pii.encryption_key`,
+/// `pii.hash_key`): never use them outside `sanshi dev`, tests and benchmarks.
+pub const DEV_ENCRYPTION_KEY: &str = "c2Fuc2hpLWRldi1vbmx5LWVuY3J5cHRpb24ta2V5ISE=";
+pub const DEV_HASH_KEY: &str = "c2Fuc2hpLWRldi1vbmx5LWxvb2t1cC1oYXNoLWtleSE=";
+
+/// The `[pii]` section with the development keys.
+fn dev_pii() -> String {
+    format!("[pii]\nencryption_key = \"{DEV_ENCRYPTION_KEY}\"\nhash_key = \"{DEV_HASH_KEY}\"\n")
+}
 
 pub fn qualification_config(layout: &Layout) -> anyhow::Result<qualification::Config> {
-    let overrides = service_overrides(layout, 1) + DEV_PII;
+    let overrides = service_overrides(layout, 1) + &dev_pii();
     Ok(layout
         .overrides
         .apply("qualification", qualification::config::DEFAULTS, &overrides)?)
@@ -218,7 +223,7 @@ pub fn qualification_config(layout: &Layout) -> anyhow::Result<qualification::Co
 
 pub fn matching_config(layout: &Layout) -> anyhow::Result<matching::Config> {
     let overrides = service_overrides(layout, 2)
-        + DEV_PII
+        + &dev_pii()
         + &format!(
             "[consumers]\nqualification_url = \"{}\"\nincentive_url = \"{}\"\n",
             layout.url(1),
@@ -231,7 +236,7 @@ pub fn matching_config(layout: &Layout) -> anyhow::Result<matching::Config> {
 
 pub fn records_config(layout: &Layout) -> anyhow::Result<records::Config> {
     let overrides = service_overrides(layout, 3)
-        + DEV_PII
+        + &dev_pii()
         + &format!(
             "[consumers]\nmatching_url = \"{}\"\n[attachments]\nlocal_path = \"{}\"\n\
              [rules]\nrating_window_secs = {}\nscoring_sweep_secs = {}\nmin_duration_minutes = {}\n",
@@ -248,7 +253,7 @@ pub fn records_config(layout: &Layout) -> anyhow::Result<records::Config> {
 
 pub fn incentive_config(layout: &Layout) -> anyhow::Result<incentive::Config> {
     let overrides = service_overrides(layout, 4)
-        + DEV_PII
+        + &dev_pii()
         + &format!(
             "[consumers]\nrecords_url = \"{}\"\nqualification_url = \"{}\"\n",
             layout.url(3),

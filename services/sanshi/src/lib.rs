@@ -1,6 +1,7 @@
 //! Commands of the `sanshi` binary.
 
 pub mod dev;
+pub mod national;
 pub mod seed;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -51,6 +52,11 @@ pub enum Command {
     },
     /// Prints a service's built-in default configuration.
     Config { service: Service },
+    /// Fills the services' databases (created when missing, migrated) with
+    /// a national programme for benchmarks: China's urban communities and
+    /// synthetic professionals, matches and two years of scored visits.
+    /// Runs once: does nothing when the data is there (--fresh starts over).
+    SeedNational(national::Options),
     /// Matching tools for offline use and audits.
     Matching {
         #[command(subcommand)]
@@ -99,6 +105,7 @@ async fn run_service_command(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Matching { .. } => Ok(()),
         Command::Dev { data_dir, host, config } => dev::run(&data_dir, &host, config.as_deref()).await,
+        Command::SeedNational(options) => national::run(options).await,
         Command::Serve { service, config } => serve(service, config).await,
         Command::Migrate { service, config } => migrate(service, config).await,
         Command::Config { service } => {

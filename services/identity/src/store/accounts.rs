@@ -1,6 +1,6 @@
 use super::entities::{account, role_grant};
 use super::unique_violation;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use kit::auth::Role;
 use kit::{ServiceError, ServiceResult};
 use sea_orm::sea_query::{Asterisk, Condition, Expr, ExprTrait, Order, Query};
@@ -80,6 +80,70 @@ pub async fn insert(db: &impl ConnectionTrait, new: NewAccount) -> ServiceResult
         account: model,
         roles: new.roles,
     })
+}
+
+/// Inserts new accounts with their grants, each created at the time given
+/// with it, many rows per statement (bulk loads). Unlike [`insert`] it does
+/// not look for taken usernames or numbers first: a duplicate fails the
+/// statement on the table's unique keys.
+pub async fn insert_many(db: &impl ConnectionTrait, accounts: &[(NewAccount, DateTime<Utc>)]) -> Result<(), DbErr> {
+    let size = |(a, _): &(NewAccount, DateTime<Utc>)| {
+        160 + a.username.len()
+            + a.display_name.len()
+            + a.password_hash.len()
+            + 2 * a.phone_sealed.as_ref().map_or(0, Vec::len)
+    };
+    for chunk in kit::db::chunks_by_width(accounts, 11, size) {
+        let mut insert = Query::insert();
+        insert.into_table("accounts").columns([
+            "id",
+            "username",
+            "display_name",
+            "phone_sealed",
+            "phone_hash",
+            "region_code",
+            "status",
+            "kind",
+            "password_hash",
+            "created_at",
+            "updated_at",
+        ]);
+        for (a, at) in chunk {
+            insert.values_panic([
+                a.id.clone().into(),
+                a.username.clone().into(),
+                a.display_name.clone().into(),
+                a.phone_sealed.clone().into(),
+                a.phone_hash.clone().into(),
+                a.region_code.clone().into(),
+                "active".into(),
+                a.kind.into(),
+                a.password_hash.clone().into(),
+                (*at).into(),
+                (*at).into(),
+            ]);
+        }
+        db.execute(&insert).await?;
+    }
+    let grants: Vec<(&str, Role, &str, DateTime<Utc>)> = accounts
+        .iter()
+        .flat_map(|(a, at)| {
+            a.roles
+                .iter()
+                .map(move |(role, region)| (a.id.as_str(), *role, region.as_str(), *at))
+        })
+        .collect();
+    for chunk in kit::db::chunks_by_width(&grants, 4, |g| 80 + g.2.len()) {
+        let mut insert = Query::insert();
+        insert
+            .into_table("role_grants")
+            .columns(["account_id", "role", "region_code", "created_at"]);
+        for (id, role, region, at) in chunk {
+            insert.values_panic([(*id).into(), role.as_str().into(), (*region).into(), (*at).into()]);
+        }
+        db.execute(&insert).await?;
+    }
+    Ok(())
 }
 
 /// Whether an account has the number whose lookup hash (`lookup_hash("phone", …)`) is `phone_hash`.

@@ -70,6 +70,52 @@ pub async fn upsert(db: &impl ConnectionTrait, p: &Professional, now: DateTime<U
     Ok(())
 }
 
+/// [`upsert`] for many professionals, many rows per statement (bulk loads).
+pub async fn upsert_many(
+    db: &impl ConnectionTrait,
+    professionals: &[Professional],
+    now: DateTime<Utc>,
+) -> ServiceResult<()> {
+    let size = |p: &Professional| 160 + p.real_name.len() + 40 * (p.specialties.len() + p.service_regions.len());
+    for chunk in kit::db::chunks_by_width(professionals, 7, size) {
+        let mut insert = Query::insert();
+        insert.into_table("professionals").columns([
+            "account_id",
+            "real_name",
+            "profession",
+            "specialties",
+            "service_regions",
+            "status",
+            "updated_at",
+        ]);
+        for p in chunk {
+            insert.values_panic([
+                p.account_id.clone().into(),
+                p.real_name.clone().into(),
+                p.profession.clone().into(),
+                to_json(&p.specialties)?.into(),
+                to_json(&p.service_regions)?.into(),
+                p.status.clone().into(),
+                now.into(),
+            ]);
+        }
+        insert.on_conflict(
+            OnConflict::column("account_id")
+                .update_columns([
+                    "real_name",
+                    "profession",
+                    "specialties",
+                    "service_regions",
+                    "status",
+                    "updated_at",
+                ])
+                .to_owned(),
+        );
+        db.execute(&insert).await?;
+    }
+    Ok(())
+}
+
 /// Sets a professional's status; false when incentive does not know them.
 pub async fn set_status(
     db: &impl ConnectionTrait,

@@ -1,8 +1,9 @@
 use super::{from_json, prefix, to_json};
-use crate::domain::community::{Profile, Renovation};
+use crate::domain::community::{DEFAULT_DEMAND, Profile, Renovation};
+use crate::domain::division::SeedCommunity;
 use chrono::{DateTime, Utc};
 use kit::ServiceResult;
-use sea_orm::sea_query::{Asterisk, Condition, Expr, ExprTrait, Order, Query, SelectStatement};
+use sea_orm::sea_query::{Asterisk, Condition, Expr, ExprTrait, OnConflict, Order, Query, SelectStatement};
 use sea_orm::{ConnectionTrait, DbErr, QueryResult};
 use serde::{Deserialize, Serialize};
 
@@ -67,6 +68,51 @@ pub async fn find(db: &impl ConnectionTrait, code: &str) -> ServiceResult<Option
         .and_where(Expr::col("code").eq(code))
         .to_owned();
     db.query_one(&select).await?.as_ref().map(from_row).transpose()
+}
+
+/// Adds communities from division data that the table does not have yet,
+/// with synthetic positions and empty profiles, as the migration seeds
+/// Chongqing's; many per statement (bulk loads). A code already there keeps
+/// its row. Returns how many were added.
+pub async fn insert_many(db: &impl ConnectionTrait, rows: &[SeedCommunity], now: DateTime<Utc>) -> Result<u64, DbErr> {
+    let mut added = 0;
+    let size = |c: &SeedCommunity| 160 + c.name.len() + c.street_name.len() + c.district_name.len();
+    for chunk in kit::db::chunks_by_width(rows, 12, size) {
+        let mut insert = Query::insert();
+        insert.into_table("communities").columns([
+            "code",
+            "name",
+            "street_code",
+            "street_name",
+            "district_code",
+            "district_name",
+            "lon",
+            "lat",
+            "location_synthetic",
+            "profile",
+            "demand",
+            "updated_at",
+        ]);
+        for c in chunk {
+            insert.values_panic([
+                c.code.clone().into(),
+                c.name.clone().into(),
+                c.street_code.clone().into(),
+                c.street_name.clone().into(),
+                c.district_code.clone().into(),
+                c.district_name.clone().into(),
+                c.lon.into(),
+                c.lat.into(),
+                true.into(),
+                "{}".into(),
+                DEFAULT_DEMAND.into(),
+                now.into(),
+            ]);
+        }
+        insert.on_conflict(OnConflict::column("code").do_nothing().to_owned());
+        added += db.execute(&insert).await?.rows_affected();
+    }
+    Ok(added)
 }
 
 pub async fn save_profile(

@@ -88,6 +88,61 @@ pub async fn insert(db: &impl ConnectionTrait, m: &Match) -> Result<(), DbErr> {
     db.execute(&insert).await.map(|_| ())
 }
 
+/// Inserts matches with their whole history so far (answered, confirmed,
+/// ended), many rows per statement (bulk loads; [`insert`] and [`update`]
+/// are the way one proposal goes through its life).
+pub async fn insert_many(db: &impl ConnectionTrait, matches: &[Match]) -> Result<(), DbErr> {
+    let size = |m: &Match| 320 + m.message.len() + m.end_reason.len();
+    for chunk in kit::db::chunks_by_width(matches, 18, size) {
+        let mut insert = Query::insert();
+        insert.into_table("matches").columns([
+            "id",
+            "community_code",
+            "professional_id",
+            "initiated_by",
+            "state",
+            "message",
+            "created_by",
+            "distance_km",
+            "created_at",
+            "expires_at",
+            "responded_at",
+            "response_secs",
+            "confirmed_at",
+            "ended_at",
+            "end_reason",
+            "ended_by",
+            "assignment_id",
+            "updated_at",
+        ]);
+        for m in chunk {
+            let updated_at = m.ended_at.or(m.confirmed_at).or(m.responded_at).unwrap_or(m.created_at);
+            insert.values_panic([
+                m.id.clone().into(),
+                m.community_code.clone().into(),
+                m.professional_id.clone().into(),
+                m.initiated_by.as_str().into(),
+                m.state.as_str().into(),
+                m.message.clone().into(),
+                m.created_by.clone().into(),
+                m.distance_km.into(),
+                m.created_at.into(),
+                m.expires_at.into(),
+                m.responded_at.into(),
+                m.response_secs.into(),
+                m.confirmed_at.into(),
+                m.ended_at.into(),
+                m.end_reason.clone().into(),
+                m.ended_by.map(Side::as_str).unwrap_or("").into(),
+                m.assignment_id.clone().into(),
+                updated_at.into(),
+            ]);
+        }
+        db.execute(&insert).await?;
+    }
+    Ok(())
+}
+
 /// Writes the mutable part of a match, only if it is still in `expected`
 /// state (so that a concurrent change is detected, not overwritten).
 pub async fn update(db: &impl ConnectionTrait, m: &Match, expected: MatchState) -> Result<bool, DbErr> {

@@ -94,6 +94,82 @@ pub async fn find(db: &impl ConnectionTrait, account_id: &str) -> ServiceResult<
     db.query_one(&select).await?.as_ref().map(from_row).transpose()
 }
 
+/// The columns of a professional's row.
+const COLUMNS: [&str; 17] = [
+    "account_id",
+    "application_id",
+    "real_name",
+    "profession",
+    "specialties",
+    "service_regions",
+    "lon",
+    "lat",
+    "employer_name",
+    "status",
+    "status_reason",
+    "qualified_until",
+    "capacity",
+    "available",
+    "star_rating",
+    "federation_consent",
+    "updated_at",
+];
+
+/// Inserts new professionals with everything they have (bulk loads, many
+/// rows per statement); [`upsert_qualified`] is the way one enters or
+/// re-enters from qualification's events.
+pub async fn insert_many(db: &impl ConnectionTrait, professionals: &[Professional]) -> Result<(), DbErr> {
+    let size = |p: &Professional| {
+        256 + p.real_name.len() + p.employer_name.len() + 40 * (p.specialties.len() + p.service_regions.len())
+    };
+    for chunk in kit::db::chunks_by_width(professionals, COLUMNS.len(), size) {
+        let mut insert = Query::insert();
+        insert.into_table("professionals").columns(COLUMNS);
+        for p in chunk {
+            insert.values_panic([
+                p.account_id.clone().into(),
+                p.application_id.clone().into(),
+                p.real_name.clone().into(),
+                p.profession.clone().into(),
+                to_json(&p.specialties)?.into(),
+                to_json(&p.service_regions)?.into(),
+                p.location.map(|l| l.0).into(),
+                p.location.map(|l| l.1).into(),
+                p.employer_name.clone().into(),
+                p.status.as_str().into(),
+                p.status_reason.clone().into(),
+                p.qualified_until.clone().into(),
+                p.capacity.into(),
+                p.available.into(),
+                p.star_rating.into(),
+                p.federation_consent.into(),
+                p.updated_at.into(),
+            ]);
+        }
+        db.execute(&insert).await?;
+    }
+    let regions: Vec<(&str, &str)> = professionals
+        .iter()
+        .flat_map(|p| {
+            let mut codes: Vec<&str> = p.service_regions.iter().map(String::as_str).collect();
+            codes.sort_unstable();
+            codes.dedup();
+            codes.into_iter().map(move |code| (p.account_id.as_str(), code))
+        })
+        .collect();
+    for chunk in kit::db::chunks_by_width(&regions, 2, |_| 64) {
+        let mut insert = Query::insert();
+        insert
+            .into_table("professional_regions")
+            .columns(["account_id", "region_code"]);
+        for (account_id, code) in chunk {
+            insert.values_panic([(*account_id).into(), (*code).into()]);
+        }
+        db.execute(&insert).await?;
+    }
+    Ok(())
+}
+
 /// Inserts or replaces the qualification part of a professional, keeping
 /// what they set themselves (capacity, availability) and their rating.
 pub async fn upsert_qualified(db: &impl ConnectionTrait, p: &Professional) -> Result<(), DbErr> {
@@ -120,25 +196,7 @@ pub async fn upsert_qualified(db: &impl ConnectionTrait, p: &Professional) -> Re
     let (lon, lat) = (p.location.map(|l| l.0), p.location.map(|l| l.1));
     let insert = Query::insert()
         .into_table("professionals")
-        .columns([
-            "account_id",
-            "application_id",
-            "real_name",
-            "profession",
-            "specialties",
-            "service_regions",
-            "lon",
-            "lat",
-            "employer_name",
-            "status",
-            "status_reason",
-            "qualified_until",
-            "capacity",
-            "available",
-            "star_rating",
-            "federation_consent",
-            "updated_at",
-        ])
+        .columns(COLUMNS)
         .values_panic([
             p.account_id.clone().into(),
             p.application_id.clone().into(),

@@ -45,6 +45,40 @@ pub async fn upsert(db: &impl ConnectionTrait, m: &MatchView) -> Result<(), DbEr
     db.execute(&insert).await.map(|_| ())
 }
 
+/// [`upsert`] for many matches, many rows per statement (bulk loads).
+pub async fn upsert_many(db: &impl ConnectionTrait, views: &[MatchView]) -> Result<(), DbErr> {
+    for chunk in kit::db::chunks_by_width(views, 7, |m| 160 + m.profession.len()) {
+        let mut insert = Query::insert();
+        insert.into_table("match_views").columns([
+            "match_id",
+            "professional_id",
+            "community_code",
+            "profession",
+            "professional_lon",
+            "professional_lat",
+            "state",
+        ]);
+        for m in chunk {
+            insert.values_panic([
+                m.match_id.clone().into(),
+                m.professional_id.clone().into(),
+                m.community_code.clone().into(),
+                m.profession.clone().into(),
+                m.professional_location.map(|l| l.0).into(),
+                m.professional_location.map(|l| l.1).into(),
+                m.state.clone().into(),
+            ]);
+        }
+        insert.on_conflict(
+            OnConflict::column("match_id")
+                .update_columns(["professional_lon", "professional_lat", "state"])
+                .to_owned(),
+        );
+        db.execute(&insert).await?;
+    }
+    Ok(())
+}
+
 pub async fn set_state(db: &impl ConnectionTrait, match_id: &str, state: &str) -> Result<(), DbErr> {
     let update = Query::update()
         .table("match_views")
@@ -105,6 +139,26 @@ pub async fn close_interval(db: &impl ConnectionTrait, match_id: &str, to: DateT
     db.execute(&update).await.map(|_| ())
 }
 
+/// A match's active interval: `(match, from, to)`, `to` None while active.
+pub type Interval = (String, DateTime<Utc>, Option<DateTime<Utc>>);
+
+/// Adds active intervals, many per statement (bulk loads); an interval
+/// already there is kept.
+pub async fn add_intervals(db: &impl ConnectionTrait, intervals: &[Interval]) -> Result<(), DbErr> {
+    for chunk in kit::db::chunks_by_width(intervals, 3, |_| 96) {
+        let mut insert = Query::insert();
+        insert
+            .into_table("match_intervals")
+            .columns(["match_id", "from_at", "to_at"]);
+        for (match_id, from, to) in chunk {
+            insert.values_panic([match_id.clone().into(), (*from).into(), (*to).into()]);
+        }
+        insert.on_conflict(OnConflict::columns(["match_id", "from_at"]).do_nothing().to_owned());
+        db.execute(&insert).await?;
+    }
+    Ok(())
+}
+
 pub async fn intervals(
     db: &impl ConnectionTrait,
     match_id: &str,
@@ -140,6 +194,27 @@ pub async fn set_position(
         )
         .to_owned();
     db.execute(&insert).await.map(|_| ())
+}
+
+/// [`set_position`] for many communities, `(code, lon, lat, synthetic)`,
+/// many per statement (bulk loads).
+pub async fn set_positions(db: &impl ConnectionTrait, positions: &[(String, f64, f64, bool)]) -> Result<(), DbErr> {
+    for chunk in kit::db::chunks_by_width(positions, 4, |_| 64) {
+        let mut insert = Query::insert();
+        insert
+            .into_table("community_positions")
+            .columns(["code", "lon", "lat", "synthetic"]);
+        for (code, lon, lat, synthetic) in chunk {
+            insert.values_panic([code.clone().into(), (*lon).into(), (*lat).into(), (*synthetic).into()]);
+        }
+        insert.on_conflict(
+            OnConflict::column("code")
+                .update_columns(["lon", "lat", "synthetic"])
+                .to_owned(),
+        );
+        db.execute(&insert).await?;
+    }
+    Ok(())
 }
 
 /// A community's position and whether it is synthetic.

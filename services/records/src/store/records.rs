@@ -114,6 +114,82 @@ pub async fn insert(db: &impl ConnectionTrait, r: &Record) -> Result<(), DbErr> 
     db.execute(&insert).await.map(|_| ())
 }
 
+/// Inserts records as they stand now (confirmed, rated, scored …), many
+/// rows per statement (bulk loads; [`insert`] and [`update`] are the way one
+/// record goes through its workflow).
+pub async fn insert_many(db: &impl ConnectionTrait, records: &[Record]) -> Result<(), DbErr> {
+    let size = |r: &Record| {
+        512 + r.content.summary.len()
+            + r.distance_method.len()
+            + r.community_comment.len()
+            + r.request_id.len()
+            + 64 * (r.content.participants.len() + r.content.need_ids.len() + r.content.attachment_ids.len())
+    };
+    for chunk in kit::db::chunks_by_width(records, 25, size) {
+        let mut insert = Query::insert();
+        insert.into_table("records").columns([
+            "id",
+            "match_id",
+            "professional_id",
+            "community_code",
+            "state",
+            "version",
+            "content",
+            "start_at",
+            "end_at",
+            "far_check_in",
+            "check_in_distance_km",
+            "distance_km",
+            "distance_method",
+            "dispute_reason",
+            "pending_amendment",
+            "amendment_reason",
+            "community_rating",
+            "community_comment",
+            "submitted_at",
+            "confirmed_at",
+            "rating_closes_at",
+            "scored_at",
+            "updated_at",
+            "request_id",
+            "request_hash",
+        ]);
+        for r in chunk {
+            let pending = r.pending_amendment.as_ref().map(to_json).transpose()?;
+            let updated_at = r.scored_at.or(r.confirmed_at).unwrap_or(r.submitted_at);
+            insert.values_panic([
+                r.id.clone().into(),
+                r.match_id.clone().into(),
+                r.professional_id.clone().into(),
+                r.community_code.clone().into(),
+                r.state.as_str().into(),
+                r.version.into(),
+                to_json(&r.content)?.into(),
+                r.content.start.into(),
+                r.content.end.into(),
+                r.far_check_in.into(),
+                r.check_in_distance_km.into(),
+                r.distance_km.into(),
+                r.distance_method.clone().into(),
+                r.dispute_reason.clone().into(),
+                pending.into(),
+                r.amendment_reason.clone().into(),
+                r.community_rating.into(),
+                r.community_comment.clone().into(),
+                r.submitted_at.into(),
+                r.confirmed_at.into(),
+                r.rating_closes_at.into(),
+                r.scored_at.into(),
+                updated_at.into(),
+                r.request_id.clone().into(),
+                r.request_hash.clone().into(),
+            ]);
+        }
+        db.execute(&insert).await?;
+    }
+    Ok(())
+}
+
 /// Writes the mutable part if the record is still at `expected` (state and
 /// version), so that a concurrent change is detected rather than overwritten.
 pub async fn update(db: &impl ConnectionTrait, r: &Record, expected: (State, i32)) -> Result<bool, DbErr> {
@@ -285,6 +361,43 @@ pub async fn add_history(db: &impl ConnectionTrait, record_id: &str, c: &Change)
         ])
         .to_owned();
     db.execute(&insert).await.map(|_| ())
+}
+
+/// Adds history entries `(record id, seq, change)` whose sequence numbers
+/// are known (new records' whole history), many rows per statement (bulk
+/// loads; [`add_history`] numbers one entry after the record's last).
+pub async fn add_history_many(db: &impl ConnectionTrait, entries: &[(String, i32, Change)]) -> Result<(), DbErr> {
+    let size = |(id, _, c): &(String, i32, Change)| {
+        96 + id.len() + c.actor_id.len() + c.reason.len() + c.content.as_ref().map_or(0, |c| 512 + c.summary.len())
+    };
+    for chunk in kit::db::chunks_by_width(entries, 8, size) {
+        let mut insert = Query::insert();
+        insert.into_table("record_history").columns([
+            "record_id",
+            "seq",
+            "version",
+            "action",
+            "actor_id",
+            "reason",
+            "content",
+            "at",
+        ]);
+        for (record_id, seq, c) in chunk {
+            let content = c.content.as_ref().map(to_json).transpose()?;
+            insert.values_panic([
+                record_id.clone().into(),
+                (*seq).into(),
+                c.version.into(),
+                c.action.into(),
+                c.actor_id.clone().into(),
+                c.reason.clone().into(),
+                content.into(),
+                c.at.into(),
+            ]);
+        }
+        db.execute(&insert).await?;
+    }
+    Ok(())
 }
 
 pub async fn history(db: &impl ConnectionTrait, record_id: &str) -> ServiceResult<Vec<Change>> {
