@@ -11,6 +11,12 @@
 //!    StarRatingsChanged events) versus the raw SQL aggregate of the same
 //!    ledger rows (`SUM`/`COUNT` grouped by professional).
 //!
+//! 3. Leaderboards: a page of the top 20 of the city, a district and a
+//!    street from the per-region totals (`ledger::leaderboard`) versus the
+//!    same page summed from the year's ledger rows (the query leaderboards
+//!    ran before `region_totals`), over BENCH_LEDGER_ROWS (1,000,000) entries
+//!    of BENCH_PROFESSIONALS professionals in Chongqing's communities.
+//!
 //! Environment: BENCH_POSTGRES_URL (admin URL, default the local server),
 //! BENCH_EVENTS (default 20000), BENCH_PROFESSIONALS (100000),
 //! BENCH_RECORDS (50), BENCH_REPEAT (3; the best run counts).
@@ -70,12 +76,15 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     kit::db::migrate::<incentive::migrations::Migrator>(&db).await?;
 
-    let parts = std::env::var("BENCH_PARTS").unwrap_or_else(|_| "awards rollover".into());
+    let parts = std::env::var("BENCH_PARTS").unwrap_or_else(|_| "awards rollover leaderboard".into());
     if parts.contains("awards") {
         awards(&db, &url, events).await?;
     }
     if parts.contains("rollover") {
         rollover(&db, professionals, per_professional, repeat).await?;
+    }
+    if parts.contains("leaderboard") {
+        leaderboards(&db, professionals, env_or("BENCH_LEDGER_ROWS", 1_000_000)).await?;
     }
     drop(db);
     // BENCH_KEEP=1 keeps the database for EXPLAIN and friends.
@@ -315,4 +324,115 @@ async fn count(db: &DatabaseConnection, text: &str) -> anyhow::Result<i64> {
         .await?
         .ok_or_else(|| anyhow::anyhow!("no row"))?;
     Ok(row.try_get_by_index::<i64>(0)?)
+}
+
+/// The leaderboard page as it was computed before `region_totals`: the
+/// year's ledger rows of the region summed per professional (the baseline).
+const LEDGER_SUM_PAGE: &str = "SELECT l.professional_id, CAST(SUM(l.amount) AS BIGINT) AS points, \
+     COALESCE(MAX(p.real_name), '') AS real_name, \
+     CAST(COALESCE(MAX(r.services), 0) AS INTEGER) AS services \
+     FROM ledger_entries l \
+     LEFT JOIN professionals p ON p.account_id = l.professional_id \
+     LEFT JOIN (SELECT professional_id, COUNT(*) AS services FROM record_awards \
+                WHERE year = $1 AND region_code LIKE $2 GROUP BY professional_id) r \
+            ON r.professional_id = l.professional_id \
+     WHERE l.year = $1 AND l.region_code LIKE $2 \
+     GROUP BY l.professional_id ORDER BY points DESC, l.professional_id LIMIT 21";
+
+async fn leaderboards(db: &DatabaseConnection, professionals: u64, rows: u64) -> anyhow::Result<()> {
+    // ---- 3. leaderboards
+    let generated = Instant::now();
+    sql(
+        db,
+        "TRUNCATE ledger_entries, record_awards, year_totals, region_totals, outbox_events, applied_events",
+    )
+    .await?;
+    // Chongqing's communities, each professional serving around one of them.
+    let csv = include_str!("../../identity/data/regions-500000.csv");
+    let communities: Vec<&str> = csv
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').next())
+        .filter(|code| code.len() == 12)
+        .collect();
+    let codes = communities
+        .iter()
+        .map(|c| format!("'{c}'"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let n = communities.len();
+    sql(
+        db,
+        &format!(
+            "INSERT INTO professionals (account_id, real_name, profession, specialties, service_regions, status, updated_at) \
+             SELECT 'p' || lpad(i::text, 7, '0'), '专家' || i, 'planner', '[]', '[]', 'active', now() \
+             FROM generate_series(1, {professionals}) i ON CONFLICT DO NOTHING"
+        ),
+    )
+    .await?;
+    // Entry g: professional g mod P, in a community next to the
+    // professional's own (the array index moves by at most 3).
+    let entries = format!(
+        "SELECT g, 'p' || lpad((g % {professionals} + 1)::text, 7, '0') AS professional_id, \
+         (ARRAY[{codes}])[1 + ((g % {professionals}) * 7 + (g / {professionals}) % 4) % {n}] AS region_code \
+         FROM generate_series(0::bigint, {rows} - 1) g"
+    );
+    sql(
+        db,
+        &format!(
+            "INSERT INTO ledger_entries (id, professional_id, source, kind, amount, year, rule_version, breakdown, \
+             compensates, reason, actor_id, created_at, region_code) \
+             SELECT 'e' || g, professional_id, 'record:r' || g, 'award', 60 + (g * 7919) % 200, 2026, '2026-v1', \
+             '{{}}', '', '', 'system', now(), region_code FROM ({entries}) e"
+        ),
+    )
+    .await?;
+    sql(
+        db,
+        &format!(
+            "INSERT INTO record_awards (record_id, professional_id, year, region_code, version, satisfaction_milli, points, first_entry_id) \
+             SELECT 'r' || g, professional_id, 2026, region_code, 0, NULL, 60 + (g * 7919) % 200, 'e' || g FROM ({entries}) e"
+        ),
+    )
+    .await?;
+    sql(db, "VACUUM ANALYZE").await?;
+    let totals = count(db, "SELECT COUNT(*) FROM region_totals").await?;
+    println!(
+        "== leaderboards of 2026: {rows} ledger rows of {professionals} professionals in {n} communities \
+         ({totals} per-region totals, generated in {:.0} s)",
+        generated.elapsed().as_secs_f64()
+    );
+    for (name, region) in [("city", "50"), ("district", "500103"), ("street", "500103003")] {
+        let mut baseline = Vec::new();
+        let mut totals = Vec::new();
+        for _ in 0..5 {
+            let started = Instant::now();
+            let summed = db
+                .query_all_raw(Statement::from_sql_and_values(
+                    db.get_database_backend(),
+                    LEDGER_SUM_PAGE,
+                    [2026.into(), format!("{region}%").into()],
+                ))
+                .await?;
+            baseline.push(started.elapsed());
+            let started = Instant::now();
+            let page = incentive::store::ledger::leaderboard(db, region, None, 2026, 0, 0, 21).await?;
+            totals.push(started.elapsed());
+            let summed: Vec<(String, i64)> = summed
+                .iter()
+                .map(|r| Ok((r.try_get_by_index(0)?, r.try_get_by_index(1)?)))
+                .collect::<Result<_, sea_orm::DbErr>>()?;
+            let read: Vec<(String, i64)> = page.iter().map(|r| (r.professional_id.clone(), r.points)).collect();
+            anyhow::ensure!(summed == read, "{name}: the totals' page differs from the ledger's sum");
+        }
+        baseline.sort();
+        totals.sort();
+        println!(
+            "{name:<8} ({region}): ledger sum (baseline) median {:.1} ms, region_totals median {:.2} ms, ratio {:.4}",
+            baseline[2].as_secs_f64() * 1e3,
+            totals[2].as_secs_f64() * 1e3,
+            totals[2].as_secs_f64() / baseline[2].as_secs_f64()
+        );
+    }
+    Ok(())
 }

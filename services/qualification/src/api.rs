@@ -250,6 +250,18 @@ impl Qualification {
     /// applicant and, once submitted, for reviewers in scope (`reveal`), which
     /// is logged.
     async fn to_proto(&self, app: &Application, caller: &Principal, reveal: bool) -> ServiceResult<pb::Application> {
+        let decisions = store::decisions(&self.db, &app.id).await?;
+        self.to_proto_with(app, caller, reveal, decisions).await
+    }
+
+    /// [`Self::to_proto`] with the application's decisions already read.
+    async fn to_proto_with(
+        &self,
+        app: &Application,
+        caller: &Principal,
+        reveal: bool,
+        decisions: Vec<store::DecisionRow>,
+    ) -> ServiceResult<pb::Application> {
         let own = caller.account_id == app.account_id;
         // A draft is still the applicant's own: reviewers see submitted applications only.
         let submitted = app.state != State::Draft;
@@ -272,7 +284,6 @@ impl Qualification {
             _ if !full => String::new(),
             _ => app.phone.clone(),
         };
-        let decisions = store::decisions(&self.db, &app.id).await?;
         let f = &app.form;
         Ok(pb::Application {
             id: app.id.clone(),
@@ -601,9 +612,13 @@ impl Qualification {
         } else {
             String::new()
         };
+        // One query for the page's decisions, not one per application.
+        let ids: Vec<String> = apps.iter().map(|a| a.id.clone()).collect();
+        let mut decisions = store::decisions_of(&self.db, &ids).await?;
         let mut applications = Vec::with_capacity(apps.len());
         for app in &apps {
-            applications.push(self.to_proto(app, caller, false).await?);
+            let taken = decisions.remove(&app.id).unwrap_or_default();
+            applications.push(self.to_proto_with(app, caller, false, taken).await?);
         }
         Ok(pb::ListApplicationsResponse {
             applications,

@@ -594,8 +594,23 @@ pub async fn record_decisions(db: &impl ConnectionTrait, rows: &[(String, Decisi
 }
 
 pub async fn decisions(db: &impl ConnectionTrait, application_id: &str) -> Result<Vec<DecisionRow>, DbErr> {
+    let ids = [application_id.to_string()];
+    Ok(decisions_of(db, &ids).await?.remove(application_id).unwrap_or_default())
+}
+
+/// The decisions of each of `application_ids` in the order they were taken,
+/// in one query (a page of applications).
+pub async fn decisions_of(
+    db: &impl ConnectionTrait,
+    application_ids: &[String],
+) -> Result<std::collections::HashMap<String, Vec<DecisionRow>>, DbErr> {
+    let mut out: std::collections::HashMap<String, Vec<DecisionRow>> = Default::default();
+    if application_ids.is_empty() {
+        return Ok(out);
+    }
     let select = Query::select()
         .columns([
+            "application_id",
             "decision",
             "from_state",
             "to_state",
@@ -604,23 +619,22 @@ pub async fn decisions(db: &impl ConnectionTrait, application_id: &str) -> Resul
             "created_at",
         ])
         .from("decisions")
-        .and_where(Expr::col("application_id").eq(application_id))
+        .and_where(Expr::col("application_id").is_in(application_ids.iter().cloned()))
         .order_by("id", Order::Asc)
         .to_owned();
-    db.query_all(&select)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(DecisionRow {
+    for r in db.query_all(&select).await? {
+        out.entry(r.try_get("", "application_id")?)
+            .or_default()
+            .push(DecisionRow {
                 decision: r.try_get("", "decision")?,
                 from_state: r.try_get("", "from_state")?,
                 to_state: r.try_get("", "to_state")?,
                 reason: r.try_get("", "reason")?,
                 reviewer_account_id: r.try_get("", "reviewer_account_id")?,
                 created_at: r.try_get("", "created_at")?,
-            })
-        })
-        .collect()
+            });
+    }
+    Ok(out)
 }
 
 pub async fn log_pii_read(db: &impl ConnectionTrait, application_id: &str, reader: &str) -> Result<(), DbErr> {

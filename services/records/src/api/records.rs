@@ -94,7 +94,17 @@ fn fingerprint(req: &pb::SubmitRecordRequest) -> String {
 
 impl RecordsService {
     pub async fn record_to_proto(&self, r: &Record, with_history: bool) -> ServiceResult<pb::ServiceRecord> {
-        let (count, average) = store::records::resident_ratings(&self.db, &r.id).await?;
+        let ratings = store::records::resident_ratings(&self.db, &r.id).await?;
+        self.record_to_proto_with(r, with_history, ratings).await
+    }
+
+    /// [`Self::record_to_proto`] with the residents' `(count, average)` already read.
+    async fn record_to_proto_with(
+        &self,
+        r: &Record,
+        with_history: bool,
+        (count, average): (i32, f64),
+    ) -> ServiceResult<pb::ServiceRecord> {
         let history = if with_history {
             store::records::history(&self.db, &r.id)
                 .await?
@@ -660,9 +670,14 @@ impl RecordsService {
         };
         let fetched = store::records::list(&self.db, &filter, offset, size).await?;
         let next = kit::page::next(offset, size, fetched.len());
+        let page: Vec<&Record> = fetched.iter().take(size as usize).collect();
+        // One query for the page's resident ratings, not one per record.
+        let ids: Vec<String> = page.iter().map(|r| r.id.clone()).collect();
+        let ratings = store::records::resident_ratings_of(&self.db, &ids).await?;
         let mut records = Vec::new();
-        for r in fetched.iter().take(size as usize) {
-            records.push(self.record_to_proto(r, false).await?);
+        for r in page {
+            let rated = ratings.get(&r.id).copied().unwrap_or((0, 0.0));
+            records.push(self.record_to_proto_with(r, false, rated).await?);
         }
         Ok(pb::ListRecordsResponse {
             records,

@@ -508,17 +508,41 @@ pub async fn add_resident_rating(
 
 /// Count and mean of residents' ratings of a record.
 pub async fn resident_ratings(db: &impl ConnectionTrait, record_id: &str) -> ServiceResult<(i32, f64)> {
+    let ids = [record_id.to_string()];
+    Ok(resident_ratings_of(db, &ids)
+        .await?
+        .remove(record_id)
+        .unwrap_or((0, 0.0)))
+}
+
+/// Residents' ratings of each of `record_ids` that has any: `(count,
+/// average)`, in one query (a page of records).
+pub async fn resident_ratings_of(
+    db: &impl ConnectionTrait,
+    record_ids: &[String],
+) -> ServiceResult<std::collections::HashMap<String, (i32, f64)>> {
+    let mut out = std::collections::HashMap::new();
+    if record_ids.is_empty() {
+        return Ok(out);
+    }
     let select = Query::select()
-        .expr(Expr::cust("COUNT(*)"))
+        .column("record_id")
+        .expr(Expr::cust("CAST(COUNT(*) AS BIGINT)"))
         .expr(Expr::cust("CAST(COALESCE(SUM(rating), 0) AS BIGINT)"))
         .from("resident_ratings")
-        .and_where(Expr::col("record_id").eq(record_id))
+        .and_where(Expr::col("record_id").is_in(record_ids.iter().cloned()))
+        .group_by_col("record_id")
         .to_owned();
-    let Some(row) = db.query_one(&select).await? else {
-        return Ok((0, 0.0));
-    };
-    let (count, sum) = (row.try_get_by_index::<i64>(0)?, row.try_get_by_index::<i64>(1)?);
-    Ok((count as i32, if count > 0 { sum as f64 / count as f64 } else { 0.0 }))
+    for row in db.query_all(&select).await? {
+        let (count, sum) = (row.try_get_by_index::<i64>(1)?, row.try_get_by_index::<i64>(2)?);
+        if count > 0 {
+            out.insert(
+                row.try_get_by_index::<String>(0)?,
+                (count as i32, sum as f64 / count as f64),
+            );
+        }
+    }
+    Ok(out)
 }
 
 /// Service types a district added to the standard list.
