@@ -426,10 +426,24 @@ pub async fn seed(suite: &Suite, layout: &Layout) -> anyhow::Result<usize> {
 }
 
 /// `sanshi dev`: `config` is `--config`, a TOML file with a table per service.
-pub async fn run(data_dir: &Path, host: &str, config: Option<&Path>) -> anyhow::Result<()> {
-    let overrides = read_overrides(config, std::env::vars())?;
+/// What `sanshi dev` is asked for besides its folder and host.
+#[derive(Debug, Default)]
+pub struct Options {
+    /// A TOML file with a table per service, over dev's own settings.
+    pub config: Option<std::path::PathBuf>,
+    /// Existing databases (prefix + service name) instead of SQLite files.
+    pub database_url_prefix: Option<String>,
+    /// Whether to add the demo data.
+    pub seed: bool,
+}
+
+pub async fn run(data_dir: &Path, host: &str, options: &Options) -> anyhow::Result<()> {
+    let overrides = read_overrides(options.config.as_deref(), std::env::vars())?;
     std::fs::create_dir_all(data_dir)?;
     let mut layout = Layout::dev(data_dir, host);
+    if let Some(prefix) = &options.database_url_prefix {
+        layout.databases = SERVICES.map(|service| crate::national::database_url(prefix, service));
+    }
     layout.federation = Some(dev_federation(&data_dir.join("federation"), 50050)?);
     layout.overrides = overrides;
     let _telemetry = kit::telemetry::init("sanshi-dev", &identity_config(&layout)?.telemetry)?;
@@ -445,7 +459,11 @@ pub async fn run(data_dir: &Path, host: &str, config: Option<&Path>) -> anyhow::
     );
 
     // Demo data is a convenience: the platform runs without it.
-    match seed(&suite, &layout).await {
+    match if options.seed {
+        seed(&suite, &layout).await
+    } else {
+        Ok(0)
+    } {
         Ok(0) => {}
         Ok(seeded) => tracing::info!(applications = seeded, "demo applications seeded"),
         Err(error) => tracing::warn!(error = format!("{error:#}"), "seeding demo applications failed"),

@@ -35,6 +35,14 @@ pub enum Command {
         /// TOML file with a table per service ([gateway.limits], [records.rules] …).
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Run on existing databases instead of the SQLite files: this prefix
+        /// plus each service's name (as `seed-national` writes them, e.g.
+        /// postgres://postgres@127.0.0.1:5432/natl_).
+        #[arg(long)]
+        database_url_prefix: Option<String>,
+        /// Skip the demo data (applications, profiles, records).
+        #[arg(long)]
+        no_seed: bool,
     },
     /// Runs one service from configuration (defaults, then --config, then
     /// SANSHI_* environment variables): the Kubernetes entry point.
@@ -104,7 +112,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
 async fn run_service_command(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Matching { .. } => Ok(()),
-        Command::Dev { data_dir, host, config } => dev::run(&data_dir, &host, config.as_deref()).await,
+        Command::Dev {
+            data_dir,
+            host,
+            config,
+            database_url_prefix,
+            no_seed,
+        } => {
+            let options = dev::Options {
+                config,
+                database_url_prefix,
+                seed: !no_seed,
+            };
+            dev::run(&data_dir, &host, &options).await
+        }
         Command::SeedNational(options) => national::run(options).await,
         Command::Serve { service, config } => serve(service, config).await,
         Command::Migrate { service, config } => migrate(service, config).await,

@@ -20,6 +20,9 @@ use tonic::{Code, Status};
 /// How long a region's figures are reused for the same caller.
 pub const TTL: Duration = Duration::from_secs(30);
 
+/// Province-level cities, whose second-level codes are groupings, not cities.
+const MUNICIPALITIES: [&str; 4] = ["11", "12", "31", "50"];
+
 /// Child regions computed at once for `GetByRegion`.
 const FAN_OUT: usize = 8;
 
@@ -278,9 +281,10 @@ pub async fn by_region(up: &Upstreams, cache: &Cache, token: &str, region: &str)
     kit::region::RegionCode::parse(region)
         .map_err(|_| Status::from(kit::ServiceError::invalid("region", "请填写有效的行政区划代码")))?;
     let mut children = cache.children(up, token, region).await?;
-    // A province-level city (50) lists its districts under two
-    // administrative groupings (5001 市辖区, 5002 县): report the districts.
-    if region.len() == 2 {
+    // A municipality (Beijing 11, Tianjin 12, Shanghai 31, Chongqing 50)
+    // lists its districts under administrative groupings (5001 市辖区, 5002
+    // 县): report the districts. A province reports its cities.
+    if MUNICIPALITIES.contains(&region) {
         let mut districts = Vec::new();
         for group in children {
             districts.extend(cache.children(up, token, &group).await?);
